@@ -1,0 +1,716 @@
+//! Typed configuration, read once at start-up from the environment (and `.env`).
+//!
+//! Every variable is listed with its default in `.env.example` and the README. Any invalid
+//! value stops start-up with one line naming the variable, the problem and a valid example;
+//! secrets are never echoed back.
+
+mod values;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine;
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use url::Url;
+
+/// A configuration value that cannot be used; its `Display` is the one line users see.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var} {problem}; for example {var}={example}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+    pub example: &'static str,
+}
+
+/// Where the data lives.
+#[derive(Debug)]
+pub enum Database {
+    /// `DATABASE_URL=postgres://...`: the production store.
+    Postgres(SecretString),
+    /// The embedded default: a SQLite file, created (with its directory) on first start.
+    Sqlite(PathBuf),
+}
+
+/// How a request that does not say otherwise receives its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Tokens in the JSON body, sent back as `Authorization: Bearer`.
+    Bearer,
+    /// Tokens in HttpOnly cookies (SPEC.md section 4).
+    Cookie,
+}
+
+/// The SameSite attribute of every cookie Tessera sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+/// Log output: human-readable for a terminal, or one JSON object per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Argon2id cost and the bound on concurrent hashes.
+#[derive(Debug, Clone)]
+pub struct PasswordConfig {
+    pub min_length: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Hashes running at once; more wait their turn, so a burst cannot exhaust memory.
+    pub hash_concurrency: usize,
+}
+
+/// Signing keys: where they come from and how they rotate.
+#[derive(Debug)]
+pub struct KeyConfig {
+    /// AES-256-GCM key that encrypts private keys at rest.
+    pub encryption_key: Option<SecretBox<[u8; 32]>>,
+    /// A PKCS#8 PEM imported at start-up if its key is not in the key set yet.
+    pub signing_key_file: Option<PathBuf>,
+    /// Scheduled rotation; zero turns it off.
+    pub rotation_interval: Duration,
+    /// `Cache-Control: max-age` of the JWKS.
+    pub jwks_max_age: Duration,
+    /// How long a new key is published before it signs; longer than `jwks_max_age`.
+    pub publish_lead: Duration,
+}
+
+/// Cookie transport (SPEC.md section 4).
+#[derive(Debug, Clone)]
+pub struct CookieConfig {
+    pub default_auth_mode: AuthMode,
+    pub same_site: SameSite,
+    pub domain: Option<String>,
+    pub secure: bool,
+    pub expose_access_token: bool,
+}
+
+/// Everything Tessera reads from its environment.
+#[derive(Debug)]
+pub struct Config {
+    pub database: Database,
+    pub database_max_connections: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub database_timeout: Duration,
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub session_max_age: Option<Duration>,
+    pub refresh_reuse_grace: Duration,
+    pub hasura_claims: bool,
+    pub keys: KeyConfig,
+    pub cookies: CookieConfig,
+    pub allowed_origins: Vec<String>,
+    pub allowed_redirect_urls: Vec<String>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub smtp_url: Option<SecretString>,
+    pub email_from: String,
+    pub require_email_verification: bool,
+    pub disable_signup: bool,
+    pub admin_secret: Option<SecretString>,
+    pub passwords: PasswordConfig,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+/// Reads variables by name; `None` and an empty value both mean "not set".
+struct Source<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Source<'_> {
+    fn raw(&self, var: &str) -> Option<String> {
+        (self.lookup)(var).filter(|value| !value.trim().is_empty())
+    }
+
+    fn parsed<T>(
+        &self,
+        var: &'static str,
+        example: &'static str,
+        default: T,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        self.optional(var, example, parse)
+            .map(|value| value.unwrap_or(default))
+    }
+
+    fn optional<T>(
+        &self,
+        var: &'static str,
+        example: &'static str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        self.raw(var)
+            .map(|raw| {
+                parse(raw.trim()).map_err(|problem| ConfigError {
+                    var,
+                    problem: if is_secret(var) {
+                        problem
+                    } else {
+                        format!("= {raw:?} {problem}")
+                    },
+                    example,
+                })
+            })
+            .transpose()
+    }
+}
+
+/// Values of these variables never appear in an error message.
+fn is_secret(var: &str) -> bool {
+    matches!(
+        var,
+        "DATABASE_URL" | "TESSERA_KEY_ENCRYPTION_KEY" | "TESSERA_SMTP_URL" | "TESSERA_ADMIN_SECRET"
+    )
+}
+
+fn error(var: &'static str, problem: impl Into<String>, example: &'static str) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+        example,
+    }
+}
+
+fn positive<T: PartialOrd + Default>(value: T) -> Result<T, String> {
+    if value > T::default() {
+        Ok(value)
+    } else {
+        Err("must be greater than zero".into())
+    }
+}
+
+fn number<T: std::str::FromStr + PartialOrd + Default>(raw: &str) -> Result<T, String> {
+    raw.parse::<T>()
+        .map_err(|_| "is not a whole number".to_string())
+        .and_then(positive)
+}
+
+impl Config {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is reported by name.
+        if let Err(err) = dotenvy::dotenv()
+            && !err.not_found()
+        {
+            return Err(error(".env", format!("cannot be read: {err}"), "KEY=value"));
+        }
+        Self::from_lookup(&|var| std::env::var(var).ok())
+    }
+
+    /// Builds the configuration from any source of variables (tests pass a map).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Source { lookup };
+        let duration = values::duration;
+
+        let database = match env.raw("DATABASE_URL") {
+            None => Database::Sqlite(PathBuf::from("data/tessera.db")),
+            Some(url) => parse_database_url(&url)?,
+        };
+        let public_url = env.parsed(
+            "TESSERA_PUBLIC_URL",
+            "https://auth.example.com",
+            Url::parse("http://localhost:4000").expect("default URL is valid"),
+            parse_public_url,
+        )?;
+        let issuer = env
+            .raw("TESSERA_ISSUER")
+            .unwrap_or_else(|| public_url.as_str().trim_end_matches('/').to_owned());
+        let access_token_ttl = env.parsed(
+            "TESSERA_ACCESS_TOKEN_TTL",
+            "1h",
+            Duration::from_secs(3600),
+            |raw| duration(raw).and_then(positive),
+        )?;
+        let refresh_token_ttl = env.parsed(
+            "TESSERA_REFRESH_TOKEN_TTL",
+            "30d",
+            Duration::from_secs(30 * 86_400),
+            |raw| duration(raw).and_then(positive),
+        )?;
+        let request_timeout = env.parsed(
+            "TESSERA_REQUEST_TIMEOUT",
+            "15s",
+            Duration::from_secs(15),
+            |raw| duration(raw).and_then(positive),
+        )?;
+        let database_timeout = env.parsed(
+            "TESSERA_DATABASE_TIMEOUT",
+            "3s",
+            Duration::from_secs(3),
+            |raw| duration(raw).and_then(positive),
+        )?;
+        if database_timeout >= request_timeout {
+            return Err(error(
+                "TESSERA_DATABASE_TIMEOUT",
+                "must be shorter than TESSERA_REQUEST_TIMEOUT, so that a lost database is answered with 503 before the request times out",
+                "3s",
+            ));
+        }
+
+        let public_is_https = public_url.scheme() == "https";
+        let secure = env.parsed("TESSERA_COOKIE_SECURE", "true", true, values::boolean)?;
+        if public_is_https && !secure {
+            return Err(error(
+                "TESSERA_COOKIE_SECURE",
+                "= \"false\" contradicts an https TESSERA_PUBLIC_URL (cookies are always Secure there)",
+                "true",
+            ));
+        }
+        let domain = env.optional("TESSERA_COOKIE_DOMAIN", "example.com", |raw| {
+            cookie_domain(raw, &public_url)
+        })?;
+
+        let keys = KeyConfig {
+            encryption_key: env
+                .optional(
+                    "TESSERA_KEY_ENCRYPTION_KEY",
+                    "<32 random bytes in base64, from `openssl rand -base64 32`>",
+                    parse_encryption_key,
+                )?
+                .map(|key| SecretBox::new(Box::new(key))),
+            signing_key_file: env.raw("TESSERA_SIGNING_KEY_FILE").map(PathBuf::from),
+            rotation_interval: env.parsed(
+                "TESSERA_KEY_ROTATION_INTERVAL",
+                "30d",
+                Duration::from_secs(30 * 86_400),
+                duration,
+            )?,
+            jwks_max_age: env.parsed(
+                "TESSERA_JWKS_MAX_AGE",
+                "10m",
+                Duration::from_secs(600),
+                |raw| duration(raw).and_then(positive),
+            )?,
+            publish_lead: env.parsed(
+                "TESSERA_KEY_PUBLISH_LEAD",
+                "1h",
+                Duration::from_secs(3600),
+                |raw| duration(raw).and_then(positive),
+            )?,
+        };
+        if keys.jwks_max_age >= keys.publish_lead {
+            return Err(error(
+                "TESSERA_JWKS_MAX_AGE",
+                "must be shorter than TESSERA_KEY_PUBLISH_LEAD, so verifiers see a new key before it signs",
+                "10m",
+            ));
+        }
+
+        Ok(Config {
+            database,
+            database_max_connections: env.parsed(
+                "TESSERA_DATABASE_MAX_CONNECTIONS",
+                "10",
+                10,
+                number,
+            )?,
+            database_timeout,
+            listen: env.parsed(
+                "TESSERA_LISTEN",
+                "127.0.0.1:4000",
+                SocketAddr::from(([127, 0, 0, 1], 4000)),
+                |raw| {
+                    raw.parse()
+                        .map_err(|_| "is not an address and port".to_string())
+                },
+            )?,
+            issuer,
+            audience: env.raw("TESSERA_AUDIENCE").unwrap_or_else(|| "tessera".into()),
+            access_token_ttl,
+            refresh_token_ttl,
+            session_max_age: env.optional("TESSERA_SESSION_MAX_AGE", "90d", |raw| {
+                duration(raw).and_then(positive)
+            })?,
+            refresh_reuse_grace: env.parsed(
+                "TESSERA_REFRESH_REUSE_GRACE",
+                "30s",
+                Duration::from_secs(30),
+                duration,
+            )?,
+            hasura_claims: env.parsed("TESSERA_HASURA_CLAIMS", "true", true, values::boolean)?,
+            keys,
+            cookies: CookieConfig {
+                default_auth_mode: env.parsed(
+                    "TESSERA_DEFAULT_AUTH_MODE",
+                    "cookie",
+                    AuthMode::Bearer,
+                    |raw| match raw {
+                        "bearer" => Ok(AuthMode::Bearer),
+                        "cookie" => Ok(AuthMode::Cookie),
+                        _ => Err("is not `bearer` or `cookie`".into()),
+                    },
+                )?,
+                same_site: env.parsed(
+                    "TESSERA_COOKIE_SAMESITE",
+                    "lax",
+                    SameSite::Strict,
+                    |raw| match raw.to_ascii_lowercase().as_str() {
+                        "strict" => Ok(SameSite::Strict),
+                        "lax" => Ok(SameSite::Lax),
+                        "none" => Ok(SameSite::None),
+                        _ => Err("is not `strict`, `lax` or `none`".into()),
+                    },
+                )?,
+                domain,
+                secure: secure || public_is_https,
+                expose_access_token: env.parsed(
+                    "TESSERA_EXPOSE_ACCESS_TOKEN",
+                    "false",
+                    false,
+                    values::boolean,
+                )?,
+            },
+            allowed_origins: env
+                .optional("TESSERA_ALLOWED_ORIGINS", "https://app.example.com", |raw| {
+                    values::list(raw).iter().map(|o| parse_origin(o)).collect()
+                })?
+                .unwrap_or_default(),
+            allowed_redirect_urls: env
+                .optional(
+                    "TESSERA_ALLOWED_REDIRECT_URLS",
+                    "https://app.example.com/auth/callback",
+                    |raw| {
+                        let urls = values::list(raw);
+                        match urls.iter().find(|u| Url::parse(u).is_err()) {
+                            Some(bad) => Err(format!("has `{bad}`, which is not an absolute URL")),
+                            None => Ok(urls),
+                        }
+                    },
+                )?
+                .unwrap_or_default(),
+            trusted_proxies: env
+                .optional("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1", |raw| {
+                    values::list(raw)
+                        .iter()
+                        .map(|item| values::ip_network(item))
+                        .collect()
+                })?
+                .unwrap_or_default(),
+            smtp_url: env.optional(
+                "TESSERA_SMTP_URL",
+                "smtp://user:pass@smtp.example.com:587",
+                parse_smtp_url,
+            )?,
+            email_from: env.parsed(
+                "TESSERA_EMAIL_FROM",
+                "\"Example <no-reply@example.com>\"",
+                "Tessera <no-reply@localhost>".to_owned(),
+                |raw| {
+                    if raw.contains('@') {
+                        Ok(raw.to_owned())
+                    } else {
+                        Err("is not an email address".into())
+                    }
+                },
+            )?,
+            require_email_verification: env.parsed(
+                "TESSERA_REQUIRE_EMAIL_VERIFICATION",
+                "false",
+                false,
+                values::boolean,
+            )?,
+            disable_signup: env.parsed("TESSERA_DISABLE_SIGNUP", "false", false, values::boolean)?,
+            admin_secret: env.optional(
+                "TESSERA_ADMIN_SECRET",
+                "<a long random string>",
+                |raw| {
+                    if raw.len() >= 32 {
+                        Ok(SecretString::from(raw.to_owned()))
+                    } else {
+                        Err("is shorter than 32 characters".into())
+                    }
+                },
+            )?,
+            passwords: PasswordConfig {
+                min_length: env.parsed("TESSERA_PASSWORD_MIN_LENGTH", "8", 8, number)?,
+                argon2_memory_kib: env.parsed(
+                    "TESSERA_ARGON2_MEMORY_KIB",
+                    "19456",
+                    19_456,
+                    number,
+                )?,
+                argon2_iterations: env.parsed("TESSERA_ARGON2_ITERATIONS", "2", 2, number)?,
+                argon2_parallelism: env.parsed("TESSERA_ARGON2_PARALLELISM", "1", 1, number)?,
+                hash_concurrency: env.parsed(
+                    "TESSERA_PASSWORD_HASH_CONCURRENCY",
+                    "2",
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                    number,
+                )?,
+            },
+            max_body_bytes: env.parsed("TESSERA_MAX_BODY_BYTES", "65536", 65_536, number)?,
+            request_timeout,
+            log_format: env.parsed("TESSERA_LOG_FORMAT", "json", LogFormat::Pretty, |raw| {
+                match raw {
+                    "pretty" => Ok(LogFormat::Pretty),
+                    "json" => Ok(LogFormat::Json),
+                    _ => Err("is not `pretty` or `json`".into()),
+                }
+            })?,
+            log_level: env.parsed(
+                "TESSERA_LOG_LEVEL",
+                "info",
+                "info".to_owned(),
+                |raw| {
+                    tracing_subscriber::EnvFilter::try_new(raw)
+                        .map(|_| raw.to_owned())
+                        .map_err(|_| "is not a log level or filter".to_string())
+                },
+            )?,
+            public_url,
+        })
+    }
+
+    /// The path every route and cookie path starts with: `""` or `/auth`, never a trailing `/`.
+    pub fn base_path(&self) -> &str {
+        self.public_url.path().trim_end_matches('/')
+    }
+
+    /// The origin of the public URL, always an allowed origin.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+}
+
+fn parse_database_url(url: &str) -> Result<Database, ConfigError> {
+    const EXAMPLE: &str = "postgres://user:password@localhost:5432/tessera";
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Database::Postgres(SecretString::from(url.to_owned())));
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(error("DATABASE_URL", "names no SQLite file", EXAMPLE));
+        }
+        return Ok(Database::Sqlite(PathBuf::from(path)));
+    }
+    Err(error(
+        "DATABASE_URL",
+        "is neither a postgres:// nor a sqlite:// URL",
+        EXAMPLE,
+    ))
+}
+
+fn parse_public_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|err| format!("is not a URL ({err})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("is not an http(s) URL with a host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err("must not carry a query, fragment or credentials".into());
+    }
+    Ok(url)
+}
+
+fn parse_origin(raw: &str) -> Result<String, String> {
+    let url = Url::parse(raw).map_err(|_| format!("has `{raw}`, which is not an origin"))?;
+    let origin = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https") || origin != raw.trim_end_matches('/') {
+        return Err(format!(
+            "has `{raw}`, which is not an origin (scheme://host[:port], no path)"
+        ));
+    }
+    Ok(origin)
+}
+
+fn cookie_domain(raw: &str, public_url: &Url) -> Result<String, String> {
+    let domain = raw.trim_start_matches('.').to_ascii_lowercase();
+    let host = public_url.host_str().unwrap_or_default().to_ascii_lowercase();
+    if host == domain || host.ends_with(&format!(".{domain}")) {
+        Ok(domain)
+    } else {
+        Err(format!(
+            "does not cover the public URL's host `{host}`, so browsers would refuse the cookies"
+        ))
+    }
+}
+
+fn parse_encryption_key(raw: &str) -> Result<[u8; 32], String> {
+    let engines = [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::URL_SAFE,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+    ];
+    let bytes = engines
+        .iter()
+        .find_map(|engine| engine.decode(raw).ok())
+        .or_else(|| hex_decode(raw))
+        .ok_or("is neither base64 nor hex")?;
+    bytes
+        .try_into()
+        .map_err(|_| "is not exactly 32 bytes".to_string())
+}
+
+fn hex_decode(raw: &str) -> Option<Vec<u8>> {
+    if raw.len() % 2 != 0 {
+        return None;
+    }
+    (0..raw.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(raw.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn parse_smtp_url(raw: &str) -> Result<SecretString, String> {
+    let url = Url::parse(raw).map_err(|_| "is not a URL".to_string())?;
+    if !matches!(url.scheme(), "smtp" | "smtps") || url.host().is_none() {
+        return Err("is not an smtp:// or smtps:// URL with a host".into());
+    }
+    Ok(SecretString::from(raw.to_owned()))
+}
+
+impl Database {
+    /// A description safe to log: the backend and, for Postgres, host and database only.
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("sqlite ({})", path.display()),
+            Database::Postgres(url) => match Url::parse(url.expose_secret()) {
+                Ok(url) => format!(
+                    "postgres ({}{})",
+                    url.host_str().unwrap_or("localhost"),
+                    url.path()
+                ),
+                Err(_) => "postgres".into(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(&move |var| map.get(var).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let config = config(&[]).unwrap();
+        assert!(matches!(config.database, Database::Sqlite(ref p) if p == &PathBuf::from("data/tessera.db")));
+        assert_eq!(config.listen.to_string(), "127.0.0.1:4000");
+        assert_eq!(config.issuer, "http://localhost:4000");
+        assert_eq!(config.audience, "tessera");
+        assert_eq!(config.access_token_ttl, Duration::from_secs(3600));
+        assert_eq!(config.refresh_token_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(config.refresh_reuse_grace, Duration::from_secs(30));
+        assert_eq!(config.cookies.same_site, SameSite::Strict);
+        assert_eq!(config.max_body_bytes, 65_536);
+        assert_eq!(config.base_path(), "");
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_give_an_example() {
+        let err = config(&[("TESSERA_ACCESS_TOKEN_TTL", "abc")]).unwrap_err();
+        let line = err.to_string();
+        assert!(line.contains("TESSERA_ACCESS_TOKEN_TTL"), "{line}");
+        assert!(line.contains("\"abc\""), "{line}");
+        assert!(line.contains("TESSERA_ACCESS_TOKEN_TTL=1h"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn secrets_are_never_echoed() {
+        let err = config(&[("TESSERA_ADMIN_SECRET", "hunter2")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = config(&[("DATABASE_URL", "mysql://root:s3cret@db/x")]).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let err = config(&[("TESSERA_KEY_ENCRYPTION_KEY", "tooshortsecret")]).unwrap_err();
+        assert!(!err.to_string().contains("tooshortsecret"), "{err}");
+    }
+
+    #[test]
+    fn issuer_and_base_path_follow_the_public_url() {
+        let config = config(&[("TESSERA_PUBLIC_URL", "https://example.com/auth/")]).unwrap();
+        assert_eq!(config.issuer, "https://example.com/auth");
+        assert_eq!(config.base_path(), "/auth");
+        assert_eq!(config.public_origin(), "https://example.com");
+        assert!(config.cookies.secure);
+    }
+
+    #[test]
+    fn cookie_settings_are_checked_against_the_public_url() {
+        assert!(
+            config(&[
+                ("TESSERA_PUBLIC_URL", "https://auth.example.com"),
+                ("TESSERA_COOKIE_DOMAIN", "example.com")
+            ])
+            .is_ok()
+        );
+        let err = config(&[
+            ("TESSERA_PUBLIC_URL", "https://auth.example.com"),
+            ("TESSERA_COOKIE_DOMAIN", "other.com"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "TESSERA_COOKIE_DOMAIN");
+        let err = config(&[
+            ("TESSERA_PUBLIC_URL", "https://auth.example.com"),
+            ("TESSERA_COOKIE_SECURE", "false"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "TESSERA_COOKIE_SECURE");
+    }
+
+    #[test]
+    fn encryption_keys_are_32_bytes_in_base64_or_hex() {
+        let b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+        for key in [b64, hex] {
+            let config = config(&[("TESSERA_KEY_ENCRYPTION_KEY", key)]).unwrap();
+            assert_eq!(config.keys.encryption_key.unwrap().expose_secret()[31], 31);
+        }
+        assert!(config(&[("TESSERA_KEY_ENCRYPTION_KEY", "AAEC")]).is_err());
+    }
+
+    #[test]
+    fn lists_are_validated_item_by_item() {
+        let config = config(&[
+            (
+                "TESSERA_ALLOWED_ORIGINS",
+                "https://a.example.com, http://localhost:3000/",
+            ),
+            ("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.allowed_origins,
+            vec!["https://a.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(config.trusted_proxies.len(), 2);
+        let err = super::tests::config(&[("TESSERA_ALLOWED_ORIGINS", "https://a.com/path")])
+            .unwrap_err();
+        assert_eq!(err.var, "TESSERA_ALLOWED_ORIGINS");
+    }
+
+    #[test]
+    fn timeouts_must_nest() {
+        let err = config(&[
+            ("TESSERA_REQUEST_TIMEOUT", "2s"),
+            ("TESSERA_DATABASE_TIMEOUT", "5s"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "TESSERA_DATABASE_TIMEOUT");
+        let err = config(&[("TESSERA_JWKS_MAX_AGE", "2h")]).unwrap_err();
+        assert_eq!(err.var, "TESSERA_JWKS_MAX_AGE");
+    }
+}

@@ -1,0 +1,232 @@
+//! The error envelope of SPEC.md: `{"status", "error", "message"}` for every error,
+//! including the ones produced outside our handlers (404, 405, 413, timeouts).
+
+use std::borrow::Cow;
+
+use axum::extract::Request;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// An error answered to a client. 5xx bodies never say anything internal; the detail goes
+/// to the log line, which carries the request id.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: Cow<'static, str>,
+    /// Seconds for `Retry-After` (429 and 503).
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    status: u16,
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// An error with its status, kebab-case code and human message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400 `invalid-request`.
+    pub fn invalid_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-request", message)
+    }
+
+    /// 401 `invalid-token`.
+    pub fn invalid_token() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-token",
+            "The access token is missing, invalid or expired.",
+        )
+    }
+
+    /// 503 `service-unavailable`, with `Retry-After`.
+    pub fn unavailable() -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service-unavailable",
+                "The service is temporarily unavailable; retry shortly.",
+            )
+        }
+    }
+
+    /// 500 `internal-error`; logs `detail` (never sent to the client).
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::for_status(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The generic error for a status produced outside our handlers.
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, message): (&'static str, &'static str) = match status.as_u16() {
+            400 => ("invalid-request", "The request is malformed."),
+            401 => ("invalid-token", "Authentication is required."),
+            403 => ("forbidden", "This request is not allowed."),
+            404 => ("not-found", "There is no such route."),
+            405 => ("method-not-allowed", "This route does not accept that method."),
+            408 => ("request-timeout", "The request took too long to arrive."),
+            413 => ("payload-too-large", "The request body is too large."),
+            414 => ("uri-too-long", "The request URI is too long."),
+            415 => ("unsupported-media-type", "The body must be application/json."),
+            422 => ("invalid-request", "The request body does not have the expected shape."),
+            429 => ("too-many-requests", "Too many requests; retry later."),
+            431 => ("request-header-fields-too-large", "The request headers are too large."),
+            503 => return Self::unavailable(),
+            500..=599 => (
+                "internal-error",
+                "An internal error occurred; quote the x-request-id response header when reporting it.",
+            ),
+            _ => ("error", "The request failed."),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&Envelope {
+            status: self.status.as_u16(),
+            error: self.code,
+            message: &self.message,
+        })
+        .unwrap_or_default();
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body,
+        )
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(source) => {
+                tracing::warn!(error = %source, "database unavailable");
+                ApiError::unavailable()
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                Self::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
+            JsonRejection::JsonSyntaxError(_) => {
+                Self::invalid_request("The request body is not valid JSON.")
+            }
+            JsonRejection::JsonDataError(err) => Self::invalid_request(format!(
+                "The request body does not have the expected shape: {}",
+                without_values(&err.body_text())
+            )),
+            JsonRejection::BytesRejection(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            other => Self::invalid_request(format!("The request body cannot be read ({}).", other.status())),
+        }
+    }
+}
+
+/// serde's messages quote the offending value (``invalid type: string "hunter2"``, or
+/// ``integer `1234` ``); a mistyped password must not come back in an error body, so quoted
+/// text is elided, except field names (``missing field `email` ``), which are ours.
+fn without_values(text: &str) -> String {
+    let text = text
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .unwrap_or(text);
+    let mut out = String::with_capacity(text.len());
+    let mut quote: Option<(char, bool)> = None;
+    for c in text.chars() {
+        match quote {
+            Some((q, keep)) if c == q => {
+                if !keep {
+                    out.push('…');
+                }
+                out.push(c);
+                quote = None;
+            }
+            Some((_, keep)) => {
+                if keep {
+                    out.push(c);
+                }
+            }
+            None if c == '"' || c == '`' => {
+                let keep = c == '`' && out.ends_with("field ");
+                out.push(c);
+                quote = Some((c, keep));
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// Middleware: gives the envelope to error responses that do not have it yet (404 from
+/// routing, 405, 413 from the body limit, 503 from the timeout layer).
+pub async fn envelope_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let mut enveloped = ApiError::for_status(status).into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    for (name, value) in enveloped.headers() {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    *enveloped.headers_mut() = parts.headers;
+    enveloped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_are_elided() {
+        let text = r#"password: invalid type: string "hunter2", expected u32 at line 1"#;
+        let cleaned = without_values(text);
+        assert!(!cleaned.contains("hunter2"), "{cleaned}");
+        assert!(cleaned.starts_with("password: invalid type"));
+        let cleaned = without_values("password: invalid type: integer `8675309`, expected a string");
+        assert!(!cleaned.contains("8675309"), "{cleaned}");
+        assert_eq!(
+            without_values("missing field `email` at line 1 column 2"),
+            "missing field `email` at line 1 column 2"
+        );
+    }
+}

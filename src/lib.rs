@@ -1,0 +1,16 @@
+//! Tessera: a self-hosted auth server.
+//!
+//! Layers, top to bottom:
+//! - [`http`]: routes, extractors, cookies and the error envelope (the only axum code);
+//! - the domain: accounts, sessions and rotation, keys and signing;
+//! - [`store`]: one interface, implemented for Postgres and SQLite.
+//!
+//! [`app::Application`] wires them together; [`cli`] is the binary's entry point.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,180 @@
+//! Storage: one interface, two implementations (Postgres for production, SQLite embedded).
+//!
+//! The domain talks to `dyn Store` only. Each implementation keeps its SQL next to the code
+//! that runs it; the schema lives in `migrations/<backend>/`. Both pass the same test suite.
+
+mod postgres;
+mod records;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use secrecy::ExposeSecret;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use records::*;
+
+use crate::config::{Config, Database};
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached right now (answered as 503, retried by clients).
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A unique constraint refused the write; the name says which one.
+    #[error("unique constraint {0} violated")]
+    Conflict(String),
+    /// Anything else: a bug or a broken database, answered as 500.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &err {
+            E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
+                StoreError::Unavailable(err)
+            }
+            E::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
+            }
+            E::Database(db) if is_transient(db.code().as_deref()) => StoreError::Unavailable(err),
+            _ => StoreError::Database(err),
+        }
+    }
+}
+
+/// Database error codes that mean "try again later", not "this request is wrong".
+fn is_transient(code: Option<&str>) -> bool {
+    match code {
+        // Postgres: connection exceptions (08...), admin shutdown / crash (57P0x),
+        // serialization failure and deadlock (40001, 40P01), too many connections (53300).
+        Some(code) if code.starts_with("08") || code.starts_with("57P") => true,
+        Some("40001" | "40P01" | "53300") => true,
+        // SQLite: SQLITE_BUSY and SQLITE_LOCKED (and their extended codes).
+        Some(code) => matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6)),
+        None => false,
+    }
+}
+
+/// Shorthand for storage results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything Tessera keeps. Times are always passed in from the domain's clock.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"postgres"` or `"sqlite"`.
+    fn backend(&self) -> &'static str;
+    /// One round trip, for health checks.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Applies the embedded migrations of this backend.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Closes every connection (at shutdown).
+    async fn close(&self);
+
+    /// Every signing key, oldest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<KeyRecord>>;
+    /// Adds a key if the newest key is still `expected_newest`; false if another process
+    /// changed the key set first (or the kid exists).
+    async fn insert_signing_key(&self, insertion: &KeyInsertion) -> StoreResult<bool>;
+    /// Removes keys whose `expires_at` is at or before `now`; returns how many.
+    async fn delete_expired_signing_keys(&self, now: OffsetDateTime) -> StoreResult<u64>;
+
+    /// Inserts a user; `Conflict("users_email_key")` when the email is taken.
+    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// Looks a user up by normalised email.
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
+    /// Replaces a password hash (rehash on sign-in after a parameter change).
+    async fn set_password_hash(&self, user_id: Uuid, hash: &str, now: OffsetDateTime)
+    -> StoreResult<()>;
+    /// Sets the disabled flag; returns false for an unknown user.
+    async fn set_user_disabled(&self, user_id: Uuid, disabled: bool, now: OffsetDateTime)
+    -> StoreResult<bool>;
+
+    /// Creates a session with its first refresh token, in one transaction.
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        token: &NewRefreshToken,
+    ) -> StoreResult<()>;
+    /// The refresh-token exchange: locks the presented token's session, lets `decide` choose
+    /// from what it sees (`None`: unknown token), carries the plan out in the same
+    /// transaction and returns it.
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &[u8],
+        decide: &(dyn Fn(Option<TokenState>) -> RotationPlan + Send + Sync),
+    ) -> StoreResult<RotationPlan>;
+    /// The session a refresh token (current or rotated) belongs to.
+    async fn session_by_refresh_token(&self, token_hash: &[u8])
+    -> StoreResult<Option<SessionRecord>>;
+    async fn session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>>;
+    /// Whether the session is unrevoked, unexpired at `now`, and its user enabled.
+    async fn session_is_live(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool>;
+    /// The user's live sessions, newest first.
+    async fn live_sessions(&self, user_id: Uuid, now: OffsetDateTime)
+    -> StoreResult<Vec<SessionRecord>>;
+    /// Revokes one session (if `user_id` matches) and records `event` with it; false when
+    /// there was no such live session.
+    async fn revoke_session(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        reason: &str,
+        event: &SecurityEventRecord,
+    ) -> StoreResult<bool>;
+    /// Revokes every live session of a user except `keep`; returns how many.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        reason: &str,
+        event: &SecurityEventRecord,
+    ) -> StoreResult<u64>;
+
+    /// Appends to the security event log.
+    async fn record_event(&self, event: &SecurityEventRecord) -> StoreResult<()>;
+    /// The most recent events of a user (or of everyone), newest first.
+    async fn events(&self, user_id: Option<Uuid>, limit: i64)
+    -> StoreResult<Vec<SecurityEventRecord>>;
+}
+
+/// Connects to the configured database (creating the SQLite file and its directory).
+pub async fn connect(config: &Config) -> StoreResult<Arc<dyn Store>> {
+    Ok(match &config.database {
+        Database::Postgres(url) => Arc::new(
+            postgres::PgStore::connect(
+                url.expose_secret(),
+                config.database_max_connections,
+                config.database_timeout,
+            )
+            .await?,
+        ),
+        Database::Sqlite(path) => Arc::new(
+            sqlite::SqliteStore::connect(
+                path,
+                config.database_max_connections,
+                config.database_timeout,
+            )
+            .await?,
+        ),
+    })
+}
+
+/// Microseconds since the epoch: how SQLite stores time, and the precision everywhere.
+pub(crate) fn to_micros(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000) as i64
+}
+
+/// The inverse of [`to_micros`].
+pub(crate) fn from_micros(micros: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

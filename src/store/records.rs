@@ -1,0 +1,123 @@
+//! The rows the store reads and writes, in backend-neutral types.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A signing key as kept in `signing_keys`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub kid: String,
+    /// The public JWK, as served.
+    pub public_jwk: Value,
+    /// PKCS#8 DER, or its AES-256-GCM sealing when `encryption` says so.
+    pub private_key: Vec<u8>,
+    pub encryption: String,
+    pub origin: String,
+    pub created_at: OffsetDateTime,
+    pub published_at: OffsetDateTime,
+    pub activates_at: OffsetDateTime,
+    pub retires_at: Option<OffsetDateTime>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A change to the key set, applied only if the newest key is still the one the caller saw,
+/// so that replicas deciding to rotate at the same moment add one key, not two.
+#[derive(Debug)]
+pub struct KeyInsertion {
+    /// The kid of the newest key when the caller decided; `None` for an empty key set.
+    pub expected_newest: Option<String>,
+    pub key: KeyRecord,
+    /// Retirement of the previous newest key: (retires_at, expires_at).
+    pub retire_previous: Option<(OffsetDateTime, OffsetDateTime)>,
+}
+
+/// A user row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
+    pub password_hash: Option<String>,
+    pub password_changed_at: Option<OffsetDateTime>,
+    pub display_name: String,
+    pub avatar_url: String,
+    pub locale: String,
+    pub default_role: String,
+    pub roles: Vec<String>,
+    pub is_anonymous: bool,
+    pub metadata: Value,
+    pub disabled: bool,
+}
+
+/// A session row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub absolute_expires_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub user_agent: String,
+    pub ip: String,
+}
+
+/// A refresh token to insert: only its hash ever reaches the database.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub id: Uuid,
+    pub hash: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// What the rotation transaction sees once it holds the session's lock.
+#[derive(Debug, Clone)]
+pub struct TokenState {
+    pub token_id: Uuid,
+    pub token_expires_at: OffsetDateTime,
+    pub rotated_at: Option<OffsetDateTime>,
+    pub successor_sealed: Option<Vec<u8>>,
+    /// Whether the successor has itself been rotated (used) already.
+    pub successor_used: bool,
+    pub session: SessionRecord,
+    pub user_disabled: bool,
+}
+
+/// What the rotation transaction must do, decided by `sessions` from a `TokenState`.
+#[derive(Debug, Clone)]
+pub enum RotationPlan {
+    /// Exchange the presented token for `successor`.
+    Rotate {
+        successor: NewRefreshToken,
+        /// The successor sealed under the presented token, for replays in the grace window.
+        successor_sealed: Vec<u8>,
+        session_expires_at: OffsetDateTime,
+        user_agent: String,
+        ip: String,
+    },
+    /// Answer with the successor already issued; nothing to write.
+    Replay { successor: String },
+    /// Revoke the whole session and record why.
+    Revoke { event: SecurityEventRecord },
+    /// Refuse without touching anything.
+    Reject,
+}
+
+/// A security event to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityEventRecord {
+    pub occurred_at: OffsetDateTime,
+    pub kind: String,
+    pub user_id: Option<Uuid>,
+    pub session_id: Option<Uuid>,
+    pub ip: String,
+    pub user_agent: String,
+    pub detail: Value,
+}
