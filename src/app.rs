@@ -58,7 +58,10 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish and closes
     /// the database pool.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
         tracing::info!(
             address = %self.local_addr(),

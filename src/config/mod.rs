@@ -329,7 +329,9 @@ impl Config {
                 },
             )?,
             issuer,
-            audience: env.raw("TESSERA_AUDIENCE").unwrap_or_else(|| "tessera".into()),
+            audience: env
+                .raw("TESSERA_AUDIENCE")
+                .unwrap_or_else(|| "tessera".into()),
             access_token_ttl,
             refresh_token_ttl,
             session_max_age: env.optional("TESSERA_SESSION_MAX_AGE", "90d", |raw| {
@@ -375,9 +377,11 @@ impl Config {
                 )?,
             },
             allowed_origins: env
-                .optional("TESSERA_ALLOWED_ORIGINS", "https://app.example.com", |raw| {
-                    values::list(raw).iter().map(|o| parse_origin(o)).collect()
-                })?
+                .optional(
+                    "TESSERA_ALLOWED_ORIGINS",
+                    "https://app.example.com",
+                    |raw| values::list(raw).iter().map(|o| parse_origin(o)).collect(),
+                )?
                 .unwrap_or_default(),
             allowed_redirect_urls: env
                 .optional(
@@ -423,7 +427,12 @@ impl Config {
                 false,
                 values::boolean,
             )?,
-            disable_signup: env.parsed("TESSERA_DISABLE_SIGNUP", "false", false, values::boolean)?,
+            disable_signup: env.parsed(
+                "TESSERA_DISABLE_SIGNUP",
+                "false",
+                false,
+                values::boolean,
+            )?,
             admin_secret: env.optional(
                 "TESSERA_ADMIN_SECRET",
                 "<a long random string>",
@@ -454,23 +463,21 @@ impl Config {
             },
             max_body_bytes: env.parsed("TESSERA_MAX_BODY_BYTES", "65536", 65_536, number)?,
             request_timeout,
-            log_format: env.parsed("TESSERA_LOG_FORMAT", "json", LogFormat::Pretty, |raw| {
-                match raw {
+            log_format: env.parsed(
+                "TESSERA_LOG_FORMAT",
+                "json",
+                LogFormat::Pretty,
+                |raw| match raw {
                     "pretty" => Ok(LogFormat::Pretty),
                     "json" => Ok(LogFormat::Json),
                     _ => Err("is not `pretty` or `json`".into()),
-                }
-            })?,
-            log_level: env.parsed(
-                "TESSERA_LOG_LEVEL",
-                "info",
-                "info".to_owned(),
-                |raw| {
-                    tracing_subscriber::EnvFilter::try_new(raw)
-                        .map(|_| raw.to_owned())
-                        .map_err(|_| "is not a log level or filter".to_string())
                 },
             )?,
+            log_level: env.parsed("TESSERA_LOG_LEVEL", "info", "info".to_owned(), |raw| {
+                tracing_subscriber::EnvFilter::try_new(raw)
+                    .map(|_| raw.to_owned())
+                    .map_err(|_| "is not a log level or filter".to_string())
+            })?,
             public_url,
         })
     }
@@ -529,7 +536,10 @@ fn parse_origin(raw: &str) -> Result<String, String> {
 
 fn cookie_domain(raw: &str, public_url: &Url) -> Result<String, String> {
     let domain = raw.trim_start_matches('.').to_ascii_lowercase();
-    let host = public_url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let host = public_url
+        .host_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     if host == domain || host.ends_with(&format!(".{domain}")) {
         Ok(domain)
     } else {
@@ -546,10 +556,9 @@ fn parse_encryption_key(raw: &str) -> Result<[u8; 32], String> {
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
         &base64::engine::general_purpose::STANDARD_NO_PAD,
     ];
-    let bytes = engines
-        .iter()
-        .find_map(|engine| engine.decode(raw).ok())
-        .or_else(|| hex_decode(raw))
+    // 64 hex digits are also valid base64 (of 48 bytes), so hex is tried first.
+    let bytes = hex_decode(raw)
+        .or_else(|| engines.iter().find_map(|engine| engine.decode(raw).ok()))
         .ok_or("is neither base64 nor hex")?;
     bytes
         .try_into()
@@ -557,7 +566,7 @@ fn parse_encryption_key(raw: &str) -> Result<[u8; 32], String> {
 }
 
 fn hex_decode(raw: &str) -> Option<Vec<u8>> {
-    if raw.len() % 2 != 0 {
+    if !raw.len().is_multiple_of(2) {
         return None;
     }
     (0..raw.len())
@@ -607,7 +616,9 @@ mod tests {
     #[test]
     fn defaults_match_the_spec() {
         let config = config(&[]).unwrap();
-        assert!(matches!(config.database, Database::Sqlite(ref p) if p == &PathBuf::from("data/tessera.db")));
+        assert!(
+            matches!(config.database, Database::Sqlite(ref p) if p == &PathBuf::from("data/tessera.db"))
+        );
         assert_eq!(config.listen.to_string(), "127.0.0.1:4000");
         assert_eq!(config.issuer, "http://localhost:4000");
         assert_eq!(config.audience, "tessera");
@@ -697,8 +708,8 @@ mod tests {
             vec!["https://a.example.com", "http://localhost:3000"]
         );
         assert_eq!(config.trusted_proxies.len(), 2);
-        let err = super::tests::config(&[("TESSERA_ALLOWED_ORIGINS", "https://a.com/path")])
-            .unwrap_err();
+        let err =
+            super::tests::config(&[("TESSERA_ALLOWED_ORIGINS", "https://a.com/path")]).unwrap_err();
         assert_eq!(err.var, "TESSERA_ALLOWED_ORIGINS");
     }
 

@@ -11,9 +11,7 @@ use ipnet::IpNet;
 /// `90`, `90s`, `15m`, `1h`, `30d`: seconds, or a whole number with one unit.
 pub fn duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(raw.len());
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (digits, unit) = raw.split_at(split);
     if digits.is_empty() {
         return Err("is not a duration".into());
@@ -81,7 +79,16 @@ mod tests {
 
     #[test]
     fn durations_refuse_everything_else() {
-        for bad in ["", "abc", "h", "1w", "1.5h", "-1", "1h30m", "99999999999999999999"] {
+        for bad in [
+            "",
+            "abc",
+            "h",
+            "1w",
+            "1.5h",
+            "-1",
+            "1h30m",
+            "99999999999999999999",
+        ] {
             assert!(duration(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(duration("3651d").is_err());
@@ -98,14 +105,8 @@ mod tests {
     #[test]
     fn lists_and_networks() {
         assert_eq!(list(" a, b ,,c,"), vec!["a", "b", "c"]);
-        assert_eq!(
-            ip_network("10.0.0.1").unwrap().to_string(),
-            "10.0.0.1/32"
-        );
-        assert_eq!(
-            ip_network("10.0.0.0/8").unwrap().to_string(),
-            "10.0.0.0/8"
-        );
+        assert_eq!(ip_network("10.0.0.1").unwrap().to_string(), "10.0.0.1/32");
+        assert_eq!(ip_network("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
         assert!(ip_network("10.0.0.0/33").is_err());
         assert!(ip_network("proxy.local").is_err());
     }

@@ -32,7 +32,11 @@ struct Envelope<'a> {
 
 impl ApiError {
     /// An error with its status, kebab-case code and human message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             status,
             code,
@@ -80,14 +84,26 @@ impl ApiError {
             401 => ("invalid-token", "Authentication is required."),
             403 => ("forbidden", "This request is not allowed."),
             404 => ("not-found", "There is no such route."),
-            405 => ("method-not-allowed", "This route does not accept that method."),
+            405 => (
+                "method-not-allowed",
+                "This route does not accept that method.",
+            ),
             408 => ("request-timeout", "The request took too long to arrive."),
             413 => ("payload-too-large", "The request body is too large."),
             414 => ("uri-too-long", "The request URI is too long."),
-            415 => ("unsupported-media-type", "The body must be application/json."),
-            422 => ("invalid-request", "The request body does not have the expected shape."),
+            415 => (
+                "unsupported-media-type",
+                "The body must be application/json.",
+            ),
+            422 => (
+                "invalid-request",
+                "The request body does not have the expected shape.",
+            ),
             429 => ("too-many-requests", "Too many requests; retry later."),
-            431 => ("request-header-fields-too-large", "The request headers are too large."),
+            431 => (
+                "request-header-fields-too-large",
+                "The request headers are too large.",
+            ),
             503 => return Self::unavailable(),
             500..=599 => (
                 "internal-error",
@@ -109,7 +125,10 @@ impl IntoResponse for ApiError {
         .unwrap_or_default();
         let mut response = (
             self.status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body,
         )
             .into_response();
@@ -150,7 +169,10 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::BytesRejection(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Self::for_status(StatusCode::PAYLOAD_TOO_LARGE)
             }
-            other => Self::invalid_request(format!("The request body cannot be read ({}).", other.status())),
+            other => Self::invalid_request(format!(
+                "The request body cannot be read ({}).",
+                other.status()
+            )),
         }
     }
 }
@@ -222,7 +244,8 @@ mod tests {
         let cleaned = without_values(text);
         assert!(!cleaned.contains("hunter2"), "{cleaned}");
         assert!(cleaned.starts_with("password: invalid type"));
-        let cleaned = without_values("password: invalid type: integer `8675309`, expected a string");
+        let cleaned =
+            without_values("password: invalid type: integer `8675309`, expected a string");
         assert!(!cleaned.contains("8675309"), "{cleaned}");
         assert_eq!(
             without_values("missing field `email` at line 1 column 2"),

@@ -19,7 +19,9 @@ pub fn router() -> Router<AppState> {
 /// 200 when the database answers within the database timeout, 503 otherwise.
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match tokio::time::timeout(state.config.database_timeout, state.store.ping()).await {
-        Ok(Ok(())) => Ok(Json(json!({ "status": "ok", "database": state.store.backend() }))),
+        Ok(Ok(())) => Ok(Json(
+            json!({ "status": "ok", "database": state.store.backend() }),
+        )),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "health check: database unavailable");
             Err(ApiError::unavailable())

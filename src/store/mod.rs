@@ -92,11 +92,19 @@ pub trait Store: Send + Sync + 'static {
     /// Looks a user up by normalised email.
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     /// Replaces a password hash (rehash on sign-in after a parameter change).
-    async fn set_password_hash(&self, user_id: Uuid, hash: &str, now: OffsetDateTime)
-    -> StoreResult<()>;
+    async fn set_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
     /// Sets the disabled flag; returns false for an unknown user.
-    async fn set_user_disabled(&self, user_id: Uuid, disabled: bool, now: OffsetDateTime)
-    -> StoreResult<bool>;
+    async fn set_user_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
 
     /// Creates a session with its first refresh token, in one transaction.
     async fn create_session(
@@ -113,14 +121,19 @@ pub trait Store: Send + Sync + 'static {
         decide: &(dyn Fn(Option<TokenState>) -> RotationPlan + Send + Sync),
     ) -> StoreResult<RotationPlan>;
     /// The session a refresh token (current or rotated) belongs to.
-    async fn session_by_refresh_token(&self, token_hash: &[u8])
-    -> StoreResult<Option<SessionRecord>>;
+    async fn session_by_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<SessionRecord>>;
     async fn session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>>;
     /// Whether the session is unrevoked, unexpired at `now`, and its user enabled.
     async fn session_is_live(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool>;
     /// The user's live sessions, newest first.
-    async fn live_sessions(&self, user_id: Uuid, now: OffsetDateTime)
-    -> StoreResult<Vec<SessionRecord>>;
+    async fn live_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionRecord>>;
     /// Revokes one session (if `user_id` matches) and records `event` with it; false when
     /// there was no such live session.
     async fn revoke_session(
@@ -142,8 +155,11 @@ pub trait Store: Send + Sync + 'static {
     /// Appends to the security event log.
     async fn record_event(&self, event: &SecurityEventRecord) -> StoreResult<()>;
     /// The most recent events of a user (or of everyone), newest first.
-    async fn events(&self, user_id: Option<Uuid>, limit: i64)
-    -> StoreResult<Vec<SecurityEventRecord>>;
+    async fn events(
+        &self,
+        user_id: Option<Uuid>,
+        limit: i64,
+    ) -> StoreResult<Vec<SecurityEventRecord>>;
 }
 
 /// Connects to the configured database (creating the SQLite file and its directory).

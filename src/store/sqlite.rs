@@ -30,7 +30,11 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and its directory.
-    pub async fn connect(path: &Path, max_connections: u32, timeout: Duration) -> StoreResult<Self> {
+    pub async fn connect(
+        path: &Path,
+        max_connections: u32,
+        timeout: Duration,
+    ) -> StoreResult<Self> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|err| StoreError::Unavailable(sqlx::Error::Io(err)))?;
@@ -164,7 +168,9 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -1,0 +1,334 @@
+//! `TestApp`: a real Tessera on 127.0.0.1:0 against a database of its own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use tessera::app::Application;
+use tessera::clock::ManualClock;
+use tessera::config::Config;
+use tessera::http::AppState;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::proxy::Proxy;
+
+/// Which store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Runs each named `async fn(Backend)` once per backend, as `<name>::postgres` and
+/// `<name>::sqlite`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+        }
+    )*};
+}
+
+/// The Postgres server tests create their databases on.
+pub fn admin_database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|url| url.starts_with("postgres"))
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that belongs to one test and is dropped with it.
+pub enum TestDb {
+    Postgres {
+        name: String,
+        url: String,
+    },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+}
+
+impl TestDb {
+    /// A fresh, empty database.
+    pub async fn create(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Postgres => {
+                let name = format!("tessera_test_{}", Uuid::new_v4().simple());
+                let admin = admin_database_url();
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .expect("Postgres must be running for the tests (see README)");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let url = replace_database(&admin, &name);
+                TestDb::Postgres { name, url }
+            }
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
+                TestDb::Sqlite { _dir: dir, url }
+            }
+        }
+    }
+
+    /// The `DATABASE_URL` Tessera should use.
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Postgres { url, .. } | TestDb::Sqlite { url, .. } => url,
+        }
+    }
+}
+
+/// `url` with its database name replaced.
+pub fn replace_database(url: &str, name: &str) -> String {
+    let mut url = url::Url::parse(url).unwrap();
+    url.set_path(name);
+    url.to_string()
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { name, .. } = self {
+            let name = name.clone();
+            // Drop runs inside the test's runtime, which cannot block on itself.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    if let Ok(mut conn) =
+                        <sqlx::PgConnection as sqlx::Connection>::connect(&admin_database_url())
+                            .await
+                    {
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut conn)
+                        .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// The variables every test server starts with: a free port, and argon2 parameters small
+/// enough for tests (set through configuration, as any operator could).
+pub fn test_env(database_url: &str) -> HashMap<String, String> {
+    [
+        ("DATABASE_URL", database_url),
+        ("TESSERA_LISTEN", "127.0.0.1:0"),
+        ("TESSERA_ARGON2_MEMORY_KIB", "64"),
+        ("TESSERA_ARGON2_ITERATIONS", "1"),
+        ("TESSERA_DATABASE_TIMEOUT", "2s"),
+        ("TESSERA_DATABASE_MAX_CONNECTIONS", "5"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// A running Tessera and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    pub state: AppState,
+    pub backend: Backend,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    // Declared last: dropped after the server has stopped.
+    pub proxy: Option<Proxy>,
+    pub db: Arc<TestDb>,
+}
+
+impl TestApp {
+    /// A server with the default test configuration.
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// A server with extra variables on top of the test defaults.
+    pub async fn spawn_with(backend: Backend, vars: &[(&str, &str)]) -> TestApp {
+        let db = Arc::new(TestDb::create(backend).await);
+        Self::start(backend, db, vars, false, ManualClock::new()).await
+    }
+
+    /// A server whose Postgres connection goes through a proxy the test controls.
+    pub async fn spawn_behind_proxy(vars: &[(&str, &str)]) -> TestApp {
+        let db = Arc::new(TestDb::create(Backend::Postgres).await);
+        Self::start(Backend::Postgres, db, vars, true, ManualClock::new()).await
+    }
+
+    /// Another server on the same database (a second replica, or a restart).
+    pub async fn start(
+        backend: Backend,
+        db: Arc<TestDb>,
+        vars: &[(&str, &str)],
+        through_proxy: bool,
+        clock: ManualClock,
+    ) -> TestApp {
+        let mut env = test_env(db.url());
+        let proxy = if through_proxy {
+            let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+            let url = url::Url::parse(db.url()).unwrap();
+            let mut proxied = url.clone();
+            proxied.set_port(Some(proxy.address.port())).unwrap();
+            env.insert("DATABASE_URL".into(), proxied.to_string());
+            Some(proxy)
+        } else {
+            None
+        };
+        for (k, v) in vars {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let config = Config::from_lookup(&|var| env.get(var).cloned()).expect("valid test config");
+        let application = Application::build(config, Arc::new(clock.clone()))
+            .await
+            .expect("server starts");
+        let address = format!("http://{}", application.local_addr());
+        let state = application.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(application.run_until(async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            clock,
+            state,
+            backend,
+            shutdown: Some(tx),
+            server: Some(server),
+            proxy,
+            db,
+        }
+    }
+
+    /// `address` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// GET a path.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// POST a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Asserts that `response` is an error in the envelope of SPEC.md with this status and
+/// code, and returns its body.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "every response carries x-request-id"
+    );
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
+    body
+}
+
+/// Sends raw bytes as an HTTP/1.1 request and reads the response: (status, head, body).
+/// For requests reqwest will not send, such as a head that promises a body never sent.
+pub async fn raw_http(address: &str, request: &[u8]) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            if let Some(end) = find(&buf, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|l| l.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + length {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no complete response within 10s");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}

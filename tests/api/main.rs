@@ -1,0 +1,9 @@
+//! Tessera's integration tests: one binary, a real server on a loopback port for each test,
+//! against a fresh Postgres database or a fresh SQLite file.
+
+mod helpers;
+mod proxy;
+
+mod envelope;
+mod health;
+mod process;

@@ -1,0 +1,253 @@
+//! The `tessera` binary as users run it: configuration errors, a fresh directory with no
+//! setup, restarts, and clean shutdown on SIGTERM/SIGINT.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::helpers::{Backend, TestDb, test_env};
+use crate::proxy::{Mode, Proxy};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+/// A command for the binary with an empty environment, run from `dir` (so no stray .env
+/// or TESSERA_* variable of the developer's shell leaks in).
+fn tessera(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir);
+    command
+}
+
+/// A server process and the address it listens on.
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    /// Starts the binary on a free port and waits until it answers /healthz.
+    fn start(mut command: Command) -> Server {
+        let port = free_port();
+        let address = format!("127.0.0.1:{port}");
+        let child = command
+            .env("TESSERA_LISTEN", &address)
+            .env("TESSERA_LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut server = Server { child, address };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http_get(&server.address, "/healthz").map(|r| r.0) != Some(200) {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let mut stderr = String::new();
+                server
+                    .child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut stderr)
+                    .unwrap();
+                panic!("tessera exited with {status}: {stderr}");
+            }
+            assert!(Instant::now() < deadline, "tessera did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits for the process to exit and returns its exit code and stdout.
+    fn wait(mut self) -> (Option<i32>, String) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut out = String::new();
+                self.child
+                    .stdout
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut out)
+                    .unwrap();
+                return (status.code(), out);
+            }
+            assert!(Instant::now() < deadline, "tessera did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A minimal HTTP/1.1 GET: (status, body).
+fn http_get(address: &str, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    read_response(stream)
+}
+
+fn read_response(stream: TcpStream) -> Option<(u16, String)> {
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).ok()?;
+    let status = status_line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).ok()?;
+    let body = rest.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    Some((status, body))
+}
+
+#[test]
+fn invalid_configuration_stops_start_up_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tessera(dir.path())
+        .env("TESSERA_ACCESS_TOKEN_TTL", "abc")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("TESSERA_ACCESS_TOKEN_TTL"), "{stderr}");
+    assert!(
+        stderr.contains("1h"),
+        "an example of a valid value: {stderr}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created half-configured"
+    );
+}
+
+#[test]
+fn secrets_in_bad_configuration_are_not_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tessera(dir.path())
+        .env("DATABASE_URL", "mysql://root:topsecretpw@db/tessera")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(!stderr.contains("topsecretpw"), "{stderr}");
+}
+
+#[test]
+fn unreachable_postgres_stops_start_up_with_a_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let output = tessera(dir.path())
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres:pw@127.0.0.1:{port}/x"),
+        )
+        .env("TESSERA_DATABASE_TIMEOUT", "1s")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("cannot open the database"), "{stderr}");
+    assert!(!stderr.contains(":pw@"), "{stderr}");
+}
+
+#[test]
+fn a_fresh_directory_runs_on_sqlite_and_a_restart_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(tessera(dir.path()));
+    let (status, body) = http_get(&server.address, "/healthz").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("sqlite"), "{body}");
+    assert!(dir.path().join("data/tessera.db").exists());
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait().0, Some(0));
+
+    let created = std::fs::metadata(dir.path().join("data/tessera.db"))
+        .unwrap()
+        .len();
+    let server = Server::start(tessera(dir.path()));
+    assert_eq!(http_get(&server.address, "/healthz").unwrap().0, 200);
+    server.signal(Signal::SIGINT);
+    assert_eq!(server.wait().0, Some(0));
+    assert!(
+        std::fs::metadata(dir.path().join("data/tessera.db"))
+            .unwrap()
+            .len()
+            >= created
+    );
+}
+
+#[test]
+fn migrate_subcommand_applies_migrations_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tessera(dir.path()).arg("migrate").output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(dir.path().join("data/tessera.db").exists());
+    let again = tessera(dir.path()).arg("migrate").output().unwrap();
+    assert!(again.status.success(), "migrations are idempotent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
+    // The request in flight: a health check against a database that hangs, which takes
+    // TESSERA_DATABASE_TIMEOUT (2s) to be answered with 503.
+    let db = TestDb::create(Backend::Postgres).await;
+    let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let mut url = url::Url::parse(db.url()).unwrap();
+    url.set_port(Some(proxy.address.port())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = tessera(dir.path());
+    for (k, v) in test_env(url.as_str()) {
+        if k != "TESSERA_LISTEN" {
+            command.env(k, v);
+        }
+    }
+    let server = Server::start(command);
+    proxy.set(Mode::Blackhole);
+
+    let address = server.address.clone();
+    let in_flight = std::thread::spawn(move || http_get(&address, "/healthz"));
+    std::thread::sleep(Duration::from_millis(500));
+    server.signal(Signal::SIGTERM);
+    let (status, body) = in_flight
+        .join()
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("service-unavailable"), "{body}");
+    proxy.set(Mode::Down);
+    let (code, logs) = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{logs}");
+    assert!(logs.contains("tessera stopped"), "{logs}");
+}
