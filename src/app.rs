@@ -7,10 +7,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::accounts::Accounts;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::keys::KeyService;
+use crate::passwords::Passwords;
+use crate::sessions::Sessions;
 use crate::store;
+use crate::tokens::TokenIssuer;
 
 /// A Tessera server, bound and ready to serve.
 pub struct Application {
@@ -30,6 +35,29 @@ impl Application {
             .migrate()
             .await
             .with_context(|| format!("cannot migrate the database {described}"))?;
+        let keys = KeyService::start(store.clone(), clock.clone(), &config)
+            .await
+            .context("cannot load the signing keys")?;
+        let tokens = Arc::new(TokenIssuer::new(keys, &config));
+        tokens
+            .self_test(clock.now())
+            .map_err(|err| anyhow::anyhow!("signing self-test failed: {err}"))?;
+        let passwords = Arc::new(
+            Passwords::new(&config.passwords).context("invalid password hashing settings")?,
+        );
+        let sessions = Arc::new(Sessions::new(
+            store.clone(),
+            clock.clone(),
+            tokens.clone(),
+            &config,
+        ));
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            clock.clone(),
+            passwords,
+            sessions.clone(),
+            &config,
+        ));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (TESSERA_LISTEN)", config.listen))?;
@@ -40,6 +68,9 @@ impl Application {
                 config: Arc::new(config),
                 store,
                 clock,
+                tokens,
+                sessions,
+                accounts,
             },
         })
     }
@@ -68,6 +99,7 @@ impl Application {
             public_url = %self.state.config.public_url,
             "tessera listening"
         );
+        let maintenance = self.state.tokens.keys().spawn_maintenance();
         let app = http::router(self.state);
         axum::serve(
             self.listener,
@@ -76,6 +108,7 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await
         .context("server error")?;
+        maintenance.abort();
         store.close().await;
         tracing::info!("tessera stopped");
         Ok(())

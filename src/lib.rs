@@ -7,10 +7,17 @@
 //!
 //! [`app::Application`] wires them together; [`cli`] is the binary's entry point.
 
+pub mod accounts;
 pub mod app;
+pub mod auth_error;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod keys;
+pub mod passwords;
+pub mod sealing;
+pub mod sessions;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;

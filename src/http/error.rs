@@ -10,6 +10,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::auth_error::AuthError;
+use crate::passwords::PolicyError;
 use crate::store::StoreError;
 
 /// An error answered to a client. 5xx bodies never say anything internal; the detail goes
@@ -151,6 +153,49 @@ impl From<StoreError> for ApiError {
             other => ApiError::internal(other),
         }
     }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        use StatusCode as S;
+        let message = err.to_string();
+        let (status, code) = match &err {
+            AuthError::InvalidRequest(_) => (S::BAD_REQUEST, "invalid-request"),
+            AuthError::InvalidEmailPassword => (S::UNAUTHORIZED, "invalid-email-password"),
+            AuthError::EmailAlreadyInUse => (S::CONFLICT, "email-already-in-use"),
+            AuthError::Policy(PolicyError::TooShort(_)) => (S::BAD_REQUEST, "password-too-short"),
+            AuthError::Policy(PolicyError::TooLong) => (S::BAD_REQUEST, "invalid-request"),
+            AuthError::Policy(PolicyError::TooWeak) => (S::BAD_REQUEST, "password-too-weak"),
+            AuthError::SignupDisabled => (S::FORBIDDEN, "signup-disabled"),
+            AuthError::DisabledUser => (S::UNAUTHORIZED, "disabled-user"),
+            AuthError::UnverifiedUser => (S::UNAUTHORIZED, "unverified-user"),
+            AuthError::InvalidRefreshToken => (S::UNAUTHORIZED, "invalid-refresh-token"),
+            AuthError::RefreshTokenReused => (S::UNAUTHORIZED, "refresh-token-reused"),
+            AuthError::InvalidToken => return ApiError::invalid_token(),
+            AuthError::SessionNotFound => (S::NOT_FOUND, "session-not-found"),
+            AuthError::Store(_) | AuthError::Keys(_) | AuthError::Hash(_) => {
+                return match err {
+                    AuthError::Store(store) => store.into(),
+                    other => ApiError::internal(other),
+                };
+            }
+        };
+        ApiError::new(status, code, capitalise(&message))
+    }
+}
+
+/// Domain messages are lower-case fragments; the envelope's message is a sentence.
+fn capitalise(message: &str) -> String {
+    let mut chars = message.chars();
+    let mut sentence: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    sentence.push_str(chars.as_str());
+    if !sentence.ends_with('.') {
+        sentence.push('.');
+    }
+    sentence
 }
 
 impl From<JsonRejection> for ApiError {

@@ -4,9 +4,15 @@
 //! URL's base path, and wrapped in the layers every request goes through. A 405 keeps
 //! axum's `Allow` header and gets the envelope from `error::envelope_bare_errors`.
 
+mod auth;
+pub mod bearer;
+mod bodies;
+pub mod client;
 pub mod error;
 mod health;
 pub mod json;
+mod user;
+mod wellknown;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,9 +31,12 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::accounts::Accounts;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::sessions::Sessions;
 use crate::store::Store;
+use crate::tokens::TokenIssuer;
 
 use error::ApiError;
 
@@ -37,6 +46,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    pub tokens: Arc<TokenIssuer>,
+    pub sessions: Arc<Sessions>,
+    pub accounts: Arc<Accounts>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -44,8 +56,14 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole application: every route, nested under the base path, with its middleware.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
+    let api = Router::new().merge(auth::router()).merge(user::router());
+    // Nhost clients use an auth URL ending in /v1 (the SDK's refresh logic even depends on
+    // it), so the API is also served under <base>/v1.
     let routes = Router::new()
         .merge(health::router())
+        .merge(wellknown::router())
+        .merge(api.clone())
+        .nest("/v1", api)
         .fallback(not_found)
         .with_state(state);
     let routes = match config.base_path() {

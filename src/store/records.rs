@@ -107,7 +107,16 @@ pub enum RotationPlan {
     /// Revoke the whole session and record why.
     Revoke { event: SecurityEventRecord },
     /// Refuse without touching anything.
-    Reject,
+    Reject(RejectReason),
+}
+
+/// Why a refresh was refused without revoking anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// Unknown, expired or revoked token or session.
+    Invalid,
+    /// The user is disabled.
+    Disabled,
 }
 
 /// A security event to record.

@@ -332,3 +332,134 @@ pub async fn raw_http(address: &str, request: &[u8]) -> (u16, String, String) {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// The password test accounts use.
+pub const PASSWORD: &str = "correct-Horse-battery-9";
+
+/// An email address no other test uses.
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", Uuid::new_v4().simple())
+}
+
+impl TestApp {
+    /// Signs up a fresh account and returns its session.
+    pub async fn sign_up(&self, email: &str) -> Value {
+        let response = self
+            .post_json(
+                "/signup/email-password",
+                &serde_json::json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "sign-up");
+        let body: Value = response.json().await.unwrap();
+        body["session"].clone()
+    }
+
+    /// Signs in and returns the session.
+    pub async fn sign_in(&self, email: &str) -> Value {
+        let response = self
+            .post_json(
+                "/signin/email-password",
+                &serde_json::json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "sign-in");
+        let body: Value = response.json().await.unwrap();
+        body["session"].clone()
+    }
+
+    /// `POST /token` with a refresh token.
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json(
+            "/token",
+            &serde_json::json!({ "refreshToken": refresh_token }),
+        )
+        .await
+    }
+
+    /// `POST /token/verify` with an access token in the body.
+    pub async fn verify(&self, access_token: &str) -> StatusCode {
+        self.post_json(
+            "/token/verify",
+            &serde_json::json!({ "token": access_token }),
+        )
+        .await
+        .status()
+    }
+
+    /// One integer from a SQL query on the test's own database (counts, mostly).
+    pub async fn scalar(&self, sql: &'static str, bind: Uuid) -> i64 {
+        match self.backend {
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(self.db.url()).await.unwrap();
+                let value = sqlx::query_scalar::<_, i64>(sql)
+                    .bind(bind)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                value
+            }
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(self.db.url()).await.unwrap();
+                let sql = sqlx::AssertSqlSafe(sql.replace("$1", "?1"));
+                let value = sqlx::query_scalar::<_, i64>(sql)
+                    .bind(bind)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                value
+            }
+        }
+    }
+}
+
+/// The `sid` claim of an access token (read without verification: tests only).
+pub fn sid(access_token: &str) -> Uuid {
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(access_token)
+        .map(|data| data.claims)
+        .unwrap();
+    claims["sid"].as_str().unwrap().parse().unwrap()
+}
+
+/// Sends the same JSON POST on `n` connections so that the requests arrive together:
+/// every request is written but its last byte, then all last bytes go out at once.
+/// Returns (status, body) per request.
+pub async fn simultaneous_posts(
+    address: &str,
+    path: &str,
+    body: &Value,
+    n: usize,
+) -> Vec<(u16, Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (head, last) = request.as_bytes().split_at(request.len() - 1);
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream.write_all(head).await.unwrap();
+        streams.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    for stream in &mut streams {
+        stream.write_all(last).await.unwrap();
+    }
+    let mut results = Vec::new();
+    for mut stream in streams {
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await.unwrap();
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        results.push((status, serde_json::from_str(body).unwrap_or(Value::Null)));
+    }
+    results
+}

@@ -6,4 +6,6 @@ mod proxy;
 
 mod envelope;
 mod health;
+mod keys;
 mod process;
+mod sessions;

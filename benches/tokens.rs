@@ -1,0 +1,72 @@
+//! Access-token signing and verification, per operation on one core.
+//!
+//! `cargo bench --bench tokens`. Figures and the machine they came from are in
+//! docs/benchmarks.md. `jsonwebtoken_encode` is the alternative Tessera does not use for
+//! signing (it re-parses the PKCS#8 key on every call); it is measured here so the choice
+//! stays checked.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tessera::clock::{Clock, SystemClock};
+use tessera::config::Config;
+use tessera::keys::{KeyService, material};
+use tessera::store;
+use tessera::tokens::{Expiry, Subject, TokenIssuer};
+use uuid::Uuid;
+
+fn issuer() -> (TokenIssuer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let vars: HashMap<&str, String> = HashMap::from([(
+        "DATABASE_URL",
+        format!("sqlite://{}", dir.path().join("bench.db").display()),
+    )]);
+    let config = Config::from_lookup(&|v| vars.get(v).cloned()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let issuer = runtime.block_on(async {
+        let store = store::connect(&config).await.unwrap();
+        store.migrate().await.unwrap();
+        let keys = KeyService::start(store, Arc::new(SystemClock), &config)
+            .await
+            .unwrap();
+        TokenIssuer::new(keys, &config)
+    });
+    (issuer, dir)
+}
+
+fn tokens(c: &mut Criterion) {
+    let (issuer, _dir) = issuer();
+    let roles = vec!["user".to_owned()];
+    let subject = Subject {
+        user_id: Uuid::new_v4(),
+        session_id: Uuid::new_v4(),
+        default_role: "user",
+        roles: &roles,
+        is_anonymous: false,
+    };
+    let now = SystemClock.now();
+    c.bench_function("sign_es256", |b| {
+        b.iter(|| issuer.issue(black_box(&subject), now).unwrap())
+    });
+    let token = issuer.issue(&subject, now).unwrap();
+    c.bench_function("verify_es256", |b| {
+        b.iter(|| {
+            issuer
+                .verify(black_box(&token), now, Expiry::Enforce)
+                .unwrap()
+        })
+    });
+
+    let pkcs8 = material::generate_pkcs8();
+    let key = jsonwebtoken::EncodingKey::from_ec_der(&pkcs8);
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    let claims = serde_json::json!({"sub": "x", "exp": 1, "iat": 0});
+    c.bench_function("jsonwebtoken_encode_es256", |b| {
+        b.iter(|| jsonwebtoken::encode(&header, black_box(&claims), &key).unwrap())
+    });
+}
+
+criterion_group!(benches, tokens);
+criterion_main!(benches);

@@ -1,0 +1,309 @@
+//! Accounts: sign-up and sign-in with email and password.
+//!
+//! Sign-in never reveals whether an account exists: an unknown email runs one password
+//! verification against a dummy hash, and both failures give the same error. A disabled
+//! or unverified account is only reported after the right password.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::auth_error::AuthError;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::passwords::{Passwords, Verified};
+use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
+use crate::store::{Store, StoreError, UserRecord};
+
+/// Longest email address accepted (RFC 5321's path limit).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Largest `metadata` object accepted at sign-up, serialised.
+pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+/// Longest display name.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
+/// The role every self-registered user gets; other roles are granted by an administrator.
+pub const DEFAULT_ROLE: &str = "user";
+
+/// Optional sign-up fields (Nhost's `options`).
+#[derive(Debug, Default, Clone)]
+pub struct SignUpOptions {
+    pub display_name: Option<String>,
+    pub locale: Option<String>,
+    pub metadata: Option<Value>,
+    pub default_role: Option<String>,
+    pub allowed_roles: Option<Vec<String>>,
+}
+
+/// Sign-up and sign-in.
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    passwords: Arc<Passwords>,
+    sessions: Arc<Sessions>,
+    disable_signup: bool,
+    require_email_verification: bool,
+}
+
+/// Trims and lower-cases an email address and checks its shape; the address is the
+/// account's identity, so `Alice@Example.com ` and `alice@example.com` are one account.
+pub fn normalise_email(email: &str) -> Result<String, AuthError> {
+    let email = email.trim().to_lowercase();
+    let invalid = || AuthError::InvalidRequest("The email address is not valid.".into());
+    if email.chars().count() > MAX_EMAIL_CHARS || email.chars().any(char::is_whitespace) {
+        return Err(invalid());
+    }
+    let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
+    let domain_ok = !domain.is_empty()
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..");
+    if local.is_empty() || !domain_ok || local.contains('@') || email.chars().any(char::is_control)
+    {
+        return Err(invalid());
+    }
+    Ok(email)
+}
+
+impl Accounts {
+    /// Accounts with the configured sign-up policy.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        passwords: Arc<Passwords>,
+        sessions: Arc<Sessions>,
+        config: &Config,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            passwords,
+            sessions,
+            disable_signup: config.disable_signup,
+            require_email_verification: config.require_email_verification,
+        }
+    }
+
+    /// Creates an account; returns its first session, or `None` when the address must be
+    /// verified first.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: &SecretString,
+        options: SignUpOptions,
+        client: &ClientInfo,
+    ) -> Result<Option<IssuedSession>, AuthError> {
+        use secrecy::ExposeSecret;
+        if self.disable_signup {
+            return Err(AuthError::SignupDisabled);
+        }
+        let email = normalise_email(email)?;
+        let local_part = email.split('@').next().unwrap_or_default();
+        self.passwords
+            .check_policy(password.expose_secret(), &[&email, local_part])?;
+        let (default_role, roles) = roles(&options)?;
+        let metadata = options.metadata.unwrap_or_else(|| json!({}));
+        if !metadata.is_object() || metadata.to_string().len() > MAX_METADATA_BYTES {
+            return Err(AuthError::InvalidRequest(format!(
+                "metadata must be a JSON object of at most {MAX_METADATA_BYTES} bytes."
+            )));
+        }
+        let display_name = options.display_name.unwrap_or_else(|| email.clone());
+        if display_name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+            return Err(AuthError::InvalidRequest(format!(
+                "displayName must be at most {MAX_DISPLAY_NAME_CHARS} characters."
+            )));
+        }
+        let locale = options.locale.unwrap_or_else(|| "en".into());
+        if locale.len() > 16
+            || !locale
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(AuthError::InvalidRequest(
+                "locale is not a language tag.".into(),
+            ));
+        }
+
+        let hash = self.passwords.hash(password).await?;
+        let now = self.clock.now();
+        let user = UserRecord {
+            id: Uuid::new_v4(),
+            created_at: now,
+            updated_at: now,
+            email: Some(email),
+            email_verified: false,
+            phone_number: None,
+            phone_number_verified: false,
+            password_hash: Some(hash),
+            password_changed_at: None,
+            display_name,
+            avatar_url: String::new(),
+            locale,
+            default_role,
+            roles,
+            is_anonymous: false,
+            metadata,
+            disabled: false,
+        };
+        match self.store.insert_user(&user).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Err(AuthError::EmailAlreadyInUse),
+            Err(err) => return Err(err.into()),
+        }
+        self.record(now, "signup", &user, None, client).await;
+        if self.require_email_verification {
+            return Ok(None);
+        }
+        self.start_session(user, now, client).await.map(Some)
+    }
+
+    /// Signs in with email and password.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &SecretString,
+        client: &ClientInfo,
+    ) -> Result<IssuedSession, AuthError> {
+        // A malformed address cannot belong to an account: same answer as a wrong password,
+        // after the same work.
+        let user = match normalise_email(email) {
+            Ok(email) => self.store.user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        let verified = self.passwords.verify(password, stored).await?;
+        let now = self.clock.now();
+        let (user, rehash) = match (user, verified) {
+            (Some(user), Verified::Yes { rehash }) => (user, rehash),
+            (user, _) => {
+                let event = sessions::event(
+                    now,
+                    "signin-failed",
+                    user.as_ref().map(|u| u.id),
+                    None,
+                    client,
+                    json!({ "method": "email-password" }),
+                );
+                if let Err(err) = self.store.record_event(&event).await {
+                    tracing::warn!(error = %err, "cannot record a failed sign-in");
+                }
+                return Err(AuthError::InvalidEmailPassword);
+            }
+        };
+        if user.disabled {
+            return Err(AuthError::DisabledUser);
+        }
+        if self.require_email_verification && !user.email_verified {
+            return Err(AuthError::UnverifiedUser);
+        }
+        if rehash {
+            // The stored hash used older parameters: upgrade it now that we have the password.
+            match self.passwords.hash(password).await {
+                Ok(hash) => self.store.set_password_hash(user.id, &hash, now).await?,
+                Err(err) => tracing::warn!(error = %err, "rehash failed; keeping the old hash"),
+            }
+        }
+        self.start_session(user, now, client).await
+    }
+
+    async fn start_session(
+        &self,
+        user: UserRecord,
+        now: OffsetDateTime,
+        client: &ClientInfo,
+    ) -> Result<IssuedSession, AuthError> {
+        let issued = self.sessions.create(user, client).await?;
+        self.record(
+            now,
+            "signin-succeeded",
+            &issued.user,
+            Some(issued.session_id),
+            client,
+        )
+        .await;
+        Ok(issued)
+    }
+
+    /// The user behind a verified access token.
+    pub async fn user(&self, id: Uuid) -> Result<UserRecord, AuthError> {
+        self.store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::InvalidToken)
+    }
+
+    async fn record(
+        &self,
+        now: OffsetDateTime,
+        kind: &str,
+        user: &UserRecord,
+        session: Option<Uuid>,
+        client: &ClientInfo,
+    ) {
+        let event = sessions::event(
+            now,
+            kind,
+            Some(user.id),
+            session,
+            client,
+            json!({ "method": "email-password" }),
+        );
+        // The account change already happened; a lost audit line must not undo it.
+        if let Err(err) = self.store.record_event(&event).await {
+            tracing::warn!(error = %err, kind, "cannot record a security event");
+        }
+    }
+}
+
+/// Roles a self-registering user may ask for: only the default one. Nhost lets clients
+/// pick among configured roles; Tessera leaves every other role to administrators, so a
+/// client can never grant itself privileges.
+fn roles(options: &SignUpOptions) -> Result<(String, Vec<String>), AuthError> {
+    let default_role = options
+        .default_role
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ROLE.into());
+    let allowed = options
+        .allowed_roles
+        .clone()
+        .unwrap_or_else(|| vec![DEFAULT_ROLE.into()]);
+    if default_role != DEFAULT_ROLE || allowed.iter().any(|r| r != DEFAULT_ROLE) {
+        return Err(AuthError::InvalidRequest(format!(
+            "Only the `{DEFAULT_ROLE}` role can be requested at sign-up."
+        )));
+    }
+    Ok((default_role, vec![DEFAULT_ROLE.into()]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            normalise_email("  Alice@Example.COM ").unwrap(),
+            "alice@example.com"
+        );
+        assert_eq!(
+            normalise_email("Ünïcode@Exämple.org").unwrap(),
+            "ünïcode@exämple.org"
+        );
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "a b@example.com",
+            "a@b@c",
+            "a@.com",
+            "a@x..com",
+        ] {
+            assert!(normalise_email(bad).is_err(), "{bad:?}");
+        }
+        assert!(normalise_email(&format!("{}@example.com", "a".repeat(250))).is_err());
+    }
+}

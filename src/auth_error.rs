@@ -1,0 +1,39 @@
+//! The domain's errors: what can go wrong signing up, signing in, refreshing and signing
+//! out. The HTTP layer maps each to a status and a code of SPEC.md.
+
+use crate::keys::KeyError;
+use crate::passwords::{HashError, PolicyError};
+use crate::store::StoreError;
+
+/// A failure of an account or session operation.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("incorrect email or password")]
+    InvalidEmailPassword,
+    #[error("email already in use")]
+    EmailAlreadyInUse,
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("sign-up is disabled")]
+    SignupDisabled,
+    #[error("the user is disabled")]
+    DisabledUser,
+    #[error("the email address is not verified")]
+    UnverifiedUser,
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("refresh token reused")]
+    RefreshTokenReused,
+    #[error("invalid access token")]
+    InvalidToken,
+    #[error("no such session")]
+    SessionNotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}

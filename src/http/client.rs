@@ -1,0 +1,98 @@
+//! Who is calling: the client IP (from the socket, or from `X-Forwarded-For` when the peer
+//! is a proxy listed in `TESSERA_TRUSTED_PROXIES`) and the user agent.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::http::header::USER_AGENT;
+use axum::http::request::Parts;
+use ipnet::IpNet;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::sessions::ClientInfo;
+
+/// The calling client, for sessions and security events.
+pub struct Client(pub ClientInfo);
+
+impl<S> FromRequestParts<S> for Client
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        let ip = peer
+            .map(|peer| client_ip(peer, &forwarded, &state.config.trusted_proxies).to_string())
+            .unwrap_or_default();
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        Ok(Client(ClientInfo::new(ip, user_agent)))
+    }
+}
+
+/// The first address, from the right of the chain, that is not a trusted proxy. A peer
+/// that is not trusted is the client, whatever headers it sends.
+pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for.rsplit(',').map(str::trim) {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), "1.2.3.4", &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "1.2.3.4", &trusted),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "6.6.6.6, 1.2.3.4, 10.0.0.7", &trusted),
+            ip("1.2.3.4"),
+            "a client-supplied left part is ignored"
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "garbage", &trusted),
+            ip("10.0.0.2")
+        );
+    }
+}

@@ -1,0 +1,444 @@
+//! Sessions and refresh-token rotation (SPEC.md section 2).
+//!
+//! A session is one sign-in; its id is the `sid` claim and the Session's `refreshTokenId`.
+//! Each `POST /token` exchanges the presented refresh token, in one transaction:
+//! 1. current token: a successor is minted, the old one marked rotated;
+//! 2. rotated less than the grace window ago and its successor unused: the *same*
+//!    successor is returned (two tabs, or a retry after a lost response). The database
+//!    keeps only hashes, so the successor is also kept sealed under a key derived from
+//!    the presented token: only a caller holding that token can recover it;
+//! 3. any other reuse: the whole session is revoked and a security event recorded;
+//! 4. unknown, expired or revoked: refused.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::auth_error::AuthError;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::sealing;
+use crate::store::{
+    NewRefreshToken, RejectReason, RotationPlan, SecurityEventRecord, SessionRecord, Store,
+    TokenState, UserRecord,
+};
+use crate::tokens::{AccessClaims, Expiry, Subject, TokenIssuer};
+
+/// Length of a refresh token: 32 random bytes in base64url.
+const REFRESH_TOKEN_CHARS: usize = 43;
+/// Longest user agent kept with a session.
+const MAX_USER_AGENT_CHARS: usize = 512;
+
+/// Where a request came from, recorded with sessions and events.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl ClientInfo {
+    /// Keeps the user agent to a sane length.
+    pub fn new(ip: String, user_agent: &str) -> Self {
+        Self {
+            ip,
+            user_agent: user_agent.chars().take(MAX_USER_AGENT_CHARS).collect(),
+        }
+    }
+}
+
+/// A session as handed to a client.
+#[derive(Debug, Clone)]
+pub struct IssuedSession {
+    pub access_token: String,
+    pub access_token_expires_in: u64,
+    pub refresh_token: String,
+    pub session_id: Uuid,
+    pub user: UserRecord,
+}
+
+/// A refresh token in the clear and the hash the database keeps.
+struct Minted {
+    token: String,
+    hash: Vec<u8>,
+}
+
+/// SHA-256 of a refresh token, as stored in `refresh_tokens.token_hash`.
+pub fn hash_refresh_token(token: &str) -> Vec<u8> {
+    digest(&SHA256, token.as_bytes()).as_ref().to_vec()
+}
+
+fn mint(rng: &SystemRandom) -> Minted {
+    let mut bytes = [0u8; 32];
+    rng.fill(&mut bytes).expect("the OS random generator");
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    Minted {
+        hash: hash_refresh_token(&token),
+        token,
+    }
+}
+
+/// Whether a string can be a refresh token at all (saves a database round trip).
+fn well_formed(token: &str) -> bool {
+    token.len() == REFRESH_TOKEN_CHARS
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The key that seals a token's successor: derived from the token itself.
+fn successor_key(presented: &str) -> [u8; 32] {
+    let mut input = b"tessera refresh successor v1\0".to_vec();
+    input.extend_from_slice(presented.as_bytes());
+    digest(&SHA256, &input)
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes")
+}
+
+/// Session lifetimes.
+#[derive(Debug, Clone)]
+struct Lifetimes {
+    refresh_ttl: Duration,
+    max_age: Option<Duration>,
+    grace: Duration,
+}
+
+/// Creates, rotates, lists and ends sessions.
+pub struct Sessions {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    tokens: Arc<TokenIssuer>,
+    lifetimes: Lifetimes,
+    rng: SystemRandom,
+}
+
+impl Sessions {
+    /// Sessions with the configured lifetimes.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        tokens: Arc<TokenIssuer>,
+        config: &Config,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            tokens,
+            lifetimes: Lifetimes {
+                refresh_ttl: config.refresh_token_ttl,
+                max_age: config.session_max_age,
+                grace: config.refresh_reuse_grace,
+            },
+            rng: SystemRandom::new(),
+        }
+    }
+
+    /// Starts a session for a user who just proved who they are.
+    pub async fn create(
+        &self,
+        user: UserRecord,
+        client: &ClientInfo,
+    ) -> Result<IssuedSession, AuthError> {
+        let now = self.clock.now();
+        let absolute = self.lifetimes.max_age.map(|age| now + age);
+        let expires_at = cap(now + self.lifetimes.refresh_ttl, absolute);
+        let session = SessionRecord {
+            id: Uuid::new_v4(),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            expires_at,
+            absolute_expires_at: absolute,
+            revoked_at: None,
+            user_agent: client.user_agent.clone(),
+            ip: client.ip.clone(),
+        };
+        let minted = mint(&self.rng);
+        let token = NewRefreshToken {
+            id: Uuid::new_v4(),
+            hash: minted.hash,
+            created_at: now,
+            expires_at,
+        };
+        self.store.create_session(&session, &token).await?;
+        self.issue(user, session.id, minted.token, now)
+    }
+
+    /// `POST /token`: exchanges a refresh token as described in the module documentation.
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        client: &ClientInfo,
+    ) -> Result<IssuedSession, AuthError> {
+        if !well_formed(presented) {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        let now = self.clock.now();
+        let successor = mint(&self.rng);
+        // The session the transaction saw, kept for the response.
+        let seen: Mutex<Option<SessionRecord>> = Mutex::new(None);
+        let decide = |state: Option<TokenState>| {
+            if let Some(state) = &state {
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(state.session.clone());
+            }
+            decide(state, presented, &successor, now, &self.lifetimes, client)
+        };
+        let plan = self
+            .store
+            .rotate_refresh_token(&hash_refresh_token(presented), &decide)
+            .await?;
+        let token = match plan {
+            RotationPlan::Rotate { .. } => successor.token,
+            RotationPlan::Replay { successor } => successor,
+            RotationPlan::Revoke { event } => {
+                tracing::warn!(session = ?event.session_id, "refresh token reuse detected; session revoked");
+                return Err(AuthError::RefreshTokenReused);
+            }
+            RotationPlan::Reject(RejectReason::Disabled) => return Err(AuthError::DisabledUser),
+            RotationPlan::Reject(RejectReason::Invalid) => {
+                return Err(AuthError::InvalidRefreshToken);
+            }
+        };
+        let session = seen
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        let user = self
+            .store
+            .user_by_id(session.user_id)
+            .await?
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        self.issue(user, session.id, token, now)
+    }
+
+    fn issue(
+        &self,
+        user: UserRecord,
+        session_id: Uuid,
+        refresh_token: String,
+        now: OffsetDateTime,
+    ) -> Result<IssuedSession, AuthError> {
+        let access_token = self.tokens.issue(
+            &Subject {
+                user_id: user.id,
+                session_id,
+                default_role: &user.default_role,
+                roles: &user.roles,
+                is_anonymous: user.is_anonymous,
+            },
+            now,
+        )?;
+        Ok(IssuedSession {
+            access_token,
+            access_token_expires_in: self.tokens.ttl_seconds(),
+            refresh_token,
+            session_id,
+            user,
+        })
+    }
+
+    /// Verifies an access token and checks that its session is still live.
+    pub async fn authenticate(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
+        let now = self.clock.now();
+        let claims = self
+            .tokens
+            .verify(access_token, now, Expiry::Enforce)
+            .map_err(|err| {
+                tracing::debug!(reason = %err, "access token refused");
+                AuthError::InvalidToken
+            })?;
+        if !self.store.session_is_live(claims.sid, now).await? {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(claims)
+    }
+
+    /// `POST /signout`: ends the session named by a refresh token or, failing that, by an
+    /// access token whose signature, `iss` and `aud` verify (its `exp` may be past); with
+    /// `all`, every session of that user. Finding nothing is not an error.
+    pub async fn sign_out(
+        &self,
+        refresh_token: Option<&str>,
+        access_token: Option<&str>,
+        all: bool,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        let mut target: Option<(Uuid, Uuid)> = None;
+        if let Some(token) = refresh_token.filter(|t| well_formed(t))
+            && let Some(session) = self
+                .store
+                .session_by_refresh_token(&hash_refresh_token(token))
+                .await?
+        {
+            target = Some((session.id, session.user_id));
+        }
+        if target.is_none()
+            && let Some(token) = access_token
+            && let Ok(claims) = self.tokens.verify(token, now, Expiry::Ignore)
+        {
+            target = Some((claims.sid, claims.sub));
+        }
+        let Some((session_id, user_id)) = target else {
+            return Ok(());
+        };
+        let reason = if all { "signout-all" } else { "signout" };
+        let event = event(
+            now,
+            "session-revoked",
+            Some(user_id),
+            Some(session_id),
+            client,
+            json!({ "reason": reason }),
+        );
+        if all {
+            self.store
+                .revoke_user_sessions(user_id, None, reason, &event)
+                .await?;
+        } else {
+            self.store
+                .revoke_session(session_id, user_id, reason, &event)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The user's live sessions, newest first.
+    pub async fn list(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, AuthError> {
+        Ok(self.store.live_sessions(user_id, self.clock.now()).await?)
+    }
+
+    /// Revokes one of the user's sessions; `SessionNotFound` if it is not theirs or not live.
+    pub async fn revoke(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        let event = event(
+            now,
+            "session-revoked",
+            Some(user_id),
+            Some(session_id),
+            client,
+            json!({ "reason": "user" }),
+        );
+        if self
+            .store
+            .revoke_session(session_id, user_id, "user", &event)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AuthError::SessionNotFound)
+        }
+    }
+}
+
+/// A security event at `now` for this client.
+pub fn event(
+    now: OffsetDateTime,
+    kind: &str,
+    user_id: Option<Uuid>,
+    session_id: Option<Uuid>,
+    client: &ClientInfo,
+    detail: serde_json::Value,
+) -> SecurityEventRecord {
+    SecurityEventRecord {
+        occurred_at: now,
+        kind: kind.into(),
+        user_id,
+        session_id,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        detail,
+    }
+}
+
+fn cap(at: OffsetDateTime, absolute: Option<OffsetDateTime>) -> OffsetDateTime {
+    absolute.map_or(at, |absolute| at.min(absolute))
+}
+
+/// The rotation decision, from what the locked transaction sees. Pure, so every branch of
+/// SPEC.md's rotation rules is in one place.
+fn decide(
+    state: Option<TokenState>,
+    presented: &str,
+    successor: &Minted,
+    now: OffsetDateTime,
+    lifetimes: &Lifetimes,
+    client: &ClientInfo,
+) -> RotationPlan {
+    let Some(state) = state else {
+        return RotationPlan::Reject(RejectReason::Invalid);
+    };
+    let session = &state.session;
+    let ended = session.revoked_at.is_some()
+        || session.expires_at <= now
+        || session.absolute_expires_at.is_some_and(|at| at <= now)
+        || state.token_expires_at <= now;
+    if ended {
+        return RotationPlan::Reject(RejectReason::Invalid);
+    }
+    if state.user_disabled {
+        return RotationPlan::Reject(RejectReason::Disabled);
+    }
+    let Some(rotated_at) = state.rotated_at else {
+        let expires_at = cap(now + lifetimes.refresh_ttl, session.absolute_expires_at);
+        return RotationPlan::Rotate {
+            successor_sealed: sealing::seal(
+                &successor_key(presented),
+                state.token_id.as_bytes(),
+                successor.token.as_bytes(),
+            ),
+            successor: NewRefreshToken {
+                id: Uuid::new_v4(),
+                hash: successor.hash.clone(),
+                created_at: now,
+                expires_at,
+            },
+            session_expires_at: expires_at,
+            user_agent: client.user_agent.clone(),
+            ip: client.ip.clone(),
+        };
+    };
+    let in_grace = now < rotated_at + lifetimes.grace;
+    if in_grace && !state.successor_used {
+        let replay = state
+            .successor_sealed
+            .as_deref()
+            .and_then(|sealed| {
+                sealing::open(&successor_key(presented), state.token_id.as_bytes(), sealed)
+            })
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        if let Some(successor) = replay {
+            return RotationPlan::Replay { successor };
+        }
+    }
+    let cause = if in_grace {
+        "successor-already-used"
+    } else {
+        "outside-grace-window"
+    };
+    RotationPlan::Revoke {
+        event: event(
+            now,
+            "refresh-token-reused",
+            Some(session.user_id),
+            Some(session.id),
+            client,
+            json!({
+                "cause": cause,
+                "rotatedAt": rotated_at.unix_timestamp(),
+            }),
+        ),
+    }
+}

@@ -1,0 +1,227 @@
+// Runs the official @nhost/nhost-js SDK (pinned 4.7.0) against a running Tessera server.
+//
+//   cd tests/compat/nhost && npm ci
+//   TESSERA_URL=http://127.0.0.1:4000/v1 npm test
+//
+// TESSERA_URL is what an app passes as `createClient({ authUrl })`: Tessera's public URL
+// (TESSERA_PUBLIC_URL), including its base path. The server must not require email
+// verification for sign-up (sign-up has to return a session).
+//
+// Why the base path should end in /v1: the SDK's refresh middleware only recognises the
+// refresh request itself by `url.endsWith('/v1/token')`
+// (dist/src/fetch/middlewareSessionRefresh.js). With any other auth URL, the request that
+// refreshes the session re-enters the refresh logic: in browsers (navigator.locks) a forced or
+// due refresh deadlocks on the SDK's 'nhostSessionLock', and without Web Locks an expired
+// session recurses without ever reaching the network (upstream nhost/nhost#4886). Node 20 has
+// no navigator.locks, so the lifecycle test below would pass with either URL; the first test
+// makes the requirement explicit.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createClient } from '@nhost/nhost-js';
+import { FetchError } from '@nhost/nhost-js/fetch';
+import { MemoryStorage } from '@nhost/nhost-js/session';
+
+const PASSWORD = 'correct-Horse-battery-9';
+
+const rawUrl = process.env.TESSERA_URL;
+
+if (!rawUrl) {
+  test('TESSERA_URL is set', () => {
+    assert.fail(
+      'TESSERA_URL is not set. Start Tessera and run, e.g., ' +
+        'TESSERA_URL=http://127.0.0.1:4000/v1 npm test (in tests/compat/nhost).',
+    );
+  });
+} else {
+  const authUrl = rawUrl.replace(/\/+$/, '');
+  let parsed;
+  try {
+    parsed = new URL(authUrl);
+  } catch {
+    parsed = null;
+  }
+
+  test('TESSERA_URL is a usable nhost-js authUrl (http(s), path ends in /v1)', () => {
+    assert.ok(parsed, `TESSERA_URL is not a valid URL: ${JSON.stringify(rawUrl)}`);
+    assert.match(parsed.protocol, /^https?:$/, `TESSERA_URL must be http(s): ${rawUrl}`);
+    assert.ok(
+      parsed.pathname.endsWith('/v1'),
+      `TESSERA_URL path is ${JSON.stringify(parsed.pathname)}; nhost-js 4.7.0 only skips its ` +
+        "own refresh middleware for URLs ending in '/v1/token', so refreshes deadlock in " +
+        'browsers unless the auth URL ends in /v1. Run Tessera with TESSERA_PUBLIC_URL=' +
+        `${parsed.origin}/v1 and set TESSERA_URL to that.`,
+    );
+  });
+
+  test('nhost-js: sign up, sign in, refresh, get user, sign out', { skip: !parsed }, async (t) => {
+    // Each step depends on the previous ones; once one fails, the rest are skipped so the
+    // report shows the first real failure instead of a cascade of TypeErrors.
+    let failed = false;
+    const step = (name, fn) =>
+      t.test(name, { skip: failed && 'an earlier step failed' }, async () => {
+        try {
+          await fn();
+        } catch (err) {
+          failed = true;
+          if (err instanceof TypeError && err.message === 'fetch failed') {
+            throw new Error(`cannot reach Tessera at ${authUrl}: ${err.cause?.code ?? err.cause}`, {
+              cause: err,
+            });
+          }
+          throw err;
+        }
+      });
+
+    // In Node there is no window, so createClient would pick MemoryStorage by itself
+    // (detectStorage); passing it makes the choice explicit.
+    const nhost = createClient({ authUrl, storage: new MemoryStorage() });
+    const email = `nhost-${Date.now()}-${randomBytes(4).toString('hex')}@example.com`;
+
+    let signUp; // Session from sign-up
+    let signIn; // Session from sign-in
+    let refreshed; // Session after the forced refresh
+
+    await step('signUpEmailPassword returns a session and the SDK stores it', async () => {
+      const res = await nhost.auth.signUpEmailPassword({ email, password: PASSWORD });
+      signUp = res.body.session;
+      assert.ok(
+        signUp,
+        `sign-up returned no session (body ${JSON.stringify(res.body)}); ` +
+          'is email verification required on this server?',
+      );
+      assertSession(signUp, email);
+
+      const stored = nhost.getUserSession();
+      assert.ok(stored, 'the SDK did not store the sign-up session');
+      assert.equal(stored.accessToken, signUp.accessToken);
+      assert.equal(stored.refreshToken, signUp.refreshToken);
+      assertUsableExpiry(stored);
+    });
+
+    await step('a wrong password is rejected with a FetchError 401 the SDK can read', async () => {
+      await assert.rejects(
+        nhost.auth.signInEmailPassword({ email, password: `${PASSWORD}-wrong` }),
+        (err) => {
+          assert.ok(err instanceof FetchError, `expected a FetchError, got ${err?.name}: ${err}`);
+          assert.equal(err.status, 401);
+          assert.equal(err.body?.error, 'invalid-email-password');
+          assert.equal(typeof err.body?.message, 'string');
+          assert.equal(err.message, err.body.message);
+          return true;
+        },
+      );
+    });
+
+    await step('signInEmailPassword returns a new session for the same user', async () => {
+      nhost.clearSession();
+      const res = await nhost.auth.signInEmailPassword({ email, password: PASSWORD });
+      signIn = res.body.session;
+      assert.ok(signIn, `sign-in returned no session (body ${JSON.stringify(res.body)})`);
+      assert.ok(!res.body.mfa, `sign-in asked for MFA: ${JSON.stringify(res.body.mfa)}`);
+      assertSession(signIn, email);
+      assert.equal(signIn.user.id, signUp.user.id);
+      assert.notEqual(signIn.refreshToken, signUp.refreshToken);
+
+      const stored = nhost.getUserSession();
+      assert.ok(stored, 'the SDK did not store the sign-in session');
+      assert.equal(stored.accessToken, signIn.accessToken);
+      assert.equal(stored.refreshToken, signIn.refreshToken);
+      assertUsableExpiry(stored);
+    });
+
+    await step('refreshSession(0) forces a refresh through the SDK and rotates the tokens', async () => {
+      // Access tokens carry whole-second iat/exp; if the refresh happened in the same second
+      // as the sign-in, a deterministic ES256 signature over identical claims could make the
+      // "new" access token byte-identical. Cross a second boundary first.
+      await sleep(1100);
+      const before = nhost.getUserSession();
+      // marginSeconds = 0 is the SDK's documented "force the refresh" (nhost.js refreshSession).
+      // On a failed refresh of a not-yet-expired session the SDK quietly returns the old
+      // session (session/refreshSession.js), so the comparisons below are what catch a failure.
+      refreshed = await nhost.refreshSession(0);
+      assert.ok(refreshed, 'refreshSession(0) returned null (refresh failed)');
+      assert.notEqual(
+        refreshed.refreshToken,
+        before.refreshToken,
+        'the refresh token did not change: the refresh failed (see the SDK warning above) ' +
+          'or the server does not rotate refresh tokens',
+      );
+      assert.notEqual(refreshed.accessToken, before.accessToken, 'no new access token');
+      assert.equal(typeof refreshed.accessTokenExpiresIn, 'number');
+      assert.equal(refreshed.user?.id, signIn.user.id, 'the refreshed session has no/other user');
+
+      const stored = nhost.getUserSession();
+      assert.equal(stored.refreshToken, refreshed.refreshToken, 'SDK storage not updated');
+      assert.equal(stored.accessToken, refreshed.accessToken, 'SDK storage not updated');
+      assertUsableExpiry(stored);
+      assert.ok(
+        stored.decodedToken.iat > before.decodedToken.iat,
+        'the new access token was not issued after the old one (iat)',
+      );
+    });
+
+    await step('getUser returns the signed-in user (bearer token attached by the SDK)', async () => {
+      const res = await nhost.auth.getUser();
+      const user = res.body;
+      assert.equal(user.id, signIn.user.id);
+      assert.equal(user.email, email);
+      assert.equal(user.isAnonymous, false);
+      assert.equal(typeof user.emailVerified, 'boolean');
+      assert.ok(Array.isArray(user.roles), `roles is not an array: ${JSON.stringify(user.roles)}`);
+      assert.equal(typeof user.defaultRole, 'string');
+      assert.ok(!Number.isNaN(Date.parse(user.createdAt)), `bad createdAt: ${user.createdAt}`);
+    });
+
+    await step('signOut answers "OK" and the SDK forgets the session', async () => {
+      const res = await nhost.auth.signOut({ refreshToken: refreshed.refreshToken });
+      assert.equal(res.body, 'OK');
+      assert.equal(nhost.getUserSession(), null, 'the SDK still holds a session after signOut');
+    });
+
+    await step('the signed-out refresh tokens are refused with 401', async () => {
+      // The current token of the signed-out session, and the one it replaced on refresh.
+      for (const [which, refreshToken] of [
+        ['current', refreshed.refreshToken],
+        ['rotated', signIn.refreshToken],
+      ]) {
+        await assert.rejects(nhost.auth.refreshToken({ refreshToken }), (err) => {
+          assert.ok(err instanceof FetchError, `expected a FetchError, got ${err?.name}: ${err}`);
+          assert.equal(err.status, 401, `${which} refresh token: status ${err.status}`);
+          assert.equal(typeof err.body?.error, 'string', `${which} refresh token: no error code`);
+          return true;
+        }, `the ${which} refresh token still works after signOut`);
+      }
+      // And through the SDK's own refresh path: with nothing stored there is nothing to refresh.
+      assert.equal(await nhost.refreshSession(0), null);
+      assert.equal(nhost.getUserSession(), null);
+    });
+  });
+}
+
+function assertSession(session, email) {
+  for (const key of ['accessToken', 'refreshToken', 'refreshTokenId']) {
+    assert.equal(typeof session[key], 'string', `session.${key} is not a string`);
+    assert.ok(session[key].length > 0, `session.${key} is empty`);
+  }
+  assert.equal(session.accessToken.split('.').length, 3, 'accessToken is not a compact JWT');
+  assert.equal(typeof session.accessTokenExpiresIn, 'number');
+  assert.ok(session.accessTokenExpiresIn > 0, 'accessTokenExpiresIn is not positive');
+  assert.ok(session.user, 'session.user is missing');
+  assert.equal(typeof session.user.id, 'string');
+  assert.equal(session.user.email, email);
+}
+
+// The SDK decodes the stored access token and schedules refreshes from its `exp`
+// (session/session.js, session/refreshSession.js). Without a numeric exp in the future, every
+// SDK request would first try to refresh.
+function assertUsableExpiry(stored) {
+  const exp = stored.decodedToken?.exp;
+  assert.equal(typeof exp, 'number', 'the access token has no numeric exp claim');
+  assert.ok(exp > Date.now(), `the access token is already expired (exp ${new Date(exp).toISOString()})`);
+  assert.equal(typeof stored.decodedToken.iat, 'number', 'the access token has no numeric iat claim');
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
