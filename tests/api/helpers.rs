@@ -6,7 +6,7 @@ use std::sync::Arc;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use tessera::app::Application;
-use tessera::clock::ManualClock;
+use tessera::clock::{Clock, ManualClock, SystemClock};
 use tessera::config::Config;
 use tessera::http::AppState;
 use tokio::sync::oneshot;
@@ -176,6 +176,20 @@ impl TestApp {
         Self::start(Backend::Postgres, db, vars, true, ManualClock::new()).await
     }
 
+    /// A server on the system clock, for clients that look at real time (SDKs).
+    pub async fn spawn_realtime(backend: Backend) -> TestApp {
+        let db = Arc::new(TestDb::create(backend).await);
+        Self::start_with(
+            backend,
+            db,
+            &[],
+            false,
+            ManualClock::new(),
+            Arc::new(SystemClock),
+        )
+        .await
+    }
+
     /// Another server on the same database (a second replica, or a restart).
     pub async fn start(
         backend: Backend,
@@ -183,6 +197,18 @@ impl TestApp {
         vars: &[(&str, &str)],
         through_proxy: bool,
         clock: ManualClock,
+    ) -> TestApp {
+        let server_clock = Arc::new(clock.clone());
+        Self::start_with(backend, db, vars, through_proxy, clock, server_clock).await
+    }
+
+    async fn start_with(
+        backend: Backend,
+        db: Arc<TestDb>,
+        vars: &[(&str, &str)],
+        through_proxy: bool,
+        clock: ManualClock,
+        server_clock: Arc<dyn Clock>,
     ) -> TestApp {
         let mut env = test_env(db.url());
         let proxy = if through_proxy {
@@ -199,7 +225,7 @@ impl TestApp {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
         let config = Config::from_lookup(&|var| env.get(var).cloned()).expect("valid test config");
-        let application = Application::build(config, Arc::new(clock.clone()))
+        let application = Application::build(config, server_clock)
             .await
             .expect("server starts");
         let address = format!("http://{}", application.local_addr());

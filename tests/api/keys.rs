@@ -210,7 +210,7 @@ async fn rotation_timeline_prepublish_switch_retire_drop(backend: Backend) {
     app.clock.advance(HOUR - Duration::from_secs(1));
     keys.maintain().await.unwrap();
     assert_ne!(
-        jsonwebtoken::decode_header(&issue(&app))
+        jsonwebtoken::decode_header(issue(&app))
             .unwrap()
             .kid
             .unwrap(),
@@ -286,7 +286,7 @@ async fn scheduled_rotation_follows_the_interval(backend: Backend) {
     );
     app.clock.advance(HOUR);
     keys.maintain().await.unwrap();
-    let kid = jsonwebtoken::decode_header(&issue(&app))
+    let kid = jsonwebtoken::decode_header(issue(&app))
         .unwrap()
         .kid
         .unwrap();

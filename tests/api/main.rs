@@ -4,6 +4,8 @@
 mod helpers;
 mod proxy;
 
+mod accounts;
+mod compat;
 mod envelope;
 mod health;
 mod keys;

@@ -4,8 +4,9 @@
 //   TESSERA_URL=http://127.0.0.1:4000/v1 npm test
 //
 // TESSERA_URL is what an app passes as `createClient({ authUrl })`: Tessera's public URL
-// (TESSERA_PUBLIC_URL), including its base path. The server must not require email
-// verification for sign-up (sign-up has to return a session).
+// (TESSERA_PUBLIC_URL, with its base path) followed by /v1, where Tessera serves the same
+// API for Nhost clients. The server must not require email verification for sign-up
+// (sign-up has to return a session). tests/api/compat.rs runs this against both stores.
 //
 // Why the base path should end in /v1: the SDK's refresh middleware only recognises the
 // refresh request itself by `url.endsWith('/v1/token')`
@@ -49,8 +50,8 @@ if (!rawUrl) {
       parsed.pathname.endsWith('/v1'),
       `TESSERA_URL path is ${JSON.stringify(parsed.pathname)}; nhost-js 4.7.0 only skips its ` +
         "own refresh middleware for URLs ending in '/v1/token', so refreshes deadlock in " +
-        'browsers unless the auth URL ends in /v1. Run Tessera with TESSERA_PUBLIC_URL=' +
-        `${parsed.origin}/v1 and set TESSERA_URL to that.`,
+        'browsers unless the auth URL ends in /v1. Tessera serves its API under ' +
+        `<public URL>/v1 too: set TESSERA_URL to ${parsed.origin}/v1 (plus any base path).`,
     );
   });
 
