@@ -28,6 +28,11 @@ impl Application {
     /// free one, which tests use).
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let described = config.database.describe();
+        if !config.cookies.secure {
+            tracing::warn!(
+                "TESSERA_COOKIE_SECURE=false: cookies are sent over plain http; use this for local development only"
+            );
+        }
         let store = store::connect(&config)
             .await
             .with_context(|| format!("cannot open the database {described}"))?;

@@ -16,6 +16,7 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod passwords;
+pub mod redirects;
 pub mod sealing;
 pub mod sessions;
 pub mod store;

@@ -60,6 +60,8 @@ pub struct IssuedSession {
     pub access_token_expires_in: u64,
     pub refresh_token: String,
     pub session_id: Uuid,
+    /// When the session ends unless refreshed (cookie Max-Age follows it).
+    pub expires_at: OffsetDateTime,
     pub user: UserRecord,
 }
 
@@ -168,7 +170,7 @@ impl Sessions {
             expires_at,
         };
         self.store.create_session(&session, &token).await?;
-        self.issue(user, session.id, minted.token, now)
+        self.issue(user, session.id, minted.token, now, expires_at)
     }
 
     /// `POST /token`: exchanges a refresh token as described in the module documentation.
@@ -194,9 +196,11 @@ impl Sessions {
             .store
             .rotate_refresh_token(&hash_refresh_token(presented), &decide)
             .await?;
-        let token = match plan {
-            RotationPlan::Rotate { .. } => successor.token,
-            RotationPlan::Replay { successor } => successor,
+        let (token, expires_at) = match plan {
+            RotationPlan::Rotate {
+                session_expires_at, ..
+            } => (successor.token, Some(session_expires_at)),
+            RotationPlan::Replay { successor } => (successor, None),
             RotationPlan::Revoke { event } => {
                 tracing::warn!(session = ?event.session_id, "refresh token reuse detected; session revoked");
                 return Err(AuthError::RefreshTokenReused);
@@ -215,7 +219,8 @@ impl Sessions {
             .user_by_id(session.user_id)
             .await?
             .ok_or(AuthError::InvalidRefreshToken)?;
-        self.issue(user, session.id, token, now)
+        let expires_at = expires_at.unwrap_or(session.expires_at);
+        self.issue(user, session.id, token, now, expires_at)
     }
 
     fn issue(
@@ -224,6 +229,7 @@ impl Sessions {
         session_id: Uuid,
         refresh_token: String,
         now: OffsetDateTime,
+        expires_at: OffsetDateTime,
     ) -> Result<IssuedSession, AuthError> {
         let access_token = self.tokens.issue(
             &Subject {
@@ -240,6 +246,7 @@ impl Sessions {
             access_token_expires_in: self.tokens.ttl_seconds(),
             refresh_token,
             session_id,
+            expires_at,
             user,
         })
     }

@@ -270,6 +270,24 @@ impl Config {
                 "true",
             ));
         }
+        let same_site = env.parsed(
+            "TESSERA_COOKIE_SAMESITE",
+            "lax",
+            SameSite::Strict,
+            |raw| match raw.to_ascii_lowercase().as_str() {
+                "strict" => Ok(SameSite::Strict),
+                "lax" => Ok(SameSite::Lax),
+                "none" => Ok(SameSite::None),
+                _ => Err("is not `strict`, `lax` or `none`".into()),
+            },
+        )?;
+        if same_site == SameSite::None && !(secure || public_is_https) {
+            return Err(error(
+                "TESSERA_COOKIE_SAMESITE",
+                "= \"none\" needs Secure cookies (browsers drop SameSite=None without Secure); unset TESSERA_COOKIE_SECURE=false",
+                "lax",
+            ));
+        }
         let domain = env.optional("TESSERA_COOKIE_DOMAIN", "example.com", |raw| {
             cookie_domain(raw, &public_url)
         })?;
@@ -356,17 +374,7 @@ impl Config {
                         _ => Err("is not `bearer` or `cookie`".into()),
                     },
                 )?,
-                same_site: env.parsed(
-                    "TESSERA_COOKIE_SAMESITE",
-                    "lax",
-                    SameSite::Strict,
-                    |raw| match raw.to_ascii_lowercase().as_str() {
-                        "strict" => Ok(SameSite::Strict),
-                        "lax" => Ok(SameSite::Lax),
-                        "none" => Ok(SameSite::None),
-                        _ => Err("is not `strict`, `lax` or `none`".into()),
-                    },
-                )?,
+                same_site,
                 domain,
                 secure: secure || public_is_https,
                 expose_access_token: env.parsed(

@@ -1,21 +1,28 @@
-//! Sign-up, sign-in, refresh, token verification and sign-out, in Nhost's shapes.
+//! Sign-up, sign-in, refresh, token verification, sign-out and the SSR refresh bounce, in
+//! Nhost's shapes, over bearer or cookie transport.
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
-use axum::routing::post;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tower_cookies::Cookies;
 
 use super::AppState;
 use super::bearer::bearer_token;
 use super::bodies::{SessionBody, no_store};
 use super::client::Client;
+use super::cookies::{CookiePolicy, requested_mode};
 use super::error::ApiError;
 use super::json::{Json, OptionalJson};
 use crate::accounts::SignUpOptions;
+use crate::auth_error::AuthError;
+use crate::config::AuthMode;
+use crate::redirects::{allowed_redirect, with_param};
+use crate::sessions::IssuedSession;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -24,7 +31,20 @@ pub fn router() -> Router<AppState> {
         .route("/signin/email-password", post(sign_in))
         .route("/token", post(refresh))
         .route("/token/verify", post(verify))
+        .route("/token/refresh", get(bounce))
         .route("/signout", post(sign_out))
+}
+
+/// The Session body for the chosen transport, setting the cookies in cookie mode.
+fn deliver(state: &AppState, cookies: &Cookies, mode: AuthMode, session: IssuedSession) -> SessionBody {
+    match mode {
+        AuthMode::Bearer => SessionBody::bearer(session),
+        AuthMode::Cookie => {
+            let policy = CookiePolicy::new(&state.config);
+            policy.set_session(cookies, &session, state.clock.now());
+            SessionBody::cookie(session, policy.expose_access_token)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -44,14 +64,13 @@ struct SignUpOptionsBody {
     metadata: Option<Value>,
     default_role: Option<String>,
     allowed_roles: Option<Vec<String>>,
-    /// Where the verification email's link lands (used with email verification).
-    #[allow(dead_code)]
-    redirect_to: Option<String>,
 }
 
 async fn sign_up(
     State(state): State<AppState>,
     Client(client): Client,
+    cookies: Cookies,
+    headers: HeaderMap,
     Json(request): Json<SignUpRequest>,
 ) -> Result<Response, ApiError> {
     let options = request.options.unwrap_or_default();
@@ -70,7 +89,8 @@ async fn sign_up(
             &client,
         )
         .await?;
-    let session = session.map(SessionBody::from);
+    let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
+    let session = session.map(|s| deliver(&state, &cookies, mode, s));
     Ok(no_store(Json(json!({ "session": session }))))
 }
 
@@ -83,34 +103,48 @@ struct SignInRequest {
 async fn sign_in(
     State(state): State<AppState>,
     Client(client): Client,
+    cookies: Cookies,
+    headers: HeaderMap,
     Json(request): Json<SignInRequest>,
 ) -> Result<Response, ApiError> {
     let session = state
         .accounts
         .sign_in(&request.email, &request.password, &client)
         .await?;
+    let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
     Ok(no_store(Json(json!({
-        "session": SessionBody::from(session),
+        "session": deliver(&state, &cookies, mode, session),
         "mfa": null,
     }))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RefreshRequest {
-    refresh_token: String,
+    refresh_token: Option<String>,
 }
 
+/// `POST /token`: the refresh token from the body or, failing that, from its cookie. A
+/// token that came from the cookie is always answered in cookie mode, so an HttpOnly
+/// token never ends up readable by scripts.
 async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
-    Json(request): Json<RefreshRequest>,
+    cookies: Cookies,
+    headers: HeaderMap,
+    OptionalJson(request): OptionalJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    let session = state
-        .sessions
-        .refresh(&request.refresh_token, &client)
-        .await?;
-    Ok(no_store(Json(SessionBody::from(session))))
+    let policy = CookiePolicy::new(&state.config);
+    let from_body = request.and_then(|r| r.refresh_token);
+    let (token, mode) = match from_body {
+        Some(token) => (token, requested_mode(&headers, state.config.cookies.default_auth_mode)),
+        None => match policy.refresh_token(&cookies) {
+            Some(token) => (token, AuthMode::Cookie),
+            None => return Err(ApiError::invalid_request("refreshToken is required.")),
+        },
+    };
+    let session = state.sessions.refresh(&token, &client).await?;
+    Ok(no_store(Json(deliver(&state, &cookies, mode, session))))
 }
 
 #[derive(Deserialize, Default)]
@@ -118,19 +152,20 @@ struct VerifyRequest {
     token: Option<String>,
 }
 
-/// 200 `"OK"` when the access token (body or `Authorization`) is valid and its session
-/// live; 401 `invalid-token` otherwise.
+/// 200 `"OK"` when the access token (body, `Authorization`, or the access cookie) is valid
+/// and its session live; 401 `invalid-token` otherwise.
 async fn verify(
     State(state): State<AppState>,
+    cookies: Cookies,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<VerifyRequest>,
 ) -> Result<Json<&'static str>, ApiError> {
-    let from_body = body.and_then(|b| b.token);
-    let token = from_body
-        .as_deref()
-        .or_else(|| bearer_token(&headers))
+    let token = body
+        .and_then(|b| b.token)
+        .or_else(|| bearer_token(&headers).map(str::to_owned))
+        .or_else(|| CookiePolicy::new(&state.config).access_token(&cookies))
         .ok_or_else(ApiError::invalid_token)?;
-    state.sessions.authenticate(token).await?;
+    state.sessions.authenticate(&token).await?;
     Ok(Json("OK"))
 }
 
@@ -142,22 +177,82 @@ struct SignOutRequest {
     all: bool,
 }
 
-/// Always 200 `"OK"`: signing out twice, or with a token that is already dead, is fine.
+/// Always 200 `"OK"` and always clears the cookies: signing out twice, or with a token
+/// that is already dead, is fine.
 async fn sign_out(
     State(state): State<AppState>,
     Client(client): Client,
+    cookies: Cookies,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<SignOutRequest>,
 ) -> Result<Response, ApiError> {
     let request = body.unwrap_or_default();
+    let policy = CookiePolicy::new(&state.config);
+    let refresh_token = request.refresh_token.or_else(|| policy.refresh_token(&cookies));
+    let access_token = bearer_token(&headers)
+        .map(str::to_owned)
+        .or_else(|| policy.access_token(&cookies));
+    policy.clear(&cookies);
     state
         .sessions
         .sign_out(
-            request.refresh_token.as_deref(),
-            bearer_token(&headers),
+            refresh_token.as_deref(),
+            access_token.as_deref(),
             request.all,
             &client,
         )
         .await?;
     Ok(no_store(Json("OK")))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BounceQuery {
+    redirect_to: Option<String>,
+}
+
+/// `GET /token/refresh?redirectTo=URL`, for server-side rendering: a page whose access
+/// cookie has expired (but whose hint cookie is there) sends the browser here; the refresh
+/// cookie's path covers this route. Rotates the session, sets fresh cookies and redirects
+/// back; with no valid refresh cookie, clears the cookies and redirects with
+/// `?error=<code>`. Only allowed `redirectTo` URLs are followed: anything else is a 400.
+async fn bounce(
+    State(state): State<AppState>,
+    Client(client): Client,
+    cookies: Cookies,
+    Query(query): Query<BounceQuery>,
+) -> Result<Response, ApiError> {
+    let target = query
+        .redirect_to
+        .as_deref()
+        .and_then(|to| {
+            allowed_redirect(to, &state.config.allowed_redirect_urls, &state.config.public_url)
+        })
+        .ok_or_else(|| {
+            ApiError::invalid_request("redirectTo is missing or not an allowed redirect URL.")
+        })?;
+    let policy = CookiePolicy::new(&state.config);
+    let outcome = match policy.refresh_token(&cookies) {
+        Some(token) => state.sessions.refresh(&token, &client).await,
+        None => Err(AuthError::InvalidRefreshToken),
+    };
+    let location = match outcome {
+        Ok(session) => {
+            policy.set_session(&cookies, &session, state.clock.now());
+            target
+        }
+        Err(err) => {
+            let api: ApiError = err.into();
+            if api.status.is_server_error() {
+                return Err(api);
+            }
+            policy.clear(&cookies);
+            with_param(target, "error", api.code)
+        }
+    };
+    Ok(no_store((
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, location.to_string())],
+    )
+        .into_response()))
 }

@@ -1,11 +1,16 @@
-//! Access tokens on requests: `Authorization: Bearer <token>`.
+//! Access tokens on requests: `Authorization: Bearer <token>` first, else the access
+//! cookie. The header wins because it is explicit: a server calling on a user's behalf
+//! says which token it means, whatever cookies a browser also sent.
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use tower_cookies::Cookies;
+
 use super::AppState;
+use super::cookies::CookiePolicy;
 use super::error::ApiError;
 use crate::tokens::AccessClaims;
 
@@ -31,9 +36,19 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let token = bearer_token(&parts.headers).ok_or_else(ApiError::invalid_token)?;
-        let claims = state.sessions.authenticate(token).await?;
+        let app = AppState::from_ref(state);
+        let token = match bearer_token(&parts.headers) {
+            Some(token) => token.to_owned(),
+            None => {
+                let cookies = Cookies::from_request_parts(parts, state)
+                    .await
+                    .map_err(|_| ApiError::invalid_token())?;
+                CookiePolicy::new(&app.config)
+                    .access_token(&cookies)
+                    .ok_or_else(ApiError::invalid_token)?
+            }
+        };
+        let claims = app.sessions.authenticate(&token).await?;
         Ok(Authenticated(claims))
     }
 }

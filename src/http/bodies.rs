@@ -62,20 +62,37 @@ impl From<UserRecord> for UserBody {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionBody {
-    pub access_token: String,
+    /// Absent in cookie mode unless `TESSERA_EXPOSE_ACCESS_TOKEN=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
     pub access_token_expires_in: u64,
-    pub refresh_token: String,
+    /// Absent in cookie mode: the refresh token lives only in its HttpOnly cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// The session id: stable across rotations, equal to the token's `sid`.
     pub refresh_token_id: Uuid,
     pub user: UserBody,
 }
 
-impl From<IssuedSession> for SessionBody {
-    fn from(session: IssuedSession) -> Self {
+impl SessionBody {
+    /// The body for bearer transport: both tokens.
+    pub fn bearer(session: IssuedSession) -> Self {
         Self {
-            access_token: session.access_token,
+            access_token: Some(session.access_token),
             access_token_expires_in: session.access_token_expires_in,
-            refresh_token: session.refresh_token,
+            refresh_token: Some(session.refresh_token),
+            refresh_token_id: session.session_id,
+            user: session.user.into(),
+        }
+    }
+
+    /// The body for cookie transport: no refresh token, and the access token only when
+    /// the operator exposes it.
+    pub fn cookie(session: IssuedSession, expose_access_token: bool) -> Self {
+        Self {
+            access_token: expose_access_token.then_some(session.access_token),
+            access_token_expires_in: session.access_token_expires_in,
+            refresh_token: None,
             refresh_token_id: session.session_id,
             user: session.user.into(),
         }

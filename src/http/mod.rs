@@ -8,6 +8,8 @@ mod auth;
 pub mod bearer;
 mod bodies;
 pub mod client;
+pub mod cookies;
+mod csrf;
 pub mod error;
 mod health;
 pub mod json;
@@ -22,6 +24,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware;
 use tower::ServiceBuilder;
+use tower_cookies::CookieManagerLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::{
@@ -65,12 +68,15 @@ pub fn router(state: AppState) -> Router {
         .merge(api.clone())
         .nest("/v1", api)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
+        .layer(CookieManagerLayer::new())
         .with_state(state);
     let routes = match config.base_path() {
         "" => routes,
         base => Router::new().nest(base, routes).fallback(not_found),
     };
 
+    let allowed_origins = Arc::new(csrf::allowed_origins(&config));
     // Outermost first. The envelope layer sits inside the request-id and trace layers (so
     // its responses carry the id and are logged) and outside the timeout and body limit
     // (so their bare responses get the envelope).
@@ -88,6 +94,10 @@ pub fn router(state: AppState) -> Router {
                     .on_response(DefaultOnResponse::new().level(Level::INFO)),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(middleware::from_fn(move |request, next| {
+                csrf::strip_foreign_cors(allowed_origins.clone(), request, next)
+            }))
+            .layer(csrf::cors(&config))
             .layer(middleware::from_fn(error::envelope_bare_errors))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,

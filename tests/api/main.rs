@@ -6,6 +6,7 @@ mod proxy;
 
 mod accounts;
 mod compat;
+mod cookies;
 mod envelope;
 mod health;
 mod keys;

@@ -1,0 +1,144 @@
+//! Cookie transport for browser apps (SPEC.md section 4).
+//!
+//! Three cookies: the access token (`tessera-token`, HttpOnly, `Path=/`), the refresh token
+//! (`tessera-refresh-token`, HttpOnly, `Path=<base>/token`, so the browser sends it only to
+//! the refresh endpoints) and a hint (`tessera-session`, readable by scripts and SSR code:
+//! "a session may exist"). With Secure and no Domain, the access cookie is `__Host-` and the
+//! refresh cookie `__Secure-` prefixed, which browsers enforce.
+
+use axum::http::HeaderMap;
+use time::Duration;
+use tower_cookies::cookie::SameSite as CookieSameSite;
+use tower_cookies::{Cookie, Cookies};
+
+use crate::config::{AuthMode, Config, SameSite};
+use crate::sessions::IssuedSession;
+
+/// The request header that chooses cookie transport.
+pub const AUTH_MODE_HEADER: &str = "tessera-auth-mode";
+/// The hint cookie's name (never prefixed: pages look for it by this name).
+pub const HINT_COOKIE: &str = "tessera-session";
+
+/// Names and attributes of Tessera's cookies, derived from the configuration.
+pub struct CookiePolicy {
+    pub access_name: &'static str,
+    pub refresh_name: &'static str,
+    refresh_path: String,
+    domain: Option<String>,
+    secure: bool,
+    same_site: CookieSameSite,
+    pub expose_access_token: bool,
+}
+
+impl CookiePolicy {
+    /// The policy for this configuration.
+    pub fn new(config: &Config) -> Self {
+        let cookies = &config.cookies;
+        let prefixed = cookies.secure && cookies.domain.is_none();
+        Self {
+            access_name: if prefixed { "__Host-tessera-token" } else { "tessera-token" },
+            refresh_name: if prefixed {
+                "__Secure-tessera-refresh-token"
+            } else {
+                "tessera-refresh-token"
+            },
+            refresh_path: format!("{}/token", config.base_path()),
+            domain: cookies.domain.clone(),
+            secure: cookies.secure,
+            same_site: match cookies.same_site {
+                SameSite::Strict => CookieSameSite::Strict,
+                SameSite::Lax => CookieSameSite::Lax,
+                SameSite::None => CookieSameSite::None,
+            },
+            expose_access_token: cookies.expose_access_token,
+        }
+    }
+
+    fn cookie(&self, name: &'static str, value: String, path: String, http_only: bool, max_age: Duration) -> Cookie<'static> {
+        let mut cookie = Cookie::build((name, value))
+            .path(path)
+            .http_only(http_only)
+            .secure(self.secure)
+            .same_site(self.same_site)
+            .max_age(max_age);
+        if let Some(domain) = &self.domain {
+            cookie = cookie.domain(domain.clone());
+        }
+        cookie.build()
+    }
+
+    /// Sets the three cookies for a session; Max-Age is the session's remaining lifetime
+    /// (the refresh TTL, or less near an absolute cap), rewritten at every rotation.
+    pub fn set_session(&self, cookies: &Cookies, session: &IssuedSession, now: time::OffsetDateTime) {
+        let max_age = (session.expires_at - now).max(Duration::ZERO);
+        let access = self.cookie(self.access_name, session.access_token.clone(), "/".into(), true, max_age);
+        let refresh = self.cookie(
+            self.refresh_name,
+            session.refresh_token.clone(),
+            self.refresh_path.clone(),
+            true,
+            max_age,
+        );
+        let hint = self.cookie(HINT_COOKIE, "1".into(), "/".into(), false, max_age);
+        for cookie in [access, refresh, hint] {
+            cookies.add(cookie);
+        }
+    }
+
+    /// Clears all three cookies: same names, paths and domain, empty, `Max-Age=0`. Sent
+    /// whether or not the request carried them (the refresh cookie never reaches /signout).
+    pub fn clear(&self, cookies: &Cookies) {
+        let gone = [
+            (self.access_name, "/".to_owned(), true),
+            (self.refresh_name, self.refresh_path.clone(), true),
+            (HINT_COOKIE, "/".to_owned(), false),
+        ];
+        for (name, path, http_only) in gone {
+            let mut cookie = self.cookie(name, String::new(), path, http_only, Duration::ZERO);
+            cookie.set_expires(time::OffsetDateTime::UNIX_EPOCH);
+            cookies.add(cookie);
+        }
+    }
+
+    /// The access token from its cookie.
+    pub fn access_token(&self, cookies: &Cookies) -> Option<String> {
+        cookies
+            .get(self.access_name)
+            .map(|c| c.value().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The refresh token from its cookie.
+    pub fn refresh_token(&self, cookies: &Cookies) -> Option<String> {
+        cookies
+            .get(self.refresh_name)
+            .map(|c| c.value().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether a Cookie header carries one of the credential cookies (such a request is
+    /// subject to the CSRF checks when it changes state).
+    pub fn carries_credentials(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.split_once('=').map(|(name, _)| name.trim()))
+            .any(|name| name == self.access_name || name == self.refresh_name)
+    }
+}
+
+/// The transport a request asked for with `tessera-auth-mode`, or the default.
+pub fn requested_mode(headers: &HeaderMap, default: AuthMode) -> AuthMode {
+    match headers
+        .get(AUTH_MODE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("cookie") => AuthMode::Cookie,
+        Some("bearer") => AuthMode::Bearer,
+        _ => default,
+    }
+}

@@ -1,0 +1,52 @@
+//! Where Tessera may send a browser: `redirectTo` must match `TESSERA_ALLOWED_REDIRECT_URLS`
+//! (or lie under the public URL), compared as parsed URLs, never as string prefixes, so
+//! `https://app.example.com.evil.test` does not pass for `https://app.example.com`.
+
+use url::Url;
+
+/// The parsed `redirect_to` if it is allowed.
+pub fn allowed_redirect(redirect_to: &str, allowed: &[String], public_url: &Url) -> Option<Url> {
+    let target = Url::parse(redirect_to).ok()?;
+    if !matches!(target.scheme(), "http" | "https") || !target.username().is_empty() || target.password().is_some() {
+        return None;
+    }
+    let matches = |base: &Url| {
+        let base_path = base.path().trim_end_matches('/');
+        base.origin() == target.origin()
+            && (target.path() == base_path
+                || base_path.is_empty()
+                || target.path().starts_with(&format!("{base_path}/")))
+    };
+    let listed = allowed.iter().filter_map(|a| Url::parse(a).ok()).any(|a| matches(&a));
+    (listed || matches(public_url)).then_some(target)
+}
+
+/// `url` with one more query parameter.
+pub fn with_param(mut url: Url, name: &str, value: &str) -> Url {
+    url.query_pairs_mut().append_pair(name, value);
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_listed_origins_and_paths_pass() {
+        let allowed = vec!["https://app.example.com/auth".to_owned(), "http://localhost:3000".to_owned()];
+        let public = Url::parse("https://id.example.com").unwrap();
+        let ok = |u: &str| allowed_redirect(u, &allowed, &public).is_some();
+        assert!(ok("https://app.example.com/auth"));
+        assert!(ok("https://app.example.com/auth/callback?x=1"));
+        assert!(ok("http://localhost:3000/anything"));
+        assert!(ok("https://id.example.com/welcome"), "under the public URL");
+        assert!(!ok("https://app.example.com/authority"), "path boundary");
+        assert!(!ok("https://app.example.com.evil.test/auth"));
+        assert!(!ok("https://evil.test/?https://app.example.com/auth"));
+        assert!(!ok("http://app.example.com/auth"), "scheme matters");
+        assert!(!ok("https://user@app.example.com/auth"));
+        assert!(!ok("javascript:alert(1)"));
+        assert!(!ok("/relative"));
+        assert!(!ok("https://app.example.com:444/auth"), "port matters");
+    }
+}
