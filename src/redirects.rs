@@ -7,7 +7,10 @@ use url::Url;
 /// The parsed `redirect_to` if it is allowed.
 pub fn allowed_redirect(redirect_to: &str, allowed: &[String], public_url: &Url) -> Option<Url> {
     let target = Url::parse(redirect_to).ok()?;
-    if !matches!(target.scheme(), "http" | "https") || !target.username().is_empty() || target.password().is_some() {
+    if !matches!(target.scheme(), "http" | "https")
+        || !target.username().is_empty()
+        || target.password().is_some()
+    {
         return None;
     }
     let matches = |base: &Url| {
@@ -17,7 +20,10 @@ pub fn allowed_redirect(redirect_to: &str, allowed: &[String], public_url: &Url)
                 || base_path.is_empty()
                 || target.path().starts_with(&format!("{base_path}/")))
     };
-    let listed = allowed.iter().filter_map(|a| Url::parse(a).ok()).any(|a| matches(&a));
+    let listed = allowed
+        .iter()
+        .filter_map(|a| Url::parse(a).ok())
+        .any(|a| matches(&a));
     (listed || matches(public_url)).then_some(target)
 }
 
@@ -33,7 +39,10 @@ mod tests {
 
     #[test]
     fn only_listed_origins_and_paths_pass() {
-        let allowed = vec!["https://app.example.com/auth".to_owned(), "http://localhost:3000".to_owned()];
+        let allowed = vec![
+            "https://app.example.com/auth".to_owned(),
+            "http://localhost:3000".to_owned(),
+        ];
         let public = Url::parse("https://id.example.com").unwrap();
         let ok = |u: &str| allowed_redirect(u, &allowed, &public).is_some();
         assert!(ok("https://app.example.com/auth"));

@@ -270,17 +270,18 @@ impl Config {
                 "true",
             ));
         }
-        let same_site = env.parsed(
-            "TESSERA_COOKIE_SAMESITE",
-            "lax",
-            SameSite::Strict,
-            |raw| match raw.to_ascii_lowercase().as_str() {
-                "strict" => Ok(SameSite::Strict),
-                "lax" => Ok(SameSite::Lax),
-                "none" => Ok(SameSite::None),
-                _ => Err("is not `strict`, `lax` or `none`".into()),
-            },
-        )?;
+        let same_site =
+            env.parsed(
+                "TESSERA_COOKIE_SAMESITE",
+                "lax",
+                SameSite::Strict,
+                |raw| match raw.to_ascii_lowercase().as_str() {
+                    "strict" => Ok(SameSite::Strict),
+                    "lax" => Ok(SameSite::Lax),
+                    "none" => Ok(SameSite::None),
+                    _ => Err("is not `strict`, `lax` or `none`".into()),
+                },
+            )?;
         if same_site == SameSite::None && !(secure || public_is_https) {
             return Err(error(
                 "TESSERA_COOKIE_SAMESITE",

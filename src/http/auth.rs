@@ -36,7 +36,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The Session body for the chosen transport, setting the cookies in cookie mode.
-fn deliver(state: &AppState, cookies: &Cookies, mode: AuthMode, session: IssuedSession) -> SessionBody {
+fn deliver(
+    state: &AppState,
+    cookies: &Cookies,
+    mode: AuthMode,
+    session: IssuedSession,
+) -> SessionBody {
     match mode {
         AuthMode::Bearer => SessionBody::bearer(session),
         AuthMode::Cookie => {
@@ -137,7 +142,10 @@ async fn refresh(
     let policy = CookiePolicy::new(&state.config);
     let from_body = request.and_then(|r| r.refresh_token);
     let (token, mode) = match from_body {
-        Some(token) => (token, requested_mode(&headers, state.config.cookies.default_auth_mode)),
+        Some(token) => (
+            token,
+            requested_mode(&headers, state.config.cookies.default_auth_mode),
+        ),
         None => match policy.refresh_token(&cookies) {
             Some(token) => (token, AuthMode::Cookie),
             None => return Err(ApiError::invalid_request("refreshToken is required.")),
@@ -188,7 +196,9 @@ async fn sign_out(
 ) -> Result<Response, ApiError> {
     let request = body.unwrap_or_default();
     let policy = CookiePolicy::new(&state.config);
-    let refresh_token = request.refresh_token.or_else(|| policy.refresh_token(&cookies));
+    let refresh_token = request
+        .refresh_token
+        .or_else(|| policy.refresh_token(&cookies));
     let access_token = bearer_token(&headers)
         .map(str::to_owned)
         .or_else(|| policy.access_token(&cookies));
@@ -226,7 +236,11 @@ async fn bounce(
         .redirect_to
         .as_deref()
         .and_then(|to| {
-            allowed_redirect(to, &state.config.allowed_redirect_urls, &state.config.public_url)
+            allowed_redirect(
+                to,
+                &state.config.allowed_redirect_urls,
+                &state.config.public_url,
+            )
         })
         .ok_or_else(|| {
             ApiError::invalid_request("redirectTo is missing or not an allowed redirect URL.")
@@ -250,9 +264,11 @@ async fn bounce(
             with_param(target, "error", api.code)
         }
     };
-    Ok(no_store((
-        StatusCode::SEE_OTHER,
-        [(header::LOCATION, location.to_string())],
-    )
-        .into_response()))
+    Ok(no_store(
+        (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, location.to_string())],
+        )
+            .into_response(),
+    ))
 }

@@ -36,7 +36,11 @@ impl CookiePolicy {
         let cookies = &config.cookies;
         let prefixed = cookies.secure && cookies.domain.is_none();
         Self {
-            access_name: if prefixed { "__Host-tessera-token" } else { "tessera-token" },
+            access_name: if prefixed {
+                "__Host-tessera-token"
+            } else {
+                "tessera-token"
+            },
             refresh_name: if prefixed {
                 "__Secure-tessera-refresh-token"
             } else {
@@ -54,7 +58,14 @@ impl CookiePolicy {
         }
     }
 
-    fn cookie(&self, name: &'static str, value: String, path: String, http_only: bool, max_age: Duration) -> Cookie<'static> {
+    fn cookie(
+        &self,
+        name: &'static str,
+        value: String,
+        path: String,
+        http_only: bool,
+        max_age: Duration,
+    ) -> Cookie<'static> {
         let mut cookie = Cookie::build((name, value))
             .path(path)
             .http_only(http_only)
@@ -69,9 +80,20 @@ impl CookiePolicy {
 
     /// Sets the three cookies for a session; Max-Age is the session's remaining lifetime
     /// (the refresh TTL, or less near an absolute cap), rewritten at every rotation.
-    pub fn set_session(&self, cookies: &Cookies, session: &IssuedSession, now: time::OffsetDateTime) {
+    pub fn set_session(
+        &self,
+        cookies: &Cookies,
+        session: &IssuedSession,
+        now: time::OffsetDateTime,
+    ) {
         let max_age = (session.expires_at - now).max(Duration::ZERO);
-        let access = self.cookie(self.access_name, session.access_token.clone(), "/".into(), true, max_age);
+        let access = self.cookie(
+            self.access_name,
+            session.access_token.clone(),
+            "/".into(),
+            true,
+            max_age,
+        );
         let refresh = self.cookie(
             self.refresh_name,
             session.refresh_token.clone(),

@@ -31,7 +31,10 @@ pub fn allowed_origins(config: &Config) -> Vec<String> {
 
 /// Middleware: refuses cross-site state-changing requests that would use cookies.
 pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let headers = request.headers();
@@ -90,7 +93,11 @@ pub fn cors(config: &Config) -> CorsLayer {
 /// Middleware around [`cors`]: a response to an origin that is not allowed carries no
 /// `Access-Control-*` header at all (tower-http would still send `Allow-Credentials`,
 /// `Allow-Methods` and friends, which tell a foreign page more than it needs).
-pub async fn strip_foreign_cors(allowed: std::sync::Arc<Vec<String>>, request: Request, next: Next) -> Response {
+pub async fn strip_foreign_cors(
+    allowed: std::sync::Arc<Vec<String>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let foreign = request
         .headers()
         .get(header::ORIGIN)

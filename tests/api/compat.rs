@@ -6,31 +6,14 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, npm_ci};
 
 fn compat_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat/nhost")
 }
 
-/// Installs the pinned SDK once (`npm ci`), unless CI already did.
-fn install_sdk() {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        let dir = compat_dir();
-        if dir.join("node_modules/@nhost/nhost-js").exists() {
-            return;
-        }
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed for the Nhost SDK compatibility test (Node.js and npm)");
-        assert!(status.success(), "npm ci failed in {}", dir.display());
-    });
-}
-
 async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
-    install_sdk();
+    npm_ci(&compat_dir());
     let app = TestApp::spawn_realtime(backend).await;
     let auth_url = format!("{}/v1", app.address);
     let output = tokio::task::spawn_blocking(move || {

@@ -68,13 +68,22 @@ async fn cookie_mode_sets_three_cookies_with_the_spec_attributes(backend: Backen
     let email = unique_email();
     app.sign_up(&email).await;
     let (body, cookies) = cookie_sign_in(&app, &email).await;
-    assert!(body["session"].get("refreshToken").is_none(), "no refresh token in the body");
-    assert!(body["session"].get("accessToken").is_none(), "nor the access token by default");
+    assert!(
+        body["session"].get("refreshToken").is_none(),
+        "no refresh token in the body"
+    );
+    assert!(
+        body["session"].get("accessToken").is_none(),
+        "nor the access token by default"
+    );
     assert!(body["session"]["refreshTokenId"].is_string());
 
     let month = time::Duration::days(30);
     let access = &cookies[ACCESS];
-    assert_eq!((access.http_only(), access.secure()), (Some(true), Some(true)));
+    assert_eq!(
+        (access.http_only(), access.secure()),
+        (Some(true), Some(true))
+    );
     assert_eq!(access.same_site(), Some(SameSite::Strict));
     assert_eq!(access.path(), Some("/"));
     assert_eq!(access.max_age(), Some(month));
@@ -82,13 +91,20 @@ async fn cookie_mode_sets_three_cookies_with_the_spec_attributes(backend: Backen
     assert_eq!(access.value().split('.').count(), 3, "a JWT");
 
     let refresh = &cookies[REFRESH];
-    assert_eq!((refresh.http_only(), refresh.secure()), (Some(true), Some(true)));
+    assert_eq!(
+        (refresh.http_only(), refresh.secure()),
+        (Some(true), Some(true))
+    );
     assert_eq!(refresh.path(), Some("/token"));
     assert_eq!(refresh.max_age(), Some(month));
     assert_eq!(refresh.value().len(), 43);
 
     let hint = &cookies[HINT];
-    assert_ne!(hint.http_only(), Some(true), "scripts and SSR code can read the hint");
+    assert_ne!(
+        hint.http_only(),
+        Some(true),
+        "scripts and SSR code can read the hint"
+    );
     assert_eq!(hint.path(), Some("/"));
     assert!(!hint.value().contains('.'), "the hint holds no token");
 }
@@ -116,10 +132,17 @@ async fn cookie_attributes_follow_the_configuration(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let cookies = set_cookies(&response);
     let body: Value = response.json().await.unwrap();
-    assert!(body["session"]["accessToken"].is_string(), "exposed on request of the operator");
+    assert!(
+        body["session"]["accessToken"].is_string(),
+        "exposed on request of the operator"
+    );
     assert!(body["session"].get("refreshToken").is_none());
     let access = &cookies["tessera-token"];
-    assert_eq!(access.domain(), Some("example.com"), "no prefix with a Domain");
+    assert_eq!(
+        access.domain(),
+        Some("example.com"),
+        "no prefix with a Domain"
+    );
     assert_eq!(access.same_site(), Some(SameSite::Lax));
     assert_eq!(access.secure(), Some(true), "https public URL means Secure");
     assert_eq!(cookies["tessera-refresh-token"].path(), Some("/base/token"));
@@ -128,7 +151,10 @@ async fn cookie_attributes_follow_the_configuration(backend: Backend) {
     let email = unique_email();
     plain.sign_up(&email).await;
     let (_, cookies) = cookie_sign_in(&plain, &email).await;
-    assert!(cookies.contains_key("tessera-token"), "no __Host- prefix without Secure");
+    assert!(
+        cookies.contains_key("tessera-token"),
+        "no __Host- prefix without Secure"
+    );
     assert_eq!(cookies["tessera-token"].secure(), None);
 }
 
@@ -139,13 +165,23 @@ async fn refresh_and_sign_out_through_cookies(backend: Backend) {
     let (_, first) = cookie_sign_in(&app, &email).await;
 
     app.clock.advance(Duration::from_secs(600));
-    let refreshed = browser_post(&app, "/token", cookie_header(&first, &[REFRESH])).send().await.unwrap();
+    let refreshed = browser_post(&app, "/token", cookie_header(&first, &[REFRESH]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refreshed.status(), StatusCode::OK);
     let second = set_cookies(&refreshed);
     let body: Value = refreshed.json().await.unwrap();
-    assert!(body.get("refreshToken").is_none(), "a cookie-borne token is never put in a body");
+    assert!(
+        body.get("refreshToken").is_none(),
+        "a cookie-borne token is never put in a body"
+    );
     assert_ne!(second[REFRESH].value(), first[REFRESH].value());
-    assert_eq!(second[REFRESH].max_age(), Some(time::Duration::days(30)), "rotation rewrites Max-Age");
+    assert_eq!(
+        second[REFRESH].max_age(),
+        Some(time::Duration::days(30)),
+        "rotation rewrites Max-Age"
+    );
 
     // A backend reads the access cookie.
     let user = app
@@ -159,7 +195,10 @@ async fn refresh_and_sign_out_through_cookies(backend: Backend) {
 
     // The browser sends only the access and hint cookies to /signout (the refresh cookie's
     // path is /token); that is enough to revoke the session server-side.
-    let signout = browser_post(&app, "/signout", cookie_header(&second, &[ACCESS, HINT])).send().await.unwrap();
+    let signout = browser_post(&app, "/signout", cookie_header(&second, &[ACCESS, HINT]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(signout.status(), StatusCode::OK);
     let cleared = set_cookies(&signout);
     for (name, path) in [(ACCESS, "/"), (REFRESH, "/token"), (HINT, "/")] {
@@ -168,7 +207,10 @@ async fn refresh_and_sign_out_through_cookies(backend: Backend) {
         assert_eq!(cookie.max_age(), Some(time::Duration::ZERO), "{name}");
         assert_eq!(cookie.path(), Some(path), "{name}");
     }
-    let after = browser_post(&app, "/token", cookie_header(&second, &[REFRESH])).send().await.unwrap();
+    let after = browser_post(&app, "/token", cookie_header(&second, &[REFRESH]))
+        .send()
+        .await
+        .unwrap();
     assert_error(after, StatusCode::UNAUTHORIZED, "invalid-refresh-token").await;
 
     // Signing out again, with nothing at all, still clears the cookies.
@@ -233,7 +275,12 @@ async fn csrf_refuses_cross_site_and_non_json_requests(backend: Backend) {
         ("multipart/form-data; boundary=x", "--x--"),
     ] {
         let response = post(content_type, body).send().await.unwrap();
-        assert_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type").await;
+        assert_error(
+            response,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+        )
+        .await;
     }
     let foreign = app
         .client
@@ -280,28 +327,57 @@ async fn csrf_refuses_cross_site_and_non_json_requests(backend: Backend) {
 }
 
 async fn cors_allows_exactly_the_listed_origins(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("TESSERA_ALLOWED_ORIGINS", "https://app.example.com")]).await;
+    let app = TestApp::spawn_with(
+        backend,
+        &[("TESSERA_ALLOWED_ORIGINS", "https://app.example.com")],
+    )
+    .await;
     let preflight = |origin: &'static str| {
         app.client
             .request(reqwest::Method::OPTIONS, app.url("/token"))
             .header(ORIGIN, origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type,tessera-auth-mode")
+            .header(
+                "access-control-request-headers",
+                "content-type,tessera-auth-mode",
+            )
             .send()
     };
     let allowed = preflight("https://app.example.com").await.unwrap();
     assert!(allowed.status().is_success());
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.com");
-    assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
-    let methods = allowed.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(
+        allowed.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    let methods = allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(methods.contains("POST"), "{methods}");
 
     let public_origin = preflight("http://localhost:4000").await.unwrap();
-    assert_eq!(public_origin.headers()["access-control-allow-origin"], "http://localhost:4000");
+    assert_eq!(
+        public_origin.headers()["access-control-allow-origin"],
+        "http://localhost:4000"
+    );
 
     let unlisted = preflight("https://evil.example").await.unwrap();
-    assert!(unlisted.headers().get("access-control-allow-origin").is_none());
-    assert!(unlisted.headers().get("access-control-allow-credentials").is_none());
+    assert!(
+        unlisted
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert!(
+        unlisted
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
 
     let simple = app
         .client
@@ -333,28 +409,57 @@ async fn the_ssr_bounce_refreshes_and_redirects_only_where_allowed(backend: Back
         request.send()
     };
 
-    let ok = bounce(Some(cookie_header(&cookies, &[REFRESH])), "https://app.example.com/dash?tab=1")
-        .await
-        .unwrap();
+    let ok = bounce(
+        Some(cookie_header(&cookies, &[REFRESH])),
+        "https://app.example.com/dash?tab=1",
+    )
+    .await
+    .unwrap();
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
-    assert_eq!(ok.headers()["location"], "https://app.example.com/dash?tab=1");
+    assert_eq!(
+        ok.headers()["location"],
+        "https://app.example.com/dash?tab=1"
+    );
     let fresh = set_cookies(&ok);
     assert_ne!(fresh[REFRESH].value(), cookies[REFRESH].value());
     assert!(!fresh[ACCESS].value().is_empty());
 
-    let stale = bounce(Some(cookie_header(&cookies, &[REFRESH])), "https://app.example.com/dash")
-        .await
-        .unwrap();
-    assert_eq!(stale.status(), StatusCode::SEE_OTHER, "the replaced cookie, in the grace window");
+    let stale = bounce(
+        Some(cookie_header(&cookies, &[REFRESH])),
+        "https://app.example.com/dash",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        stale.status(),
+        StatusCode::SEE_OTHER,
+        "the replaced cookie, in the grace window"
+    );
     app.clock.advance(Duration::from_secs(60));
     let none = bounce(None, "https://app.example.com/dash").await.unwrap();
     assert_eq!(none.status(), StatusCode::SEE_OTHER);
-    assert_eq!(none.headers()["location"], "https://app.example.com/dash?error=invalid-refresh-token");
-    assert_eq!(set_cookies(&none)[ACCESS].max_age(), Some(time::Duration::ZERO), "cookies cleared");
+    assert_eq!(
+        none.headers()["location"],
+        "https://app.example.com/dash?error=invalid-refresh-token"
+    );
+    assert_eq!(
+        set_cookies(&none)[ACCESS].max_age(),
+        Some(time::Duration::ZERO),
+        "cookies cleared"
+    );
 
-    for to in ["https://evil.example/", "https://app.example.com.evil.example/", "//evil.example"] {
-        let open = bounce(Some(cookie_header(&fresh, &[REFRESH])), to).await.unwrap();
-        assert!(open.headers().get("location").is_none(), "no open redirect to {to}");
+    for to in [
+        "https://evil.example/",
+        "https://app.example.com.evil.example/",
+        "//evil.example",
+    ] {
+        let open = bounce(Some(cookie_header(&fresh, &[REFRESH])), to)
+            .await
+            .unwrap();
+        assert!(
+            open.headers().get("location").is_none(),
+            "no open redirect to {to}"
+        );
         assert_error(open, StatusCode::BAD_REQUEST, "invalid-request").await;
     }
 }

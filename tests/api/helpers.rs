@@ -178,11 +178,16 @@ impl TestApp {
 
     /// A server on the system clock, for clients that look at real time (SDKs).
     pub async fn spawn_realtime(backend: Backend) -> TestApp {
+        Self::spawn_realtime_with(backend, &[]).await
+    }
+
+    /// [`TestApp::spawn_realtime`] with extra variables.
+    pub async fn spawn_realtime_with(backend: Backend, vars: &[(&str, &str)]) -> TestApp {
         let db = Arc::new(TestDb::create(backend).await);
         Self::start_with(
             backend,
             db,
-            &[],
+            vars,
             false,
             ManualClock::new(),
             Arc::new(SystemClock),
@@ -488,4 +493,29 @@ pub async fn simultaneous_posts(
         results.push((status, serde_json::from_str(body).unwrap_or(Value::Null)));
     }
     results
+}
+
+/// Installs the pinned Node packages of a test directory (`npm ci`), once per run, unless
+/// they are there already (CI installs them up front).
+pub fn npm_ci(dir: &std::path::Path) {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    if dir.join("node_modules/.package-lock.json").exists() {
+        return;
+    }
+    let status = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .status()
+        .expect("Node.js and npm are needed for the SDK and browser tests (see README)");
+    assert!(status.success(), "npm ci failed in {}", dir.display());
+}
+
+/// A port that was free a moment ago (for servers whose URL must be known before start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

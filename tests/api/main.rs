@@ -5,6 +5,7 @@ mod helpers;
 mod proxy;
 
 mod accounts;
+mod browser;
 mod compat;
 mod cookies;
 mod envelope;

@@ -1,0 +1,55 @@
+// A browser app using Tessera's cookie transport. No framework, no SDK: fetch with
+// `credentials: "include"` and the header `tessera-auth-mode: cookie`.
+//
+// Serve this folder from an origin listed in TESSERA_ALLOWED_ORIGINS, and tell the page
+// where Tessera is with ?tessera=URL (default http://localhost:4000), for example:
+//   TESSERA_ALLOWED_ORIGINS=http://localhost:8080 cargo run
+//   python3 -m http.server 8080 --directory examples/browser
+//   open http://localhost:8080/?tessera=http://localhost:4000
+
+const TESSERA = new URLSearchParams(location.search).get('tessera') || 'http://localhost:4000';
+
+// Every call: JSON (state-changing cookie requests must be JSON, Tessera's CSRF rule),
+// cookies included, cookie transport requested.
+async function call(method, path, body) {
+  const response = await fetch(TESSERA + path, {
+    method,
+    credentials: 'include',
+    headers: { 'content-type': 'application/json', 'tessera-auth-mode': 'cookie' },
+    body: method === 'GET' ? undefined : JSON.stringify(body ?? {}),
+  });
+  const text = await response.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: response.status, body: json };
+}
+
+const $ = (id) => document.getElementById(id);
+
+function show(result) {
+  $('result').textContent = JSON.stringify(result, null, 2);
+  $('cookies').textContent = document.cookie || '(none)';
+  // The hint cookie says a session may exist; its absence means "signed out".
+  $('signed-in').textContent = /(^|; )tessera-session=/.test(document.cookie) ? 'yes' : 'no';
+  document.body.dataset.lastStatus = String(result.status);
+}
+
+function credentials() {
+  return { email: $('email').value, password: $('password').value };
+}
+
+$('tessera-url').textContent = TESSERA;
+$('sign-up').onclick = async () => show(await call('POST', '/signup/email-password', credentials()));
+$('sign-in').onclick = async () => show(await call('POST', '/signin/email-password', credentials()));
+$('who-am-i').onclick = async () => {
+  let result = await call('GET', '/user');
+  // An expired access cookie means "refresh first", then try again once.
+  if (result.status === 401) {
+    const refreshed = await call('POST', '/token');
+    if (refreshed.status === 200) result = await call('GET', '/user');
+  }
+  show(result);
+};
+$('refresh').onclick = async () => show(await call('POST', '/token'));
+$('sign-out').onclick = async () => show(await call('POST', '/signout'));
+show({ status: 0, body: 'ready' });
