@@ -8,49 +8,19 @@ use std::time::Duration;
 use aws_lc_rs::rand::SystemRandom;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Validation};
-use serde::{Deserialize, Serialize};
+use tessera_verify::{Rules, verify_token};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::config::Config;
 use crate::keys::{KeyError, KeyService};
 
-/// Tokens longer than this are refused before any parsing.
-const MAX_TOKEN_BYTES: usize = 4096;
 /// Tolerated clock difference between replicas for `iat`.
-const IAT_LEEWAY_SECONDS: i64 = 60;
+const IAT_LEEWAY_SECONDS: u64 = 60;
 
-/// The claims of an access token, exactly those of SPEC.md section 2.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessClaims {
-    pub sid: Uuid,
-    pub sub: Uuid,
-    pub iss: String,
-    pub aud: String,
-    pub iat: i64,
-    pub exp: i64,
-    #[serde(
-        rename = "https://hasura.io/jwt/claims",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub hasura: Option<HasuraClaims>,
-}
-
-/// Nhost/Hasura's claims namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HasuraClaims {
-    #[serde(rename = "x-hasura-user-id")]
-    pub user_id: String,
-    #[serde(rename = "x-hasura-default-role")]
-    pub default_role: String,
-    #[serde(rename = "x-hasura-allowed-roles")]
-    pub allowed_roles: Vec<String>,
-    /// `"true"` or `"false"`: Hasura session variables are strings.
-    #[serde(rename = "x-hasura-user-is-anonymous")]
-    pub user_is_anonymous: String,
-}
+/// The claims of an access token, exactly those of SPEC.md section 2 (the verifier
+/// crate's type, so both sides agree on the shape).
+pub use tessera_verify::{Claims as AccessClaims, HasuraClaims, VerifyError as TokenError};
 
 /// Who a token is for.
 #[derive(Debug, Clone)]
@@ -60,23 +30,6 @@ pub struct Subject<'a> {
     pub default_role: &'a str,
     pub roles: &'a [String],
     pub is_anonymous: bool,
-}
-
-/// Why a token was refused. Never shown to clients beyond `invalid-token`; logged.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum TokenError {
-    #[error("malformed token")]
-    Malformed,
-    #[error("algorithm is not ES256")]
-    Algorithm,
-    #[error("unknown key id")]
-    UnknownKey,
-    #[error("signature or claims invalid: {0}")]
-    Invalid(String),
-    #[error("token expired")]
-    Expired,
-    #[error("token issued in the future")]
-    NotYetValid,
 }
 
 /// Whether an expired token is acceptable (sign-out only: SPEC.md section 4).
@@ -93,28 +46,29 @@ pub struct TokenIssuer {
     audience: String,
     ttl: Duration,
     hasura: bool,
-    validation: Validation,
+    rules: Rules,
     rng: SystemRandom,
 }
 
 impl TokenIssuer {
     /// An issuer for the configured `iss`, `aud`, TTL and claims.
     pub fn new(keys: Arc<KeyService>, config: &Config) -> Self {
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        // Expiry is checked against the injected clock below, not the system clock.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.leeway = 0;
+        // Tessera is the clock of its own tokens: no leeway on `exp`; `iat` tolerates the
+        // clock difference between replicas.
+        let rules = Rules {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            exp_leeway: 0,
+            iat_leeway: IAT_LEEWAY_SECONDS,
+            check_exp: true,
+        };
         Self {
             keys,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             ttl: config.access_token_ttl,
             hasura: config.hasura_claims,
-            validation,
+            rules,
             rng: SystemRandom::new(),
         }
     }
@@ -158,41 +112,38 @@ impl TokenIssuer {
             .pair()
             .sign(&self.rng, token.as_bytes())
             .map_err(|_| KeyError::Import("signing failed".into()))?;
+        // ECDSA signatures come in two valid forms, (r, s) and (r, n-s); Tessera always
+        // issues the low-s one and verifiers refuse the other, so a token has one spelling.
+        let signature = p256::ecdsa::Signature::from_slice(signature.as_ref())
+            .map_err(|_| KeyError::Import("signing produced an invalid signature".into()))?;
+        let signature = signature.normalize_s().unwrap_or(signature);
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
         Ok(token)
     }
 
-    /// Verifies a token: our key by `kid`, ES256, `iss`, `aud`, and (unless `Ignore`) `exp`.
+    /// Verifies a token with the same code as the `tessera-verify` crate: our key by `kid`,
+    /// ES256 with a canonical signature, `iss`, `aud`, and (unless `Ignore`) `exp`.
     pub fn verify(
         &self,
         token: &str,
         now: OffsetDateTime,
         expiry: Expiry,
     ) -> Result<AccessClaims, TokenError> {
-        if token.len() > MAX_TOKEN_BYTES || token.split('.').count() != 3 {
-            return Err(TokenError::Malformed);
-        }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-        if header.alg != Algorithm::ES256 {
-            return Err(TokenError::Algorithm);
-        }
-        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
         let set = self.keys.snapshot();
-        let key = set
-            .verification_key(&kid, now)
-            .ok_or(TokenError::UnknownKey)?;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)
-            .map_err(|err| TokenError::Invalid(err.to_string()))?;
-        let claims = data.claims;
-        let now = now.unix_timestamp();
-        if expiry == Expiry::Enforce && claims.exp <= now {
-            return Err(TokenError::Expired);
-        }
-        if claims.iat > now + IAT_LEEWAY_SECONDS {
-            return Err(TokenError::NotYetValid);
-        }
-        Ok(claims)
+        let rules = match expiry {
+            Expiry::Enforce => std::borrow::Cow::Borrowed(&self.rules),
+            Expiry::Ignore => std::borrow::Cow::Owned(Rules {
+                check_exp: false,
+                ..self.rules.clone()
+            }),
+        };
+        verify_token(
+            token,
+            |kid| set.verification_key(kid, now).map(|k| &k.decoding),
+            &rules,
+            now.unix_timestamp(),
+        )
     }
 
     /// The start-up self-test: sign one token and verify it through the verifier.

@@ -1,0 +1,100 @@
+//! Verify Tessera access tokens in your own services.
+//!
+//! Tessera signs ES256 access tokens and publishes its keys at
+//! `<public URL>/.well-known/jwks.json`. This crate verifies them offline: ES256 only, the
+//! key chosen by `kid` from that JWKS (never from the token), `iss`, `aud` and `exp`
+//! enforced with a clock leeway (60 s by default). The JWKS is cached as its
+//! `Cache-Control` says (within 30 s and a day) and refetched on an unknown `kid` at most
+//! once per cooldown, so a flood of made-up kids cannot make your service hammer Tessera.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use tessera_verify::{Claims, Verifier};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let verifier = Verifier::discover("https://auth.example.com", "tessera").await?;
+//! let app: Router = Router::new()
+//!     .route("/me", get(|claims: Claims| async move { claims.sub.to_string() }))
+//!     .with_state(verifier);
+//! # Ok(()) }
+//! ```
+//!
+//! The token is read from `Authorization: Bearer` first, then from the access cookie
+//! (`__Host-tessera-token`, or `tessera-token`): an explicit header wins over whatever
+//! cookies a browser also sent. A refused request gets 401 with
+//! `WWW-Authenticate: Bearer error="invalid_token"`; the reason goes to the log, not to
+//! the client. [`LiveSession`] also asks Tessera whether the session is still live
+//! (`POST /token/verify`), for routes where a signed-out token must stop at once.
+
+pub mod core;
+#[cfg(feature = "remote")]
+mod jwks;
+#[cfg(feature = "remote")]
+mod verifier;
+#[cfg(feature = "axum")]
+mod web;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use crate::core::{MAX_TOKEN_BYTES, Rules, VerifyError, verify_token};
+#[cfg(feature = "remote")]
+pub use verifier::{DiscoveryError, Verifier, VerifierBuilder};
+#[cfg(feature = "axum")]
+pub use web::{LiveSession, Rejection, VerifyLayer, VerifyService};
+
+/// The claims of a Tessera access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The session id (Tessera's `refreshTokenId`).
+    pub sid: Uuid,
+    /// The user id.
+    pub sub: Uuid,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// Nhost/Hasura's claims, when Tessera adds them (`TESSERA_HASURA_CLAIMS`).
+    #[serde(
+        rename = "https://hasura.io/jwt/claims",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub hasura: Option<HasuraClaims>,
+}
+
+/// Nhost/Hasura's claims namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HasuraClaims {
+    #[serde(rename = "x-hasura-user-id")]
+    pub user_id: String,
+    #[serde(rename = "x-hasura-default-role")]
+    pub default_role: String,
+    #[serde(rename = "x-hasura-allowed-roles")]
+    pub allowed_roles: Vec<String>,
+    /// `"true"` or `"false"`: Hasura session variables are strings.
+    #[serde(rename = "x-hasura-user-is-anonymous")]
+    pub user_is_anonymous: String,
+}
+
+/// The access cookie names Tessera uses (prefixed when Secure without a Domain).
+pub const ACCESS_COOKIES: [&str; 2] = ["__Host-tessera-token", "tessera-token"];
+
+/// The token of a request: `Authorization: Bearer` first, then the access cookie.
+pub fn token_from_headers(
+    authorization: Option<&str>,
+    cookie_headers: &mut dyn Iterator<Item = &str>,
+    cookie_names: &[String],
+) -> Option<String> {
+    if let Some((scheme, token)) = authorization.and_then(|v| v.split_once(' '))
+        && scheme.eq_ignore_ascii_case("bearer")
+        && !token.trim().is_empty()
+    {
+        return Some(token.trim().to_owned());
+    }
+    cookie_headers
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| cookie_names.iter().any(|n| n == name) && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
