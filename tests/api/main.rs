@@ -10,6 +10,7 @@ mod compat;
 mod cookies;
 mod envelope;
 mod health;
+mod hostile;
 mod keys;
 mod process;
 mod sessions;

@@ -21,6 +21,7 @@ fi
 
 mkdir -p "$(dirname "$out")"
 cd "$here"
-GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local \
+GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off GOTOOLCHAIN=local \
+  GOCACHE="${GOCACHE:-$repo/target/verifiers/go-build-cache}" \
   go build -o "$out" main.go
 echo "$out"

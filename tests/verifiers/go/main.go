@@ -74,7 +74,7 @@ func NewTesseraVerifier(ctx context.Context, tesseraURL, audience string) (*oidc
 		return nil, err
 	}
 	return provider.Verifier(&oidc.Config{
-		ClientID:             audience,           // checked against `aud`
+		ClientID:             audience,          // checked against `aud`
 		SupportedSigningAlgs: []string{"ES256"}, // never anything else
 		// go-oidc v2 allows no leeway on `exp`: run its clock 60 s behind instead.
 		Now: func() time.Time { return time.Now().Add(-60 * time.Second) },
