@@ -14,3 +14,4 @@ mod hostile;
 mod keys;
 mod process;
 mod sessions;
+mod verifiers;

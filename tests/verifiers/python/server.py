@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import signal
 import sys
@@ -27,6 +28,9 @@ import urllib.request
 import jwt
 from flask import Flask, g, jsonify, request
 from werkzeug.serving import make_server
+
+# One access-log line per request is noise for the tests that drive this service.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 # ---------------------------------------------------------------------------------------
 # The recipe: copy from here to the end of require_tessera_token().
