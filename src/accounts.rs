@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::auth_error::AuthError;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::lifecycle::Lifecycle;
 use crate::passwords::{Passwords, Verified};
 use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
 use crate::store::{Store, StoreError, UserRecord};
@@ -35,6 +36,10 @@ pub struct SignUpOptions {
     pub metadata: Option<Value>,
     pub default_role: Option<String>,
     pub allowed_roles: Option<Vec<String>>,
+    /// Where the verification link leads (when verification is required).
+    pub redirect_to: Option<String>,
+    /// PKCE challenge: the verification link then leads to a code for a session.
+    pub code_challenge: Option<String>,
 }
 
 /// Sign-up and sign-in.
@@ -43,6 +48,7 @@ pub struct Accounts {
     clock: Arc<dyn Clock>,
     passwords: Arc<Passwords>,
     sessions: Arc<Sessions>,
+    lifecycle: Arc<Lifecycle>,
     disable_signup: bool,
     require_email_verification: bool,
 }
@@ -74,6 +80,7 @@ impl Accounts {
         clock: Arc<dyn Clock>,
         passwords: Arc<Passwords>,
         sessions: Arc<Sessions>,
+        lifecycle: Arc<Lifecycle>,
         config: &Config,
     ) -> Self {
         Self {
@@ -81,6 +88,7 @@ impl Accounts {
             clock,
             passwords,
             sessions,
+            lifecycle,
             disable_signup: config.disable_signup,
             require_email_verification: config.require_email_verification,
         }
@@ -100,6 +108,10 @@ impl Accounts {
             return Err(AuthError::SignupDisabled);
         }
         let email = normalise_email(email)?;
+        self.lifecycle.check_domain(&email)?;
+        let redirect_to = self
+            .lifecycle
+            .redirect_target(options.redirect_to.as_deref())?;
         let local_part = email.split('@').next().unwrap_or_default();
         self.passwords
             .check_policy(password.expose_secret(), &[&email, local_part])?;
@@ -155,6 +167,9 @@ impl Accounts {
         }
         self.record(now, "signup", &user, None, client).await;
         if self.require_email_verification {
+            self.lifecycle
+                .send_verification(&user, redirect_to, options.code_challenge)
+                .await?;
             return Ok(None);
         }
         self.start_session(user, now, client).await.map(Some)

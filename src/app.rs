@@ -10,8 +10,10 @@ use tokio::net::TcpListener;
 use crate::accounts::Accounts;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::email::Mailer;
 use crate::http::{self, AppState};
 use crate::keys::KeyService;
+use crate::lifecycle::Lifecycle;
 use crate::passwords::Passwords;
 use crate::sessions::Sessions;
 use crate::store;
@@ -56,11 +58,21 @@ impl Application {
             tokens.clone(),
             &config,
         ));
+        let mailer = Arc::new(Mailer::new(&config)?);
+        let lifecycle = Arc::new(Lifecycle::new(
+            store.clone(),
+            clock.clone(),
+            mailer,
+            passwords.clone(),
+            sessions.clone(),
+            &config,
+        ));
         let accounts = Arc::new(Accounts::new(
             store.clone(),
             clock.clone(),
             passwords,
             sessions.clone(),
+            lifecycle.clone(),
             &config,
         ));
         let listener = TcpListener::bind(config.listen)
@@ -76,6 +88,7 @@ impl Application {
                 tokens,
                 sessions,
                 accounts,
+                lifecycle,
             },
         })
     }

@@ -30,6 +30,14 @@ pub enum AuthError {
     InvalidToken,
     #[error("no such session")]
     SessionNotFound,
+    #[error("the ticket or code is invalid, used or expired")]
+    InvalidTicket,
+    #[error("redirectTo is not an allowed redirect URL")]
+    RedirectNotAllowed,
+    #[error("this email domain is not allowed")]
+    EmailDomainNotAllowed,
+    #[error("this is not an anonymous user")]
+    NotAnonymous,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

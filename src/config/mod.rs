@@ -116,6 +116,14 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub smtp_url: Option<SecretString>,
     pub email_from: String,
+    /// Where messages go without SMTP (development).
+    pub outbox_dir: PathBuf,
+    /// Operator templates overriding the built-in ones.
+    pub email_templates_dir: Option<PathBuf>,
+    /// When not empty, only these email domains may sign up.
+    pub allowed_email_domains: Vec<String>,
+    /// These email domains may never sign up.
+    pub blocked_email_domains: Vec<String>,
     pub require_email_verification: bool,
     pub disable_signup: bool,
     pub admin_secret: Option<SecretString>,
@@ -430,6 +438,23 @@ impl Config {
                     }
                 },
             )?,
+            outbox_dir: env
+                .raw("TESSERA_OUTBOX_DIR")
+                .map_or_else(|| PathBuf::from("data/outbox"), PathBuf::from),
+            email_templates_dir: env.optional(
+                "TESSERA_EMAIL_TEMPLATES_DIR",
+                "/etc/tessera/templates",
+                |raw| {
+                    let dir = PathBuf::from(raw);
+                    if dir.is_dir() {
+                        Ok(dir)
+                    } else {
+                        Err("is not a directory".into())
+                    }
+                },
+            )?,
+            allowed_email_domains: email_domains(&env, "TESSERA_ALLOWED_EMAIL_DOMAINS")?,
+            blocked_email_domains: email_domains(&env, "TESSERA_BLOCKED_EMAIL_DOMAINS")?,
             require_email_verification: env.parsed(
                 "TESSERA_REQUIRE_EMAIL_VERIFICATION",
                 "false",
@@ -584,10 +609,31 @@ fn hex_decode(raw: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+fn email_domains(env: &Source<'_>, var: &'static str) -> Result<Vec<String>, ConfigError> {
+    Ok(env
+        .optional(var, "example.com,example.org", |raw| {
+            let domains: Vec<String> = values::list(raw)
+                .into_iter()
+                .map(|d| d.trim_start_matches('@').to_lowercase())
+                .collect();
+            match domains.iter().find(|d| !d.contains('.') || d.contains('@')) {
+                Some(bad) => Err(format!("has `{bad}`, which is not a domain")),
+                None => Ok(domains),
+            }
+        })?
+        .unwrap_or_default())
+}
+
 fn parse_smtp_url(raw: &str) -> Result<SecretString, String> {
     let url = Url::parse(raw).map_err(|_| "is not a URL".to_string())?;
     if !matches!(url.scheme(), "smtp" | "smtps") || url.host().is_none() {
         return Err("is not an smtp:// or smtps:// URL with a host".into());
+    }
+    if url
+        .query_pairs()
+        .any(|(k, v)| k != "starttls" || !matches!(v.as_ref(), "required" | "opportunistic"))
+    {
+        return Err("has a query other than ?starttls=required|opportunistic".into());
     }
     Ok(SecretString::from(raw.to_owned()))
 }

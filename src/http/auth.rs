@@ -36,7 +36,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The Session body for the chosen transport, setting the cookies in cookie mode.
-fn deliver(
+pub(super) fn deliver(
     state: &AppState,
     cookies: &Cookies,
     mode: AuthMode,
@@ -59,6 +59,7 @@ struct SignUpRequest {
     password: SecretString,
     #[serde(default)]
     options: Option<SignUpOptionsBody>,
+    code_challenge: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -69,6 +70,8 @@ struct SignUpOptionsBody {
     metadata: Option<Value>,
     default_role: Option<String>,
     allowed_roles: Option<Vec<String>>,
+    redirect_to: Option<String>,
+    code_challenge: Option<String>,
 }
 
 async fn sign_up(
@@ -90,6 +93,8 @@ async fn sign_up(
                 metadata: options.metadata,
                 default_role: options.default_role,
                 allowed_roles: options.allowed_roles,
+                redirect_to: options.redirect_to,
+                code_challenge: request.code_challenge.or(options.code_challenge),
             },
             &client,
         )

@@ -37,18 +37,26 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let app = AppState::from_ref(state);
-        let token = match bearer_token(&parts.headers) {
-            Some(token) => token.to_owned(),
-            None => {
-                let cookies = Cookies::from_request_parts(parts, state)
-                    .await
-                    .map_err(|_| ApiError::invalid_token())?;
-                CookiePolicy::new(&app.config)
-                    .access_token(&cookies)
-                    .ok_or_else(ApiError::invalid_token)?
-            }
-        };
-        let claims = app.sessions.authenticate(&token).await?;
-        Ok(Authenticated(claims))
+        let cookies = Cookies::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::invalid_token())?;
+        authenticate(&app, &parts.headers, &cookies)
+            .await
+            .map(Authenticated)
     }
+}
+
+/// The claims of the request's access token (header, else cookie), if valid and live.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    cookies: &Cookies,
+) -> Result<AccessClaims, ApiError> {
+    let token = match bearer_token(headers) {
+        Some(token) => token.to_owned(),
+        None => CookiePolicy::new(&state.config)
+            .access_token(cookies)
+            .ok_or_else(ApiError::invalid_token)?,
+    };
+    Ok(state.sessions.authenticate(&token).await?)
 }

@@ -173,6 +173,10 @@ impl From<AuthError> for ApiError {
             AuthError::RefreshTokenReused => (S::UNAUTHORIZED, "refresh-token-reused"),
             AuthError::InvalidToken => return ApiError::invalid_token(),
             AuthError::SessionNotFound => (S::NOT_FOUND, "session-not-found"),
+            AuthError::InvalidTicket => (S::UNAUTHORIZED, "invalid-ticket"),
+            AuthError::RedirectNotAllowed => (S::BAD_REQUEST, "redirect-not-allowed"),
+            AuthError::EmailDomainNotAllowed => (S::FORBIDDEN, "email-domain-not-allowed"),
+            AuthError::NotAnonymous => (S::BAD_REQUEST, "user-not-anonymous"),
             AuthError::Store(_) | AuthError::Keys(_) | AuthError::Hash(_) => {
                 return match err {
                     AuthError::Store(store) => store.into(),

@@ -13,6 +13,7 @@ mod csrf;
 pub mod error;
 mod health;
 pub mod json;
+mod lifecycle;
 mod user;
 mod wellknown;
 
@@ -37,6 +38,7 @@ use tracing::Level;
 use crate::accounts::Accounts;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::lifecycle::Lifecycle;
 use crate::sessions::Sessions;
 use crate::store::Store;
 use crate::tokens::TokenIssuer;
@@ -52,6 +54,7 @@ pub struct AppState {
     pub tokens: Arc<TokenIssuer>,
     pub sessions: Arc<Sessions>,
     pub accounts: Arc<Accounts>,
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -59,7 +62,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole application: every route, nested under the base path, with its middleware.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let api = Router::new().merge(auth::router()).merge(user::router());
+    let api = Router::new()
+        .merge(auth::router())
+        .merge(user::router())
+        .merge(lifecycle::router());
     // Nhost clients use an auth URL ending in /v1 (the SDK's refresh logic even depends on
     // it), so the API is also served under <base>/v1.
     let routes = Router::new()

@@ -98,6 +98,9 @@ pub trait Store: Send + Sync + 'static {
         hash: &str,
         now: OffsetDateTime,
     ) -> StoreResult<()>;
+    /// Writes every mutable field of an existing user (email, verification, password,
+    /// profile, roles, anonymity); `Conflict("users_email_key")` when the email is taken.
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<()>;
     /// Sets the disabled flag; returns false for an unknown user.
     async fn set_user_disabled(
         &self,
@@ -151,6 +154,19 @@ pub trait Store: Send + Sync + 'static {
         reason: &str,
         event: &SecurityEventRecord,
     ) -> StoreResult<u64>;
+
+    /// Stores a ticket (only its hash).
+    async fn insert_ticket(&self, ticket: &TicketRecord) -> StoreResult<()>;
+    /// A ticket by hash, used or not.
+    async fn ticket(&self, hash: &[u8]) -> StoreResult<Option<TicketRecord>>;
+    /// Marks a ticket used if it has this purpose, is unused and unexpired at `now`, in
+    /// one statement (two concurrent redemptions cannot both succeed); returns it then.
+    async fn consume_ticket(
+        &self,
+        hash: &[u8],
+        purpose: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<TicketRecord>>;
 
     /// Appends to the security event log.
     async fn record_event(&self, event: &SecurityEventRecord) -> StoreResult<()>;

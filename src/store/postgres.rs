@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{
     KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord, SessionRecord,
-    Store, StoreResult, TokenState, UserRecord,
+    Store, StoreResult, TicketRecord, TokenState, UserRecord,
 };
 
 /// A pool of Postgres connections.
@@ -83,6 +83,21 @@ fn key_from_row(row: &PgRow) -> sqlx::Result<KeyRecord> {
         activates_at: row.try_get("activates_at")?,
         retires_at: row.try_get("retires_at")?,
         expires_at: row.try_get("expires_at")?,
+    })
+}
+
+fn ticket_from_row(row: &PgRow) -> sqlx::Result<TicketRecord> {
+    Ok(TicketRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        purpose: row.try_get("purpose")?,
+        hash: row.try_get("ticket_hash")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        used_at: row.try_get("used_at")?,
+        redirect_to: row.try_get("redirect_to")?,
+        code_challenge: row.try_get("code_challenge")?,
+        payload: row.try_get("payload")?,
     })
 }
 
@@ -272,6 +287,35 @@ impl Store for PgStore {
             .bind(now)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET updated_at = $2, email = $3, email_verified = $4, phone_number = $5,
+                 phone_number_verified = $6, password_hash = $7, password_changed_at = $8,
+                 display_name = $9, avatar_url = $10, locale = $11, default_role = $12,
+                 roles = $13, is_anonymous = $14, metadata = $15, disabled = $16
+             WHERE id = $1",
+        )
+        .bind(user.id)
+        .bind(user.updated_at)
+        .bind(&user.email)
+        .bind(user.email_verified)
+        .bind(&user.phone_number)
+        .bind(user.phone_number_verified)
+        .bind(&user.password_hash)
+        .bind(user.password_changed_at)
+        .bind(&user.display_name)
+        .bind(&user.avatar_url)
+        .bind(&user.locale)
+        .bind(&user.default_role)
+        .bind(Json(&user.roles))
+        .bind(user.is_anonymous)
+        .bind(&user.metadata)
+        .bind(user.disabled)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -523,6 +567,53 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(revoked)
+    }
+
+    async fn insert_ticket(&self, ticket: &TicketRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO tickets (id, user_id, purpose, ticket_hash, created_at, expires_at,
+                 redirect_to, code_challenge, payload)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(ticket.id)
+        .bind(ticket.user_id)
+        .bind(&ticket.purpose)
+        .bind(&ticket.hash)
+        .bind(ticket.created_at)
+        .bind(ticket.expires_at)
+        .bind(&ticket.redirect_to)
+        .bind(&ticket.code_challenge)
+        .bind(&ticket.payload)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn ticket(&self, hash: &[u8]) -> StoreResult<Option<TicketRecord>> {
+        let row = sqlx::query("SELECT * FROM tickets WHERE ticket_hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(ticket_from_row).transpose()?)
+    }
+
+    async fn consume_ticket(
+        &self,
+        hash: &[u8],
+        purpose: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<TicketRecord>> {
+        let row = sqlx::query(
+            "UPDATE tickets SET used_at = $3
+             WHERE ticket_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
+             RETURNING *",
+        )
+        .bind(hash)
+        .bind(purpose)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(ticket_from_row).transpose()?)
     }
 
     async fn record_event(&self, event: &SecurityEventRecord) -> StoreResult<()> {

@@ -130,3 +130,20 @@ pub struct SecurityEventRecord {
     pub user_agent: String,
     pub detail: Value,
 }
+
+/// A one-time ticket (emailed link) or exchange code, as kept in `tickets`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketRecord {
+    pub id: uuid::Uuid,
+    pub user_id: uuid::Uuid,
+    /// `verify-email`, `password-reset`, `email-change`, `signin-link` or `exchange-code`.
+    pub purpose: String,
+    pub hash: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+    pub redirect_to: Option<String>,
+    /// PKCE S256 challenge that the code exchange must answer.
+    pub code_challenge: Option<String>,
+    pub payload: Value,
+}

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::{
     KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord, SessionRecord,
-    Store, StoreError, StoreResult, TokenState, UserRecord, from_micros, to_micros,
+    Store, StoreError, StoreResult, TicketRecord, TokenState, UserRecord, from_micros, to_micros,
 };
 
 /// A pool of connections to one SQLite file.
@@ -115,6 +115,30 @@ fn key_from_row(row: &SqliteRow) -> sqlx::Result<KeyRecord> {
         retires_at: optional_time_at(row, "retires_at")?,
         expires_at: optional_time_at(row, "expires_at")?,
     })
+}
+
+fn ticket_from_row(row: &SqliteRow) -> sqlx::Result<TicketRecord> {
+    Ok(TicketRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        purpose: row.try_get("purpose")?,
+        hash: row.try_get("ticket_hash")?,
+        created_at: time_at(row, "created_at")?,
+        expires_at: time_at(row, "expires_at")?,
+        used_at: optional_time_at(row, "used_at")?,
+        redirect_to: row.try_get("redirect_to")?,
+        code_challenge: row.try_get("code_challenge")?,
+        payload: row.try_get::<Json<serde_json::Value>, _>("payload")?.0,
+    })
+}
+
+/// SQLite names the column, not the index, in a unique violation: report the index as
+/// Postgres does, so the domain sees one name.
+fn email_conflict(err: sqlx::Error) -> StoreError {
+    match StoreError::from(err) {
+        StoreError::Conflict(_) => StoreError::Conflict("users_email_key".into()),
+        other => other,
+    }
 }
 
 async fn insert_event(
@@ -268,11 +292,7 @@ impl Store for SqliteStore {
         .bind(user.disabled)
         .execute(&self.pool)
         .await
-        .map_err(|err| match StoreError::from(err) {
-            // SQLite names the column, not the index: report the index like Postgres does.
-            StoreError::Conflict(_) => StoreError::Conflict("users_email_key".into()),
-            other => other,
-        })?;
+        .map_err(email_conflict)?;
         Ok(())
     }
 
@@ -305,6 +325,36 @@ impl Store for SqliteStore {
             .bind(to_micros(now))
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET updated_at = ?2, email = ?3, email_verified = ?4, phone_number = ?5,
+                 phone_number_verified = ?6, password_hash = ?7, password_changed_at = ?8,
+                 display_name = ?9, avatar_url = ?10, locale = ?11, default_role = ?12,
+                 roles = ?13, is_anonymous = ?14, metadata = ?15, disabled = ?16
+             WHERE id = ?1",
+        )
+        .bind(user.id)
+        .bind(to_micros(user.updated_at))
+        .bind(&user.email)
+        .bind(user.email_verified)
+        .bind(&user.phone_number)
+        .bind(user.phone_number_verified)
+        .bind(&user.password_hash)
+        .bind(user.password_changed_at.map(to_micros))
+        .bind(&user.display_name)
+        .bind(&user.avatar_url)
+        .bind(&user.locale)
+        .bind(&user.default_role)
+        .bind(Json(&user.roles))
+        .bind(user.is_anonymous)
+        .bind(Json(&user.metadata))
+        .bind(user.disabled)
+        .execute(&self.pool)
+        .await
+        .map_err(email_conflict)?;
         Ok(())
     }
 
@@ -541,6 +591,53 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(revoked)
+    }
+
+    async fn insert_ticket(&self, ticket: &TicketRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO tickets (id, user_id, purpose, ticket_hash, created_at, expires_at,
+                 redirect_to, code_challenge, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(ticket.id)
+        .bind(ticket.user_id)
+        .bind(&ticket.purpose)
+        .bind(&ticket.hash)
+        .bind(to_micros(ticket.created_at))
+        .bind(to_micros(ticket.expires_at))
+        .bind(&ticket.redirect_to)
+        .bind(&ticket.code_challenge)
+        .bind(Json(&ticket.payload))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn ticket(&self, hash: &[u8]) -> StoreResult<Option<TicketRecord>> {
+        let row = sqlx::query("SELECT * FROM tickets WHERE ticket_hash = ?1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(ticket_from_row).transpose()?)
+    }
+
+    async fn consume_ticket(
+        &self,
+        hash: &[u8],
+        purpose: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<TicketRecord>> {
+        let row = sqlx::query(
+            "UPDATE tickets SET used_at = ?3
+             WHERE ticket_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3
+             RETURNING *",
+        )
+        .bind(hash)
+        .bind(purpose)
+        .bind(to_micros(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(ticket_from_row).transpose()?)
     }
 
     async fn record_event(&self, event: &SecurityEventRecord) -> StoreResult<()> {

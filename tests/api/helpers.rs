@@ -156,6 +156,7 @@ pub struct TestApp {
     // Declared last: dropped after the server has stopped.
     pub proxy: Option<Proxy>,
     pub db: Arc<TestDb>,
+    pub outbox: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -226,6 +227,12 @@ impl TestApp {
         } else {
             None
         };
+        // Without SMTP, messages are written to an outbox directory: one per test.
+        let outbox = tempfile::tempdir().unwrap();
+        env.insert(
+            "TESSERA_OUTBOX_DIR".into(),
+            outbox.path().display().to_string(),
+        );
         for (k, v) in vars {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
@@ -252,6 +259,7 @@ impl TestApp {
             server: Some(server),
             proxy,
             db,
+            outbox,
         }
     }
 

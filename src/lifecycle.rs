@@ -1,0 +1,703 @@
+//! The account lifecycle driven by emailed links: email verification, password reset and
+//! change, email change, passwordless sign-in, anonymous users and their upgrade, and the
+//! PKCE code exchange.
+//!
+//! No token ever travels in a URL. A link carries a one-time ticket to Tessera's
+//! `/verify`, which redirects to the app's allowed `redirectTo`; when the request that sent
+//! the link carried a PKCE `codeChallenge`, the redirect carries a one-time `code` the app
+//! exchanges, with its `codeVerifier`, for a session (`POST /token/exchange`).
+//! Requests that name an email (resend, reset, passwordless) always answer the same,
+//! whether or not the account exists.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use time::OffsetDateTime;
+use url::Url;
+use uuid::Uuid;
+
+use crate::accounts::{self, DEFAULT_ROLE};
+use crate::auth_error::AuthError;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::email::{Email, EmailKind, Mailer};
+use crate::passwords::Passwords;
+use crate::redirects::{allowed_redirect, with_param};
+use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
+use crate::store::{Store, StoreError, UserRecord};
+use crate::tickets::{Purpose, TicketOptions, Tickets, pkce_matches};
+
+/// The role of anonymous users, replaced by `user` when they upgrade.
+pub const ANONYMOUS_ROLE: &str = "anonymous";
+
+/// Where a followed link leads: the app's URL, with a code or an error.
+#[derive(Debug)]
+pub struct LinkOutcome {
+    pub location: Url,
+}
+
+/// How an anonymous user becomes a regular one.
+pub enum Upgrade {
+    EmailPassword {
+        email: String,
+        password: SecretString,
+    },
+    Passwordless {
+        email: String,
+    },
+}
+
+/// Email-driven flows.
+pub struct Lifecycle {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    tickets: Tickets,
+    mailer: Arc<Mailer>,
+    passwords: Arc<Passwords>,
+    sessions: Arc<Sessions>,
+    public_url: Url,
+    allowed_redirects: Vec<String>,
+    require_email_verification: bool,
+    disable_signup: bool,
+    allowed_domains: Vec<String>,
+    blocked_domains: Vec<String>,
+}
+
+impl Lifecycle {
+    /// The flows with the configured policy.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        mailer: Arc<Mailer>,
+        passwords: Arc<Passwords>,
+        sessions: Arc<Sessions>,
+        config: &Config,
+    ) -> Self {
+        Self {
+            tickets: Tickets::new(store.clone(), clock.clone()),
+            store,
+            clock,
+            mailer,
+            passwords,
+            sessions,
+            public_url: config.public_url.clone(),
+            allowed_redirects: config.allowed_redirect_urls.clone(),
+            require_email_verification: config.require_email_verification,
+            disable_signup: config.disable_signup,
+            allowed_domains: config.allowed_email_domains.clone(),
+            blocked_domains: config.blocked_email_domains.clone(),
+        }
+    }
+
+    /// Whether sign-up is open to this (normalised) address's domain.
+    pub fn check_domain(&self, email: &str) -> Result<(), AuthError> {
+        let domain = email.rsplit('@').next().unwrap_or_default();
+        let listed = |list: &[String]| list.iter().any(|d| d == domain);
+        let allowed = self.allowed_domains.is_empty() || listed(&self.allowed_domains);
+        if !allowed || listed(&self.blocked_domains) {
+            return Err(AuthError::EmailDomainNotAllowed);
+        }
+        Ok(())
+    }
+
+    /// The redirect a request asked for, if allowed; without one, the first allowed
+    /// redirect URL or the public URL.
+    pub fn redirect_target(&self, redirect_to: Option<&str>) -> Result<String, AuthError> {
+        match redirect_to {
+            Some(to) => allowed_redirect(to, &self.allowed_redirects, &self.public_url)
+                .map(|u| u.to_string())
+                .ok_or(AuthError::RedirectNotAllowed),
+            None => Ok(self
+                .allowed_redirects
+                .first()
+                .cloned()
+                .unwrap_or_else(|| self.public_url.to_string())),
+        }
+    }
+
+    fn link(&self, ticket: &str, purpose: Purpose, redirect_to: &str) -> String {
+        let mut url = self.public_url.clone();
+        let path = format!("{}/verify", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        url.query_pairs_mut()
+            .append_pair("ticket", ticket)
+            .append_pair("type", purpose.link_type())
+            .append_pair("redirectTo", redirect_to);
+        url.to_string()
+    }
+
+    async fn mail(
+        &self,
+        user: &UserRecord,
+        to: &str,
+        purpose: Purpose,
+        kind: EmailKind,
+        options: TicketOptions,
+    ) -> Result<(), AuthError> {
+        let redirect_to = options.redirect_to.clone().unwrap_or_default();
+        let ticket = self.tickets.issue(user.id, purpose, options).await?;
+        self.mailer.send(Email {
+            to: to.to_owned(),
+            kind,
+            link: self.link(&ticket, purpose, &redirect_to),
+            display_name: user.display_name.clone(),
+            expires_in: purpose.lifetime(),
+        });
+        Ok(())
+    }
+
+    async fn record(
+        &self,
+        kind: &str,
+        user_id: Uuid,
+        client: &ClientInfo,
+        detail: serde_json::Value,
+    ) {
+        let event = sessions::event(self.clock.now(), kind, Some(user_id), None, client, detail);
+        if let Err(err) = self.store.record_event(&event).await {
+            tracing::warn!(error = %err, kind, "cannot record a security event");
+        }
+    }
+
+    /// Sends the verification link for a user's address.
+    pub async fn send_verification(
+        &self,
+        user: &UserRecord,
+        redirect_to: String,
+        code_challenge: Option<String>,
+    ) -> Result<(), AuthError> {
+        let Some(email) = user.email.clone() else {
+            return Ok(());
+        };
+        let options = TicketOptions {
+            redirect_to: Some(redirect_to),
+            code_challenge,
+            payload: None,
+        };
+        self.mail(
+            user,
+            &email,
+            Purpose::VerifyEmail,
+            EmailKind::VerifyEmail,
+            options,
+        )
+        .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, AuthError> {
+        match accounts::normalise_email(email) {
+            Ok(email) => Ok(self.store.user_by_email(&email).await?),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// `POST /user/email/send-verification-email`: resends the link to an unverified
+    /// address. Answers the same whether or not the account exists.
+    pub async fn resend_verification(
+        &self,
+        email: &str,
+        redirect_to: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let redirect_to = self.redirect_target(redirect_to)?;
+        if let Some(user) = self.user_by_email(email).await?
+            && !user.email_verified
+            && !user.disabled
+        {
+            self.send_verification(&user, redirect_to, None).await?;
+        }
+        Ok(())
+    }
+
+    /// `POST /user/password/reset`: emails a reset link. Answers the same whether or not
+    /// the account exists.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        redirect_to: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let redirect_to = self.redirect_target(redirect_to)?;
+        if let Some(user) = self.user_by_email(email).await?
+            && !user.disabled
+            && let Some(address) = user.email.clone()
+        {
+            let options = TicketOptions {
+                redirect_to: Some(redirect_to),
+                ..TicketOptions::default()
+            };
+            self.mail(
+                &user,
+                &address,
+                Purpose::PasswordReset,
+                EmailKind::PasswordReset,
+                options,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn set_password(
+        &self,
+        mut user: UserRecord,
+        password: &SecretString,
+    ) -> Result<UserRecord, AuthError> {
+        let email = user.email.clone().unwrap_or_default();
+        let local = email.split('@').next().unwrap_or_default().to_owned();
+        self.passwords
+            .check_policy(password.expose_secret(), &[&email, &local])?;
+        let now = self.clock.now();
+        user.password_hash = Some(self.passwords.hash(password).await?);
+        user.password_changed_at = Some(now);
+        user.updated_at = now;
+        self.store.update_user(&user).await?;
+        Ok(user)
+    }
+
+    /// `POST /user/password` signed in: sets the password and ends every other session.
+    pub async fn change_password(
+        &self,
+        user_id: Uuid,
+        current_session: Uuid,
+        password: &SecretString,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let user = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let user = self.set_password(user, password).await?;
+        let event = sessions::event(
+            self.clock.now(),
+            "session-revoked",
+            Some(user.id),
+            None,
+            client,
+            json!({ "reason": "password-changed" }),
+        );
+        self.store
+            .revoke_user_sessions(user.id, Some(current_session), "password-changed", &event)
+            .await?;
+        self.record(
+            "password-changed",
+            user.id,
+            client,
+            json!({ "otherSessionsRevoked": true }),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// `POST /user/password` with a reset ticket: sets the password and ends every session.
+    pub async fn reset_password(
+        &self,
+        ticket: &str,
+        password: &SecretString,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        // Check the policy before spending the ticket, so a weak password can be retried.
+        let peeked = self.tickets.peek(ticket, Purpose::PasswordReset).await?;
+        let user = self
+            .store
+            .user_by_id(peeked.user_id)
+            .await?
+            .ok_or(AuthError::InvalidTicket)?;
+        let email = user.email.clone().unwrap_or_default();
+        self.passwords
+            .check_policy(password.expose_secret(), &[&email])?;
+        let redeemed = self.tickets.redeem(ticket, Purpose::PasswordReset).await?;
+        let mut user = self
+            .store
+            .user_by_id(redeemed.user_id)
+            .await?
+            .ok_or(AuthError::InvalidTicket)?;
+        // Receiving the link proves the address.
+        user.email_verified = true;
+        let user = self.set_password(user, password).await?;
+        let event = sessions::event(
+            self.clock.now(),
+            "session-revoked",
+            Some(user.id),
+            None,
+            client,
+            json!({ "reason": "password-reset" }),
+        );
+        self.store
+            .revoke_user_sessions(user.id, None, "password-reset", &event)
+            .await?;
+        self.record(
+            "password-reset",
+            user.id,
+            client,
+            json!({ "allSessionsRevoked": true }),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// `POST /user/email/change`: emails a confirmation link to the new address.
+    pub async fn request_email_change(
+        &self,
+        user_id: Uuid,
+        new_email: &str,
+        redirect_to: Option<&str>,
+        code_challenge: Option<String>,
+    ) -> Result<(), AuthError> {
+        let redirect_to = self.redirect_target(redirect_to)?;
+        let new_email = accounts::normalise_email(new_email)?;
+        self.check_domain(&new_email)?;
+        if self.store.user_by_email(&new_email).await?.is_some() {
+            return Err(AuthError::EmailAlreadyInUse);
+        }
+        let user = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let options = TicketOptions {
+            redirect_to: Some(redirect_to),
+            code_challenge,
+            payload: Some(json!({ "newEmail": new_email })),
+        };
+        self.mail(
+            &user,
+            &new_email,
+            Purpose::EmailChange,
+            EmailKind::EmailChange,
+            options,
+        )
+        .await
+    }
+
+    /// `POST /signin/passwordless/email`: emails a sign-in link, creating the account if
+    /// sign-up allows. A PKCE challenge is required: the link leads to a code, never to a
+    /// token. Answers the same whether or not the account exists.
+    pub async fn request_signin_link(
+        &self,
+        email: &str,
+        redirect_to: Option<&str>,
+        code_challenge: Option<String>,
+        display_name: Option<String>,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let redirect_to = self.redirect_target(redirect_to)?;
+        let challenge = code_challenge.filter(|c| c.len() == 43).ok_or_else(|| {
+            AuthError::InvalidRequest(
+                "codeChallenge (PKCE S256) is required for sign-in links.".into(),
+            )
+        })?;
+        let email = accounts::normalise_email(email)?;
+        let user = match self.store.user_by_email(&email).await? {
+            Some(user) => Some(user),
+            None if self.disable_signup || self.check_domain(&email).is_err() => None,
+            None => {
+                let now = self.clock.now();
+                let user = new_user(
+                    now,
+                    Some(email.clone()),
+                    display_name.unwrap_or_else(|| email.clone()),
+                    false,
+                );
+                match self.store.insert_user(&user).await {
+                    Ok(()) => {
+                        self.record(
+                            "signup",
+                            user.id,
+                            client,
+                            json!({ "method": "passwordless" }),
+                        )
+                        .await;
+                        Some(user)
+                    }
+                    Err(StoreError::Conflict(_)) => self.store.user_by_email(&email).await?,
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        };
+        if let Some(user) = user.filter(|u| !u.disabled) {
+            let options = TicketOptions {
+                redirect_to: Some(redirect_to),
+                code_challenge: Some(challenge),
+                payload: None,
+            };
+            self.mail(
+                &user,
+                &email,
+                Purpose::SigninLink,
+                EmailKind::SigninLink,
+                options,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `GET /verify`: follows an emailed link. Returns where to send the browser; an
+    /// invalid ticket leads to the app's URL with `?error=invalid-ticket` when the request
+    /// named an allowed one, else it is an error.
+    pub async fn follow_link(
+        &self,
+        ticket: &str,
+        link_type: &str,
+        redirect_to: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<LinkOutcome, AuthError> {
+        let fallback = || {
+            redirect_to
+                .and_then(|to| allowed_redirect(to, &self.allowed_redirects, &self.public_url))
+        };
+        let outcome = match Purpose::from_link_type(link_type) {
+            Some(purpose) => self.redeem_link(ticket, purpose, client).await,
+            None => Err(AuthError::InvalidTicket),
+        };
+        match outcome {
+            Ok(location) => Ok(LinkOutcome { location }),
+            Err(err @ (AuthError::InvalidTicket | AuthError::EmailAlreadyInUse)) => {
+                let code = if matches!(err, AuthError::InvalidTicket) {
+                    "invalid-ticket"
+                } else {
+                    "email-already-in-use"
+                };
+                match fallback() {
+                    Some(url) => Ok(LinkOutcome {
+                        location: with_param(url, "error", code),
+                    }),
+                    None => Err(err),
+                }
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn redeem_link(
+        &self,
+        ticket: &str,
+        purpose: Purpose,
+        client: &ClientInfo,
+    ) -> Result<Url, AuthError> {
+        // A reset link is not spent here: it leads to the app's form, which spends it with
+        // `POST /user/password {newPassword, ticket}`.
+        let record = if purpose == Purpose::PasswordReset {
+            self.tickets.peek(ticket, purpose).await?
+        } else {
+            self.tickets.redeem(ticket, purpose).await?
+        };
+        let target = record
+            .redirect_to
+            .as_deref()
+            .and_then(|to| Url::parse(to).ok())
+            .ok_or(AuthError::InvalidTicket)?;
+        let mut user = self
+            .store
+            .user_by_id(record.user_id)
+            .await?
+            .ok_or(AuthError::InvalidTicket)?;
+        if user.disabled {
+            return Err(AuthError::InvalidTicket);
+        }
+        let now = self.clock.now();
+        match purpose {
+            Purpose::VerifyEmail | Purpose::SigninLink => {
+                if !user.email_verified {
+                    user.email_verified = true;
+                    user.updated_at = now;
+                    self.store.update_user(&user).await?;
+                    self.record("email-verified", user.id, client, json!({}))
+                        .await;
+                }
+            }
+            Purpose::EmailChange => {
+                let new_email = record.payload["newEmail"]
+                    .as_str()
+                    .ok_or(AuthError::InvalidTicket)?;
+                let old = user.email.replace(new_email.to_owned());
+                user.email_verified = true;
+                user.updated_at = now;
+                match self.store.update_user(&user).await {
+                    Err(StoreError::Conflict(_)) => return Err(AuthError::EmailAlreadyInUse),
+                    other => other?,
+                }
+                self.record(
+                    "email-changed",
+                    user.id,
+                    client,
+                    json!({ "from": old, "to": new_email }),
+                )
+                .await;
+            }
+            Purpose::PasswordReset => {
+                return Ok(with_param(
+                    with_param(target, "ticket", ticket),
+                    "type",
+                    purpose.link_type(),
+                ));
+            }
+            Purpose::ExchangeCode => return Err(AuthError::InvalidTicket),
+        }
+        match record.code_challenge {
+            Some(challenge) => {
+                let code = self
+                    .tickets
+                    .issue(
+                        user.id,
+                        Purpose::ExchangeCode,
+                        TicketOptions {
+                            redirect_to: None,
+                            code_challenge: Some(challenge),
+                            payload: None,
+                        },
+                    )
+                    .await?;
+                Ok(with_param(target, "code", &code))
+            }
+            None => Ok(target),
+        }
+    }
+
+    /// `POST /token/exchange`: a one-time code and its PKCE verifier for a session.
+    pub async fn exchange(
+        &self,
+        code: &str,
+        verifier: &str,
+        client: &ClientInfo,
+    ) -> Result<IssuedSession, AuthError> {
+        // Spent whatever the verifier: a code gets one attempt.
+        let record = self.tickets.redeem(code, Purpose::ExchangeCode).await?;
+        let challenge = record.code_challenge.as_deref().unwrap_or_default();
+        if !pkce_matches(challenge, verifier) {
+            return Err(AuthError::InvalidTicket);
+        }
+        let user = self
+            .store
+            .user_by_id(record.user_id)
+            .await?
+            .ok_or(AuthError::InvalidTicket)?;
+        if user.disabled {
+            return Err(AuthError::DisabledUser);
+        }
+        let user_id = user.id;
+        let issued = self.sessions.create(user, client).await?;
+        self.record(
+            "signin-succeeded",
+            user_id,
+            client,
+            json!({ "method": "link" }),
+        )
+        .await;
+        Ok(issued)
+    }
+
+    /// `POST /signin/anonymous`: a session for a new anonymous user.
+    pub async fn sign_in_anonymous(
+        &self,
+        display_name: Option<String>,
+        client: &ClientInfo,
+    ) -> Result<IssuedSession, AuthError> {
+        if self.disable_signup {
+            return Err(AuthError::SignupDisabled);
+        }
+        let user = new_user(
+            self.clock.now(),
+            None,
+            display_name.unwrap_or_else(|| "Anonymous".into()),
+            true,
+        );
+        self.store.insert_user(&user).await?;
+        self.record("signup", user.id, client, json!({ "method": "anonymous" }))
+            .await;
+        Ok(self.sessions.create(user, client).await?)
+    }
+
+    /// `POST /user/deanonymize`: an anonymous user gets an email (and a password, or a
+    /// sign-in link), keeping its id, data and sessions.
+    pub async fn deanonymize(
+        &self,
+        user_id: Uuid,
+        upgrade: Upgrade,
+        redirect_to: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let redirect_to = self.redirect_target(redirect_to)?;
+        let mut user = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if !user.is_anonymous {
+            return Err(AuthError::NotAnonymous);
+        }
+        let (email, password) = match &upgrade {
+            Upgrade::EmailPassword { email, password } => (email, Some(password)),
+            Upgrade::Passwordless { email } => (email, None),
+        };
+        let email = accounts::normalise_email(email)?;
+        self.check_domain(&email)?;
+        if self.store.user_by_email(&email).await?.is_some() {
+            return Err(AuthError::EmailAlreadyInUse);
+        }
+        if let Some(password) = password {
+            self.passwords
+                .check_policy(password.expose_secret(), &[&email])?;
+            user.password_hash = Some(self.passwords.hash(password).await?);
+        }
+        user.email = Some(email.clone());
+        user.email_verified = false;
+        user.is_anonymous = false;
+        user.default_role = DEFAULT_ROLE.into();
+        user.roles = vec![DEFAULT_ROLE.into()];
+        if user.display_name == "Anonymous" {
+            user.display_name = email.clone();
+        }
+        user.updated_at = self.clock.now();
+        match self.store.update_user(&user).await {
+            Err(StoreError::Conflict(_)) => return Err(AuthError::EmailAlreadyInUse),
+            other => other?,
+        }
+        self.record("user-deanonymized", user.id, client, json!({}))
+            .await;
+        match upgrade {
+            Upgrade::EmailPassword { .. } if self.require_email_verification => {
+                self.send_verification(&user, redirect_to, None).await
+            }
+            Upgrade::EmailPassword { .. } => Ok(()),
+            Upgrade::Passwordless { .. } => {
+                // The link of a passwordless upgrade verifies the address when followed.
+                self.send_verification(&user, redirect_to, None).await
+            }
+        }
+    }
+}
+
+/// A user row with defaults: anonymous users get the `anonymous` role.
+pub fn new_user(
+    now: OffsetDateTime,
+    email: Option<String>,
+    display_name: String,
+    anonymous: bool,
+) -> UserRecord {
+    let role = if anonymous {
+        ANONYMOUS_ROLE
+    } else {
+        DEFAULT_ROLE
+    };
+    UserRecord {
+        id: Uuid::new_v4(),
+        created_at: now,
+        updated_at: now,
+        email,
+        email_verified: false,
+        phone_number: None,
+        phone_number_verified: false,
+        password_hash: None,
+        password_changed_at: None,
+        display_name,
+        avatar_url: String::new(),
+        locale: "en".into(),
+        default_role: role.into(),
+        roles: vec![role.into()],
+        is_anonymous: anonymous,
+        metadata: json!({}),
+        disabled: false,
+    }
+}
