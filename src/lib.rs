@@ -8,6 +8,7 @@
 //! [`app::Application`] wires them together; [`cli`] is the binary's entry point.
 
 pub mod accounts;
+pub mod anonymous;
 pub mod app;
 pub mod auth_error;
 pub mod cli;

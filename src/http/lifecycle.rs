@@ -19,7 +19,7 @@ use super::client::Client;
 use super::cookies::requested_mode;
 use super::error::ApiError;
 use super::json::Json;
-use crate::lifecycle::Upgrade;
+use crate::anonymous::Upgrade;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {

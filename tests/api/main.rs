@@ -12,6 +12,8 @@ mod envelope;
 mod health;
 mod hostile;
 mod keys;
+mod lifecycle;
 mod process;
 mod sessions;
+mod smtp_sink;
 mod verifiers;

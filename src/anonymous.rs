@@ -1,0 +1,142 @@
+//! Anonymous users: a session without an account, and the later upgrade to one with an
+//! email (`/user/deanonymize`) that keeps the user's id, data and sessions.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::accounts::{self, DEFAULT_ROLE};
+use crate::auth_error::AuthError;
+use crate::lifecycle::Lifecycle;
+use crate::sessions::{ClientInfo, IssuedSession};
+use crate::store::{StoreError, UserRecord};
+
+/// The role of anonymous users, replaced by `user` when they upgrade.
+pub const ANONYMOUS_ROLE: &str = "anonymous";
+
+/// How an anonymous user becomes a regular one.
+pub enum Upgrade {
+    EmailPassword {
+        email: String,
+        password: SecretString,
+    },
+    Passwordless {
+        email: String,
+    },
+}
+
+impl Lifecycle {
+    /// `POST /signin/anonymous`: a session for a new anonymous user.
+    pub async fn sign_in_anonymous(
+        &self,
+        display_name: Option<String>,
+        client: &ClientInfo,
+    ) -> Result<IssuedSession, AuthError> {
+        if self.disable_signup {
+            return Err(AuthError::SignupDisabled);
+        }
+        let user = new_user(
+            self.clock.now(),
+            None,
+            display_name.unwrap_or_else(|| "Anonymous".into()),
+            true,
+        );
+        self.store.insert_user(&user).await?;
+        self.record("signup", user.id, client, json!({ "method": "anonymous" }))
+            .await;
+        self.sessions.create(user, client).await
+    }
+
+    /// `POST /user/deanonymize`: an anonymous user gets an email (and a password, or a
+    /// sign-in link), keeping its id, data and sessions.
+    pub async fn deanonymize(
+        &self,
+        user_id: Uuid,
+        upgrade: Upgrade,
+        redirect_to: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let redirect_to = self.redirect_target(redirect_to)?;
+        let mut user = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if !user.is_anonymous {
+            return Err(AuthError::NotAnonymous);
+        }
+        let (email, password) = match &upgrade {
+            Upgrade::EmailPassword { email, password } => (email, Some(password)),
+            Upgrade::Passwordless { email } => (email, None),
+        };
+        let email = accounts::normalise_email(email)?;
+        self.check_domain(&email)?;
+        if self.store.user_by_email(&email).await?.is_some() {
+            return Err(AuthError::EmailAlreadyInUse);
+        }
+        if let Some(password) = password {
+            self.passwords
+                .check_policy(password.expose_secret(), &[&email])?;
+            user.password_hash = Some(self.passwords.hash(password).await?);
+        }
+        user.email = Some(email.clone());
+        user.email_verified = false;
+        user.is_anonymous = false;
+        user.default_role = DEFAULT_ROLE.into();
+        user.roles = vec![DEFAULT_ROLE.into()];
+        if user.display_name == "Anonymous" {
+            user.display_name = email.clone();
+        }
+        user.updated_at = self.clock.now();
+        match self.store.update_user(&user).await {
+            Err(StoreError::Conflict(_)) => return Err(AuthError::EmailAlreadyInUse),
+            other => other?,
+        }
+        self.record("user-deanonymized", user.id, client, json!({}))
+            .await;
+        match upgrade {
+            Upgrade::EmailPassword { .. } if self.require_email_verification => {
+                self.send_verification(&user, redirect_to, None).await
+            }
+            Upgrade::EmailPassword { .. } => Ok(()),
+            Upgrade::Passwordless { .. } => {
+                // The link of a passwordless upgrade verifies the address when followed.
+                self.send_verification(&user, redirect_to, None).await
+            }
+        }
+    }
+}
+
+/// A user row with defaults: anonymous users get the `anonymous` role.
+pub fn new_user(
+    now: OffsetDateTime,
+    email: Option<String>,
+    display_name: String,
+    anonymous: bool,
+) -> UserRecord {
+    let role = if anonymous {
+        ANONYMOUS_ROLE
+    } else {
+        DEFAULT_ROLE
+    };
+    UserRecord {
+        id: Uuid::new_v4(),
+        created_at: now,
+        updated_at: now,
+        email,
+        email_verified: false,
+        phone_number: None,
+        phone_number_verified: false,
+        password_hash: None,
+        password_changed_at: None,
+        display_name,
+        avatar_url: String::new(),
+        locale: "en".into(),
+        default_role: role.into(),
+        roles: vec![role.into()],
+        is_anonymous: anonymous,
+        metadata: json!({}),
+        disabled: false,
+    }
+}

@@ -1,0 +1,123 @@
+//! Configuration parsing, variable by variable.
+use super::*;
+use std::collections::HashMap;
+
+fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(&move |var| map.get(var).cloned())
+}
+
+#[test]
+fn defaults_match_the_spec() {
+    let config = config(&[]).unwrap();
+    assert!(
+        matches!(config.database, Database::Sqlite(ref p) if p == &PathBuf::from("data/tessera.db"))
+    );
+    assert_eq!(config.listen.to_string(), "127.0.0.1:4000");
+    assert_eq!(config.issuer, "http://localhost:4000");
+    assert_eq!(config.audience, "tessera");
+    assert_eq!(config.access_token_ttl, Duration::from_secs(3600));
+    assert_eq!(config.refresh_token_ttl, Duration::from_secs(30 * 86_400));
+    assert_eq!(config.refresh_reuse_grace, Duration::from_secs(30));
+    assert_eq!(config.cookies.same_site, SameSite::Strict);
+    assert_eq!(config.max_body_bytes, 65_536);
+    assert_eq!(config.base_path(), "");
+}
+
+#[test]
+fn errors_name_the_variable_and_give_an_example() {
+    let err = config(&[("TESSERA_ACCESS_TOKEN_TTL", "abc")]).unwrap_err();
+    let line = err.to_string();
+    assert!(line.contains("TESSERA_ACCESS_TOKEN_TTL"), "{line}");
+    assert!(line.contains("\"abc\""), "{line}");
+    assert!(line.contains("TESSERA_ACCESS_TOKEN_TTL=1h"), "{line}");
+    assert!(!line.contains('\n'));
+}
+
+#[test]
+fn secrets_are_never_echoed() {
+    let err = config(&[("TESSERA_ADMIN_SECRET", "hunter2")]).unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    let err = config(&[("DATABASE_URL", "mysql://root:s3cret@db/x")]).unwrap_err();
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+    let err = config(&[("TESSERA_KEY_ENCRYPTION_KEY", "tooshortsecret")]).unwrap_err();
+    assert!(!err.to_string().contains("tooshortsecret"), "{err}");
+}
+
+#[test]
+fn issuer_and_base_path_follow_the_public_url() {
+    let config = config(&[("TESSERA_PUBLIC_URL", "https://example.com/auth/")]).unwrap();
+    assert_eq!(config.issuer, "https://example.com/auth");
+    assert_eq!(config.base_path(), "/auth");
+    assert_eq!(config.public_origin(), "https://example.com");
+    assert!(config.cookies.secure);
+}
+
+#[test]
+fn cookie_settings_are_checked_against_the_public_url() {
+    assert!(
+        config(&[
+            ("TESSERA_PUBLIC_URL", "https://auth.example.com"),
+            ("TESSERA_COOKIE_DOMAIN", "example.com")
+        ])
+        .is_ok()
+    );
+    let err = config(&[
+        ("TESSERA_PUBLIC_URL", "https://auth.example.com"),
+        ("TESSERA_COOKIE_DOMAIN", "other.com"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.var, "TESSERA_COOKIE_DOMAIN");
+    let err = config(&[
+        ("TESSERA_PUBLIC_URL", "https://auth.example.com"),
+        ("TESSERA_COOKIE_SECURE", "false"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.var, "TESSERA_COOKIE_SECURE");
+}
+
+#[test]
+fn encryption_keys_are_32_bytes_in_base64_or_hex() {
+    let b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    for key in [b64, hex] {
+        let config = config(&[("TESSERA_KEY_ENCRYPTION_KEY", key)]).unwrap();
+        assert_eq!(config.keys.encryption_key.unwrap().expose_secret()[31], 31);
+    }
+    assert!(config(&[("TESSERA_KEY_ENCRYPTION_KEY", "AAEC")]).is_err());
+}
+
+#[test]
+fn lists_are_validated_item_by_item() {
+    let config = config(&[
+        (
+            "TESSERA_ALLOWED_ORIGINS",
+            "https://a.example.com, http://localhost:3000/",
+        ),
+        ("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.allowed_origins,
+        vec!["https://a.example.com", "http://localhost:3000"]
+    );
+    assert_eq!(config.trusted_proxies.len(), 2);
+    let err =
+        super::tests::config(&[("TESSERA_ALLOWED_ORIGINS", "https://a.com/path")]).unwrap_err();
+    assert_eq!(err.var, "TESSERA_ALLOWED_ORIGINS");
+}
+
+#[test]
+fn timeouts_must_nest() {
+    let err = config(&[
+        ("TESSERA_REQUEST_TIMEOUT", "2s"),
+        ("TESSERA_DATABASE_TIMEOUT", "5s"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.var, "TESSERA_DATABASE_TIMEOUT");
+    let err = config(&[("TESSERA_JWKS_MAX_AGE", "2h")]).unwrap_err();
+    assert_eq!(err.var, "TESSERA_JWKS_MAX_AGE");
+}
