@@ -8,6 +8,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::accounts::Accounts;
+use crate::admin::Admin;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::email::Mailer;
@@ -16,8 +17,8 @@ use crate::keys::KeyService;
 use crate::lifecycle::Lifecycle;
 use crate::passwords::Passwords;
 use crate::sessions::Sessions;
-use crate::store;
 use crate::tokens::TokenIssuer;
+use crate::{cleanup, store};
 
 /// A Tessera server, bound and ready to serve.
 pub struct Application {
@@ -67,6 +68,13 @@ impl Application {
             sessions.clone(),
             &config,
         ));
+        let admin = Arc::new(Admin::new(
+            store.clone(),
+            clock.clone(),
+            passwords.clone(),
+            tokens.keys().clone(),
+            config.admin_secret.as_ref(),
+        ));
         let accounts = Arc::new(Accounts::new(
             store.clone(),
             clock.clone(),
@@ -89,6 +97,7 @@ impl Application {
                 sessions,
                 accounts,
                 lifecycle,
+                admin,
             },
         })
     }
@@ -118,6 +127,11 @@ impl Application {
             "tessera listening"
         );
         let maintenance = self.state.tokens.keys().spawn_maintenance();
+        let cleanup = cleanup::spawn(
+            self.state.store.clone(),
+            self.state.clock.clone(),
+            self.state.config.event_retention,
+        );
         let app = http::router(self.state);
         axum::serve(
             self.listener,
@@ -127,6 +141,7 @@ impl Application {
         .await
         .context("server error")?;
         maintenance.abort();
+        cleanup.abort();
         store.close().await;
         tracing::info!("tessera stopped");
         Ok(())

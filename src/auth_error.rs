@@ -38,6 +38,8 @@ pub enum AuthError {
     EmailDomainNotAllowed,
     #[error("this is not an anonymous user")]
     NotAnonymous,
+    #[error("no such user")]
+    UserNotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

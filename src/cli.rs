@@ -5,11 +5,15 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use crate::admin::{Admin, NewUser, UserPatch};
 use crate::app::{self, Application};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::keys::KeyService;
+use crate::passwords::Passwords;
+use crate::sessions::ClientInfo;
 use crate::{store, telemetry};
+use secrecy::SecretString;
 
 /// Tessera: a self-hosted auth server. Configuration comes from TESSERA_* variables and
 /// DATABASE_URL (a .env file is read if present); see the README.
@@ -29,6 +33,66 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a user (the password is read from TESSERA_NEW_USER_PASSWORD, never from
+    /// the command line, where it would land in the shell history).
+    Create {
+        email: String,
+        /// Mark the email as verified.
+        #[arg(long)]
+        verified: bool,
+        /// Roles, comma-separated (default: user).
+        #[arg(long, value_delimiter = ',')]
+        roles: Option<Vec<String>>,
+        #[arg(long)]
+        default_role: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// List users, oldest first.
+    List {
+        /// Only users whose email or display name contains this.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// The cursor printed by the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Disable a user (by id or email): every session ends at once.
+    Disable { user: String },
+    /// Enable a disabled user.
+    Enable { user: String },
+    /// Delete a user with its sessions, tokens, tickets and events.
+    Delete { user: String },
+    /// Set a user's roles and default role.
+    SetRoles {
+        user: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        #[arg(long)]
+        default_role: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// Revoke one session by id, or every session of a user with --user.
+    Revoke {
+        session: Option<uuid::Uuid>,
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +138,8 @@ pub fn main() -> ExitCode {
             }
             Command::Migrate => migrate(config).await,
             Command::Keys(command) => keys(config, command).await,
+            Command::Users(command) => users(config, command).await,
+            Command::Sessions(command) => sessions(config, command).await,
         }
     });
     match result {
@@ -158,4 +224,139 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
         .unwrap_or(at)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| at.to_string())
+}
+
+/// The administration service, as the CLI uses it.
+async fn admin(config: &Config) -> anyhow::Result<(Admin, Arc<dyn store::Store>)> {
+    let store = store::connect(config).await?;
+    store.migrate().await?;
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
+    let keys = KeyService::start(store.clone(), clock.clone(), config).await?;
+    let passwords = Arc::new(Passwords::new(&config.passwords)?);
+    Ok((
+        Admin::new(store.clone(), clock, passwords, keys, None),
+        store,
+    ))
+}
+
+/// The operator at the shell, as recorded in security events.
+fn operator() -> ClientInfo {
+    ClientInfo::new("cli".into(), "tessera-cli")
+}
+
+fn print_user(user: &crate::store::UserRecord) {
+    println!(
+        "{}  {:<40}  roles={} default={}  verified={}  disabled={}",
+        user.id,
+        user.email.as_deref().unwrap_or("(anonymous)"),
+        user.roles.join(","),
+        user.default_role,
+        user.email_verified,
+        user.disabled
+    );
+}
+
+async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
+    let (admin, store) = admin(&config).await?;
+    let who = operator();
+    match command {
+        UsersCommand::Create {
+            email,
+            verified,
+            roles,
+            default_role,
+            display_name,
+        } => {
+            let password = std::env::var("TESSERA_NEW_USER_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(SecretString::from);
+            let user = admin
+                .create_user(
+                    NewUser {
+                        email,
+                        password,
+                        email_verified: verified,
+                        display_name,
+                        roles,
+                        default_role,
+                        ..NewUser::default()
+                    },
+                    &who,
+                )
+                .await?;
+            print_user(&user);
+        }
+        UsersCommand::List {
+            search,
+            limit,
+            cursor,
+        } => {
+            let (users, next) = admin
+                .list_users(cursor.as_deref(), search.as_deref(), limit)
+                .await?;
+            for user in &users {
+                print_user(user);
+            }
+            if let Some(next) = next {
+                println!("next page: --cursor {next}");
+            }
+        }
+        UsersCommand::Disable { user } => {
+            let id = admin.find_user(&user).await?.id;
+            print_user(&admin.set_disabled(id, true, &who).await?);
+        }
+        UsersCommand::Enable { user } => {
+            let id = admin.find_user(&user).await?.id;
+            print_user(&admin.set_disabled(id, false, &who).await?);
+        }
+        UsersCommand::Delete { user } => {
+            let found = admin.find_user(&user).await?;
+            admin.delete_user(found.id, &who).await?;
+            println!("deleted {}", found.id);
+        }
+        UsersCommand::SetRoles {
+            user,
+            roles,
+            default_role,
+        } => {
+            let id = admin.find_user(&user).await?.id;
+            let default_role = default_role.or_else(|| roles.first().cloned());
+            let patch = UserPatch {
+                roles: Some(roles),
+                default_role,
+                ..UserPatch::default()
+            };
+            print_user(&admin.update_user(id, patch, &who).await?);
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn sessions(config: Config, command: SessionsCommand) -> anyhow::Result<()> {
+    let (admin, store) = admin(&config).await?;
+    let who = operator();
+    match command {
+        SessionsCommand::Revoke {
+            session: Some(session),
+            user: None,
+        } => {
+            admin.revoke_session_by_id(session, &who).await?;
+            println!("revoked session {session}");
+        }
+        SessionsCommand::Revoke {
+            session: None,
+            user: Some(user),
+        } => {
+            let id = admin.find_user(&user).await?.id;
+            let revoked = admin.revoke_sessions(id, None, &who).await?;
+            println!("revoked {revoked} sessions of {id}");
+        }
+        SessionsCommand::Revoke { .. } => {
+            anyhow::bail!("name a session id, or --user ID|EMAIL (not both)")
+        }
+    }
+    store.close().await;
+    Ok(())
 }

@@ -8,9 +8,11 @@
 //! [`app::Application`] wires them together; [`cli`] is the binary's entry point.
 
 pub mod accounts;
+pub mod admin;
 pub mod anonymous;
 pub mod app;
 pub mod auth_error;
+pub mod cleanup;
 pub mod cli;
 pub mod clock;
 pub mod config;

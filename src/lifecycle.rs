@@ -271,7 +271,7 @@ impl Lifecycle {
             Some(user.id),
             None,
             client,
-            json!({ "reason": "password-changed" }),
+            json!({ "reason": "password-changed", "by": "user" }),
         );
         self.store
             .revoke_user_sessions(user.id, Some(current_session), "password-changed", &event)
@@ -318,7 +318,7 @@ impl Lifecycle {
             Some(user.id),
             None,
             client,
-            json!({ "reason": "password-reset" }),
+            json!({ "reason": "password-reset", "by": "user" }),
         );
         self.store
             .revoke_user_sessions(user.id, None, "password-reset", &event)

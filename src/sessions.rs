@@ -303,7 +303,7 @@ impl Sessions {
             Some(user_id),
             Some(session_id),
             client,
-            json!({ "reason": reason }),
+            json!({ "reason": reason, "by": "user" }),
         );
         if all {
             self.store
@@ -336,7 +336,7 @@ impl Sessions {
             Some(user_id),
             Some(session_id),
             client,
-            json!({ "reason": "user" }),
+            json!({ "reason": "user", "by": "user" }),
         );
         if self
             .store
@@ -444,6 +444,7 @@ fn decide(
             client,
             json!({
                 "cause": cause,
+                "by": "system",
                 "rotatedAt": rotated_at.unix_timestamp(),
             }),
         ),

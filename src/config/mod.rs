@@ -127,6 +127,8 @@ pub struct Config {
     pub require_email_verification: bool,
     pub disable_signup: bool,
     pub admin_secret: Option<SecretString>,
+    /// How long security events are kept; zero keeps them forever.
+    pub event_retention: Duration,
     pub passwords: PasswordConfig,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
@@ -477,6 +479,12 @@ impl Config {
                         Err("is shorter than 32 characters".into())
                     }
                 },
+            )?,
+            event_retention: env.parsed(
+                "TESSERA_EVENT_RETENTION",
+                "90d",
+                Duration::from_secs(90 * 86_400),
+                duration,
             )?,
             passwords: PasswordConfig {
                 min_length: env.parsed("TESSERA_PASSWORD_MIN_LENGTH", "8", 8, number)?,

@@ -177,6 +177,7 @@ impl From<AuthError> for ApiError {
             AuthError::RedirectNotAllowed => (S::BAD_REQUEST, "redirect-not-allowed"),
             AuthError::EmailDomainNotAllowed => (S::FORBIDDEN, "email-domain-not-allowed"),
             AuthError::NotAnonymous => (S::BAD_REQUEST, "user-not-anonymous"),
+            AuthError::UserNotFound => (S::NOT_FOUND, "user-not-found"),
             AuthError::Store(_) | AuthError::Keys(_) | AuthError::Hash(_) => {
                 return match err {
                     AuthError::Store(store) => store.into(),

@@ -4,6 +4,7 @@
 //! URL's base path, and wrapped in the layers every request goes through. A 405 keeps
 //! axum's `Allow` header and gets the envelope from `error::envelope_bare_errors`.
 
+mod admin;
 mod auth;
 pub mod bearer;
 mod bodies;
@@ -36,6 +37,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::accounts::Accounts;
+use crate::admin::Admin;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
@@ -55,6 +57,7 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub accounts: Arc<Accounts>,
     pub lifecycle: Arc<Lifecycle>,
+    pub admin: Arc<Admin>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -68,11 +71,16 @@ pub fn router(state: AppState) -> Router {
         .merge(lifecycle::router());
     // Nhost clients use an auth URL ending in /v1 (the SDK's refresh logic even depends on
     // it), so the API is also served under <base>/v1.
-    let routes = Router::new()
+    let mut routes = Router::new()
         .merge(health::router())
         .merge(wellknown::router())
         .merge(api.clone())
-        .nest("/v1", api)
+        .nest("/v1", api);
+    // Without TESSERA_ADMIN_SECRET there is no admin API at all: /admin paths are 404s.
+    if state.admin.api_enabled() {
+        routes = routes.merge(admin::router(state.clone()));
+    }
+    let routes = routes
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
         .layer(CookieManagerLayer::new())

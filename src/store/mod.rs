@@ -170,12 +170,42 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends to the security event log.
     async fn record_event(&self, event: &SecurityEventRecord) -> StoreResult<()>;
+    /// Events matching `filter`, newest first, with their ids (for cursors).
+    async fn search_events(
+        &self,
+        filter: &EventFilter,
+    ) -> StoreResult<Vec<(i64, SecurityEventRecord)>>;
+    /// Deletes up to `batch` events older than `before`; returns how many.
+    async fn prune_events(&self, before: OffsetDateTime, batch: i64) -> StoreResult<u64>;
+    /// A page of users ordered by creation, after `after`, optionally matching `search`
+    /// in the email or display name (case-insensitive).
+    async fn list_users(
+        &self,
+        after: Option<UserCursor>,
+        search: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<UserRecord>>;
+    /// Deletes a user with everything that names it: sessions, refresh tokens, tickets and
+    /// its security events. False for an unknown user.
+    async fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
     /// The most recent events of a user (or of everyone), newest first.
     async fn events(
         &self,
         user_id: Option<Uuid>,
         limit: i64,
-    ) -> StoreResult<Vec<SecurityEventRecord>>;
+    ) -> StoreResult<Vec<SecurityEventRecord>> {
+        let filter = EventFilter {
+            user_id,
+            limit,
+            ..EventFilter::default()
+        };
+        Ok(self
+            .search_events(&filter)
+            .await?
+            .into_iter()
+            .map(|(_, event)| event)
+            .collect())
+    }
 }
 
 /// Connects to the configured database (creating the SQLite file and its directory).
@@ -209,4 +239,13 @@ pub(crate) fn to_micros(at: OffsetDateTime) -> i64 {
 pub(crate) fn from_micros(micros: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// `%term%` for LIKE, with the term's own wildcards escaped.
+pub(crate) fn like_pattern(term: &str) -> String {
+    let escaped = term
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
 }

@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord, SessionRecord,
-    Store, StoreResult, TicketRecord, TokenState, UserRecord,
+    EventFilter, KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord,
+    SessionRecord, Store, StoreResult, TicketRecord, TokenState, UserCursor, UserRecord,
 };
 
 /// A pool of Postgres connections.
@@ -98,6 +98,18 @@ fn ticket_from_row(row: &PgRow) -> sqlx::Result<TicketRecord> {
         redirect_to: row.try_get("redirect_to")?,
         code_challenge: row.try_get("code_challenge")?,
         payload: row.try_get("payload")?,
+    })
+}
+
+fn event_from_row(row: &PgRow) -> sqlx::Result<SecurityEventRecord> {
+    Ok(SecurityEventRecord {
+        occurred_at: row.try_get("occurred_at")?,
+        kind: row.try_get("kind")?,
+        user_id: row.try_get("user_id")?,
+        session_id: row.try_get("session_id")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+        detail: row.try_get("detail")?,
     })
 }
 
@@ -623,31 +635,85 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn events(
+    async fn search_events(
         &self,
-        user_id: Option<Uuid>,
-        limit: i64,
-    ) -> StoreResult<Vec<SecurityEventRecord>> {
+        filter: &EventFilter,
+    ) -> StoreResult<Vec<(i64, SecurityEventRecord)>> {
         let rows = sqlx::query(
             "SELECT * FROM security_events
-             WHERE $1::uuid IS NULL OR user_id = $1
-             ORDER BY id DESC LIMIT $2",
+             WHERE ($1::uuid IS NULL OR user_id = $1)
+               AND ($2::text IS NULL OR kind = $2)
+               AND ($3::timestamptz IS NULL OR occurred_at >= $3)
+               AND ($4::timestamptz IS NULL OR occurred_at < $4)
+               AND ($5::bigint IS NULL OR id < $5)
+             ORDER BY id DESC LIMIT $6",
         )
-        .bind(user_id)
+        .bind(filter.user_id)
+        .bind(&filter.kind)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(filter.before_id)
+        .bind(filter.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, event_from_row(row)?)))
+            .collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn prune_events(&self, before: OffsetDateTime, batch: i64) -> StoreResult<u64> {
+        // Small batches keep each transaction short, so pruning never blocks sign-ins.
+        Ok(sqlx::query(
+            "DELETE FROM security_events WHERE id IN (
+                 SELECT id FROM security_events WHERE occurred_at < $1 ORDER BY id LIMIT $2
+                 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn list_users(
+        &self,
+        after: Option<UserCursor>,
+        search: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let pattern = search.map(super::like_pattern);
+        let rows = sqlx::query(
+            "SELECT * FROM users
+             WHERE ($1::timestamptz IS NULL OR (created_at, id) > ($1, $2))
+               AND ($3::text IS NULL OR email ILIKE $3 ESCAPE '\\' OR display_name ILIKE $3 ESCAPE '\\')
+             ORDER BY created_at, id LIMIT $4",
+        )
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(pattern)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let event = |row: &PgRow| -> sqlx::Result<SecurityEventRecord> {
-            Ok(SecurityEventRecord {
-                occurred_at: row.try_get("occurred_at")?,
-                kind: row.try_get("kind")?,
-                user_id: row.try_get("user_id")?,
-                session_id: row.try_get("session_id")?,
-                ip: row.try_get("ip")?,
-                user_agent: row.try_get("user_agent")?,
-                detail: row.try_get("detail")?,
-            })
-        };
-        Ok(rows.iter().map(event).collect::<sqlx::Result<_>>()?)
+        Ok(rows
+            .iter()
+            .map(user_from_row)
+            .collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn delete_user(&self, id: Uuid) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM security_events WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        // Sessions, their refresh tokens and tickets go by ON DELETE CASCADE.
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted == 1)
     }
 }

@@ -147,3 +147,18 @@ pub struct TicketRecord {
     pub code_challenge: Option<String>,
     pub payload: Value,
 }
+
+/// Which security events to read (all conditions optional), newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub user_id: Option<uuid::Uuid>,
+    pub kind: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    /// Cursor: only events with a smaller id.
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// Where a page of users starts: after this (created_at, id).
+pub type UserCursor = (OffsetDateTime, uuid::Uuid);

@@ -19,8 +19,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord, SessionRecord,
-    Store, StoreError, StoreResult, TicketRecord, TokenState, UserRecord, from_micros, to_micros,
+    EventFilter, KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord,
+    SessionRecord, Store, StoreError, StoreResult, TicketRecord, TokenState, UserCursor,
+    UserRecord, from_micros, like_pattern, to_micros,
 };
 
 /// A pool of connections to one SQLite file.
@@ -139,6 +140,18 @@ fn email_conflict(err: sqlx::Error) -> StoreError {
         StoreError::Conflict(_) => StoreError::Conflict("users_email_key".into()),
         other => other,
     }
+}
+
+fn event_from_row(row: &SqliteRow) -> sqlx::Result<SecurityEventRecord> {
+    Ok(SecurityEventRecord {
+        occurred_at: time_at(row, "occurred_at")?,
+        kind: row.try_get("kind")?,
+        user_id: row.try_get("user_id")?,
+        session_id: row.try_get("session_id")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+        detail: row.try_get::<Json<serde_json::Value>, _>("detail")?.0,
+    })
 }
 
 async fn insert_event(
@@ -647,31 +660,82 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn events(
+    async fn search_events(
         &self,
-        user_id: Option<Uuid>,
-        limit: i64,
-    ) -> StoreResult<Vec<SecurityEventRecord>> {
+        filter: &EventFilter,
+    ) -> StoreResult<Vec<(i64, SecurityEventRecord)>> {
         let rows = sqlx::query(
             "SELECT * FROM security_events
-             WHERE ?1 IS NULL OR user_id = ?1
-             ORDER BY id DESC LIMIT ?2",
+             WHERE (?1 IS NULL OR user_id = ?1)
+               AND (?2 IS NULL OR kind = ?2)
+               AND (?3 IS NULL OR occurred_at >= ?3)
+               AND (?4 IS NULL OR occurred_at < ?4)
+               AND (?5 IS NULL OR id < ?5)
+             ORDER BY id DESC LIMIT ?6",
         )
-        .bind(user_id)
+        .bind(filter.user_id)
+        .bind(&filter.kind)
+        .bind(filter.since.map(to_micros))
+        .bind(filter.until.map(to_micros))
+        .bind(filter.before_id)
+        .bind(filter.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, event_from_row(row)?)))
+            .collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn prune_events(&self, before: OffsetDateTime, batch: i64) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM security_events WHERE id IN (
+                 SELECT id FROM security_events WHERE occurred_at < ?1 ORDER BY id LIMIT ?2)",
+        )
+        .bind(to_micros(before))
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn list_users(
+        &self,
+        after: Option<UserCursor>,
+        search: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<UserRecord>> {
+        // LIKE is case-insensitive for ASCII in SQLite.
+        let rows = sqlx::query(
+            "SELECT * FROM users
+             WHERE (?1 IS NULL OR (created_at, id) > (?1, ?2))
+               AND (?3 IS NULL OR email LIKE ?3 ESCAPE '\\' OR display_name LIKE ?3 ESCAPE '\\')
+             ORDER BY created_at, id LIMIT ?4",
+        )
+        .bind(after.map(|a| to_micros(a.0)))
+        .bind(after.map(|a| a.1))
+        .bind(search.map(like_pattern))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let event = |row: &SqliteRow| -> sqlx::Result<SecurityEventRecord> {
-            Ok(SecurityEventRecord {
-                occurred_at: time_at(row, "occurred_at")?,
-                kind: row.try_get("kind")?,
-                user_id: row.try_get("user_id")?,
-                session_id: row.try_get("session_id")?,
-                ip: row.try_get("ip")?,
-                user_agent: row.try_get("user_agent")?,
-                detail: row.try_get::<Json<serde_json::Value>, _>("detail")?.0,
-            })
-        };
-        Ok(rows.iter().map(event).collect::<sqlx::Result<_>>()?)
+        Ok(rows
+            .iter()
+            .map(user_from_row)
+            .collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn delete_user(&self, id: Uuid) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM security_events WHERE user_id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted == 1)
     }
 }

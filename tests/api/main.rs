@@ -5,6 +5,7 @@ mod helpers;
 mod proxy;
 
 mod accounts;
+mod admin;
 mod browser;
 mod compat;
 mod cookies;

@@ -251,3 +251,64 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
     assert_eq!(code, Some(0), "{logs}");
     assert!(logs.contains("tessera stopped"), "{logs}");
 }
+
+#[test]
+fn the_admin_cli_manages_users_and_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = tessera(dir.path())
+            .args(args)
+            .env("TESSERA_ARGON2_MEMORY_KIB", "64")
+            .env("TESSERA_ARGON2_ITERATIONS", "1")
+            .env("TESSERA_NEW_USER_PASSWORD", "correct-Horse-battery-9")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        (output.status.success(), stdout, stderr)
+    };
+    let (ok, out, err) = run(&[
+        "users",
+        "create",
+        "Ops@Example.com",
+        "--verified",
+        "--roles",
+        "user,admin",
+        "--default-role",
+        "admin",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("ops@example.com")
+            && out.contains("roles=user,admin")
+            && out.contains("verified=true"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("correct-Horse") && !err.contains("correct-Horse"),
+        "the password is never printed"
+    );
+    let id = out.split_whitespace().next().unwrap().to_owned();
+
+    let (ok, out, _) = run(&["users", "list", "--search", "OPS@"]);
+    assert!(ok && out.contains(&id), "{out}");
+    let (ok, out, _) = run(&["users", "set-roles", "ops@example.com", "--roles", "user"]);
+    assert!(ok && out.contains("roles=user default=user"), "{out}");
+    let (ok, out, _) = run(&["users", "disable", &id]);
+    assert!(ok && out.contains("disabled=true"), "{out}");
+    let (ok, out, _) = run(&["users", "enable", &id]);
+    assert!(ok && out.contains("disabled=false"), "{out}");
+    let (ok, out, _) = run(&["sessions", "revoke", "--user", &id]);
+    assert!(ok && out.contains("revoked 0 sessions"), "{out}");
+    let (ok, _, err) = run(&["sessions", "revoke", &uuid::Uuid::new_v4().to_string()]);
+    assert!(
+        !ok && err.trim_end().lines().count() == 1 && err.contains("no such session"),
+        "{err}"
+    );
+    let (ok, out, _) = run(&["users", "delete", &id]);
+    assert!(ok && out.contains(&format!("deleted {id}")), "{out}");
+    let (ok, out, _) = run(&["users", "list"]);
+    assert!(ok && !out.contains(&id), "{out}");
+    let (ok, _, err) = run(&["users", "disable", "nobody@example.com"]);
+    assert!(!ok && err.contains("no such user"), "{err}");
+}

@@ -1,0 +1,431 @@
+//! Administration: users, their sessions, signing keys and the security event log, for the
+//! `/admin/` API (behind `TESSERA_ADMIN_SECRET`) and the `tessera users|sessions` CLI.
+//! Every change is recorded as a security event.
+
+use std::sync::Arc;
+
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::accounts::{self, DEFAULT_ROLE, MAX_DISPLAY_NAME_CHARS, MAX_METADATA_BYTES};
+use crate::anonymous::new_user;
+use crate::auth_error::AuthError;
+use crate::clock::Clock;
+use crate::keys::{KeyService, Rotation};
+use crate::passwords::Passwords;
+use crate::sessions::{self, ClientInfo};
+use crate::store::{
+    EventFilter, SecurityEventRecord, SessionRecord, Store, StoreError, UserCursor, UserRecord,
+};
+
+/// Largest page the list endpoints return.
+pub const MAX_PAGE: i64 = 200;
+
+/// A user an administrator creates.
+#[derive(Debug, Default)]
+pub struct NewUser {
+    pub email: String,
+    pub password: Option<SecretString>,
+    pub email_verified: bool,
+    pub display_name: Option<String>,
+    pub locale: Option<String>,
+    pub default_role: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub metadata: Option<Value>,
+}
+
+/// Fields an administrator may change; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub locale: Option<String>,
+    pub default_role: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub metadata: Option<Value>,
+}
+
+/// Administration, shared by the API and the CLI.
+pub struct Admin {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    passwords: Arc<Passwords>,
+    keys: Arc<KeyService>,
+    /// SHA-256 of `TESSERA_ADMIN_SECRET`: compared in constant time, never kept in clear.
+    secret_hash: Option<Vec<u8>>,
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    digest(&SHA256, bytes).as_ref().to_vec()
+}
+
+/// A role name: 1 to 64 of `[a-z0-9_-]`.
+fn valid_role(role: &str) -> bool {
+    (1..=64).contains(&role.len())
+        && role
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Checks roles and the default role together: the default must be one of the roles.
+pub fn check_roles(default_role: &str, roles: &[String]) -> Result<(), AuthError> {
+    if !roles.iter().all(|r| valid_role(r)) || !valid_role(default_role) {
+        return Err(AuthError::InvalidRequest(
+            "Roles are 1 to 64 characters of a-z, 0-9, _ and -.".into(),
+        ));
+    }
+    if !roles.iter().any(|r| r == default_role) {
+        return Err(AuthError::InvalidRequest(
+            "defaultRole must be one of roles.".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_profile(display_name: Option<&str>, metadata: Option<&Value>) -> Result<(), AuthError> {
+    if display_name.is_some_and(|n| n.chars().count() > MAX_DISPLAY_NAME_CHARS) {
+        return Err(AuthError::InvalidRequest(format!(
+            "displayName must be at most {MAX_DISPLAY_NAME_CHARS} characters."
+        )));
+    }
+    if metadata.is_some_and(|m| !m.is_object() || m.to_string().len() > MAX_METADATA_BYTES) {
+        return Err(AuthError::InvalidRequest(format!(
+            "metadata must be a JSON object of at most {MAX_METADATA_BYTES} bytes."
+        )));
+    }
+    Ok(())
+}
+
+/// An opaque cursor for `(created_at, id)`.
+fn encode_cursor(user: &UserRecord) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}:{}",
+        crate::store::to_micros(user.created_at),
+        user.id
+    ))
+}
+
+fn decode_cursor(cursor: &str) -> Result<UserCursor, AuthError> {
+    let invalid = || AuthError::InvalidRequest("The cursor is not valid.".into());
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?)
+        .map_err(|_| invalid())?;
+    let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
+    Ok((
+        crate::store::from_micros(micros.parse().map_err(|_| invalid())?),
+        id.parse().map_err(|_| invalid())?,
+    ))
+}
+
+impl Admin {
+    /// Administration over this store; `secret` enables the HTTP API.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        passwords: Arc<Passwords>,
+        keys: Arc<KeyService>,
+        secret: Option<&SecretString>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            passwords,
+            keys,
+            secret_hash: secret.map(|s| sha256(s.expose_secret().as_bytes())),
+        }
+    }
+
+    /// Whether the HTTP API is on.
+    pub fn api_enabled(&self) -> bool {
+        self.secret_hash.is_some()
+    }
+
+    /// Whether `presented` is the admin secret. Both sides are hashed first so the
+    /// comparison takes the same time whatever the lengths.
+    pub fn check_secret(&self, presented: Option<&str>) -> bool {
+        let (Some(expected), Some(presented)) = (&self.secret_hash, presented) else {
+            return false;
+        };
+        aws_lc_rs::constant_time::verify_slices_are_equal(expected, &sha256(presented.as_bytes()))
+            .is_ok()
+    }
+
+    async fn audit(&self, action: &str, target: Option<Uuid>, actor: &ClientInfo, detail: Value) {
+        let mut detail = detail;
+        detail["action"] = json!(action);
+        let event = sessions::event(
+            self.clock.now(),
+            "admin-action",
+            target,
+            None,
+            actor,
+            detail,
+        );
+        if let Err(err) = self.store.record_event(&event).await {
+            tracing::warn!(error = %err, action, "cannot record an admin action");
+        }
+    }
+
+    async fn existing(&self, id: Uuid) -> Result<UserRecord, AuthError> {
+        self.store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::UserNotFound)
+    }
+
+    /// A page of users (oldest first) and the cursor of the next page, if any.
+    pub async fn list_users(
+        &self,
+        cursor: Option<&str>,
+        search: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<UserRecord>, Option<String>), AuthError> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let search = search.map(str::trim).filter(|s| !s.is_empty());
+        let mut users = self.store.list_users(after, search, limit + 1).await?;
+        let next = (users.len() as i64 > limit).then(|| {
+            users.truncate(limit as usize);
+            encode_cursor(users.last().expect("a full page"))
+        });
+        Ok((users, next))
+    }
+
+    /// A user by id or (normalised) email.
+    pub async fn find_user(&self, id_or_email: &str) -> Result<UserRecord, AuthError> {
+        match id_or_email.parse::<Uuid>() {
+            Ok(id) => self.existing(id).await,
+            Err(_) => {
+                let email = accounts::normalise_email(id_or_email)?;
+                self.store
+                    .user_by_email(&email)
+                    .await?
+                    .ok_or(AuthError::UserNotFound)
+            }
+        }
+    }
+
+    /// Creates a user, with or without a password, verified or not.
+    pub async fn create_user(
+        &self,
+        new: NewUser,
+        actor: &ClientInfo,
+    ) -> Result<UserRecord, AuthError> {
+        let email = accounts::normalise_email(&new.email)?;
+        check_profile(new.display_name.as_deref(), new.metadata.as_ref())?;
+        let roles = new.roles.unwrap_or_else(|| vec![DEFAULT_ROLE.into()]);
+        let default_role = new.default_role.unwrap_or_else(|| {
+            roles
+                .first()
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_ROLE.into())
+        });
+        check_roles(&default_role, &roles)?;
+        let mut user = new_user(
+            self.clock.now(),
+            Some(email.clone()),
+            new.display_name.unwrap_or(email),
+            false,
+        );
+        if let Some(password) = &new.password {
+            self.passwords.check_policy(password.expose_secret(), &[])?;
+            user.password_hash = Some(self.passwords.hash(password).await?);
+        }
+        user.email_verified = new.email_verified;
+        user.roles = roles;
+        user.default_role = default_role;
+        user.locale = new.locale.unwrap_or(user.locale);
+        user.metadata = new.metadata.unwrap_or(user.metadata);
+        match self.store.insert_user(&user).await {
+            Err(StoreError::Conflict(_)) => return Err(AuthError::EmailAlreadyInUse),
+            other => other?,
+        }
+        self.audit("user-created", Some(user.id), actor, json!({}))
+            .await;
+        Ok(user)
+    }
+
+    /// Changes profile fields and roles.
+    pub async fn update_user(
+        &self,
+        id: Uuid,
+        patch: UserPatch,
+        actor: &ClientInfo,
+    ) -> Result<UserRecord, AuthError> {
+        let mut user = self.existing(id).await?;
+        check_profile(patch.display_name.as_deref(), patch.metadata.as_ref())?;
+        let roles = patch.roles.clone().unwrap_or_else(|| user.roles.clone());
+        let default_role = patch
+            .default_role
+            .clone()
+            .unwrap_or_else(|| user.default_role.clone());
+        check_roles(&default_role, &roles)?;
+        let changed: Vec<&str> = [
+            ("displayName", patch.display_name.is_some()),
+            ("avatarUrl", patch.avatar_url.is_some()),
+            ("locale", patch.locale.is_some()),
+            ("roles", patch.roles.is_some()),
+            ("defaultRole", patch.default_role.is_some()),
+            ("metadata", patch.metadata.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        user.display_name = patch.display_name.unwrap_or(user.display_name);
+        user.avatar_url = patch.avatar_url.unwrap_or(user.avatar_url);
+        user.locale = patch.locale.unwrap_or(user.locale);
+        user.metadata = patch.metadata.unwrap_or(user.metadata);
+        user.roles = roles;
+        user.default_role = default_role;
+        user.updated_at = self.clock.now();
+        self.store.update_user(&user).await?;
+        self.audit(
+            "user-updated",
+            Some(id),
+            actor,
+            json!({ "fields": changed }),
+        )
+        .await;
+        Ok(user)
+    }
+
+    /// Disables (ending every session at once) or enables a user.
+    pub async fn set_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        actor: &ClientInfo,
+    ) -> Result<UserRecord, AuthError> {
+        let now = self.clock.now();
+        if !self.store.set_user_disabled(id, disabled, now).await? {
+            return Err(AuthError::UserNotFound);
+        }
+        if disabled {
+            let event = sessions::event(
+                now,
+                "session-revoked",
+                Some(id),
+                None,
+                actor,
+                json!({ "reason": "user-disabled", "by": "admin" }),
+            );
+            self.store
+                .revoke_user_sessions(id, None, "user-disabled", &event)
+                .await?;
+            let event = sessions::event(
+                now,
+                "user-disabled",
+                Some(id),
+                None,
+                actor,
+                json!({ "by": "admin" }),
+            );
+            self.store.record_event(&event).await?;
+        } else {
+            self.audit("user-enabled", Some(id), actor, json!({})).await;
+        }
+        self.existing(id).await
+    }
+
+    /// Deletes a user and everything that names it.
+    pub async fn delete_user(&self, id: Uuid, actor: &ClientInfo) -> Result<(), AuthError> {
+        if !self.store.delete_user(id).await? {
+            return Err(AuthError::UserNotFound);
+        }
+        // The record of the deletion names the user only in its detail, so that no row
+        // is left with the user's id in a user_id column.
+        self.audit("user-deleted", None, actor, json!({ "userId": id }))
+            .await;
+        Ok(())
+    }
+
+    /// The user's live sessions.
+    pub async fn sessions(&self, id: Uuid) -> Result<Vec<SessionRecord>, AuthError> {
+        self.existing(id).await?;
+        Ok(self.store.live_sessions(id, self.clock.now()).await?)
+    }
+
+    /// Revokes one session of a user, or all of them.
+    pub async fn revoke_sessions(
+        &self,
+        id: Uuid,
+        session: Option<Uuid>,
+        actor: &ClientInfo,
+    ) -> Result<u64, AuthError> {
+        let now = self.clock.now();
+        let event = sessions::event(
+            now,
+            "session-revoked",
+            Some(id),
+            session,
+            actor,
+            json!({ "reason": "admin", "by": "admin" }),
+        );
+        match session {
+            Some(session) => {
+                if self
+                    .store
+                    .revoke_session(session, id, "admin", &event)
+                    .await?
+                {
+                    Ok(1)
+                } else {
+                    Err(AuthError::SessionNotFound)
+                }
+            }
+            None => Ok(self
+                .store
+                .revoke_user_sessions(id, None, "admin", &event)
+                .await?),
+        }
+    }
+
+    /// Revokes a session by its id alone (the CLI).
+    pub async fn revoke_session_by_id(
+        &self,
+        session: Uuid,
+        actor: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let record = self
+            .store
+            .session(session)
+            .await?
+            .ok_or(AuthError::SessionNotFound)?;
+        self.revoke_sessions(record.user_id, Some(session), actor)
+            .await
+            .map(|_| ())
+    }
+
+    /// Publishes a new signing key.
+    pub async fn rotate_keys(&self, actor: &ClientInfo) -> Result<Rotation, AuthError> {
+        let rotation = self.keys.rotate().await?;
+        self.audit("keys-rotated", None, actor, json!({ "kid": rotation.kid }))
+            .await;
+        Ok(rotation)
+    }
+
+    /// A page of security events (newest first) and the cursor of the next page.
+    pub async fn events(
+        &self,
+        mut filter: EventFilter,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<(i64, SecurityEventRecord)>, Option<String>), AuthError> {
+        filter.before_id = cursor
+            .map(|c| {
+                c.parse::<i64>()
+                    .map_err(|_| AuthError::InvalidRequest("The cursor is not valid.".into()))
+            })
+            .transpose()?;
+        let limit = filter.limit.clamp(1, MAX_PAGE);
+        filter.limit = limit + 1;
+        let mut events = self.store.search_events(&filter).await?;
+        let next = (events.len() as i64 > limit).then(|| {
+            events.truncate(limit as usize);
+            events.last().expect("a full page").0.to_string()
+        });
+        Ok((events, next))
+    }
+}
