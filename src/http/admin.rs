@@ -3,23 +3,24 @@
 //! must carry the secret in `x-tessera-admin-secret`, compared in constant time, or it is
 //! refused with 401 `invalid-admin-secret` before anything else happens.
 
-use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use super::bodies::{SessionInfoBody, UserBody, timestamp};
+use super::bodies::{OkBody, SessionInfoBody, SessionsResponse, UserBody, timestamp};
 use super::client::Client;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
 use crate::admin::{NewUser, UserPatch};
 use crate::auth_error::AuthError;
@@ -28,27 +29,19 @@ use crate::store::{EventFilter, SecurityEventRecord, UserRecord};
 /// The header that carries the admin secret.
 pub const ADMIN_SECRET_HEADER: &str = "x-tessera-admin-secret";
 
-/// The admin routes, under `/admin`, behind the secret.
-pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/admin/users", get(list_users).post(create_user))
-        .route(
-            "/admin/users/{id}",
-            get(get_user).patch(update_user).delete(delete_user),
-        )
-        .route("/admin/users/{id}/disable", post(disable_user))
-        .route("/admin/users/{id}/enable", post(enable_user))
-        .route(
-            "/admin/users/{id}/sessions",
-            get(user_sessions).delete(revoke_all_sessions),
-        )
-        .route(
-            "/admin/users/{id}/sessions/{session}",
-            axum::routing::delete(revoke_session),
-        )
-        .route("/admin/keys", get(list_keys))
-        .route("/admin/keys/rotate", post(rotate_keys))
-        .route("/admin/events", get(events))
+/// The admin routes, under `/admin`, behind the secret, each documented by its
+/// `#[utoipa::path]`.
+pub fn router(state: AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(disable_user))
+        .routes(routes!(enable_user))
+        .routes(routes!(user_sessions, revoke_all_sessions))
+        .routes(routes!(revoke_session))
+        .routes(routes!(list_keys))
+        .routes(routes!(rotate_keys))
+        .routes(routes!(events))
         .route_layer(middleware::from_fn_with_state(state, require_secret))
 }
 
@@ -68,13 +61,16 @@ async fn require_secret(State(state): State<AppState>, request: Request, next: N
     next.run(request).await
 }
 
-/// A user as administrators see it.
-#[derive(Serialize)]
+/// A user as administrators see it: the User plus `disabled` and `updatedAt`.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AdminUser)]
 struct AdminUserBody {
     #[serde(flatten)]
     user: UserBody,
+    /// A disabled user cannot sign in or refresh; disabling ends every session.
     disabled: bool,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -93,17 +89,51 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::from(AuthError::UserNotFound))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// The `nextCursor` of the previous page.
     cursor: Option<String>,
+    /// Matches email or display name, case-insensitively.
     search: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
+/// A page of users.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct UserPage {
+    users: Vec<AdminUserBody>,
+    /// The cursor of the next page; `null` on the last one.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/users",
+    operation_id = "adminListUsers",
+    tag = "admin",
+    summary = "List users",
+    description = "Oldest first, a page at a time. The cursor is a position (creation time, \
+        id), so users added meanwhile never shift a page.",
+    params(ListQuery),
+    security(("adminSecret" = [])),
+    responses(
+        (status = 200, description = "A page of users.", body = UserPage),
+        (status = 400, description = "`invalid-request`: an invalid cursor or query.",
+            body = ErrorBody),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn list_users(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserPage>, ApiError> {
     let (users, next) = state
         .admin
         .list_users(
@@ -113,9 +143,29 @@ async fn list_users(
         )
         .await?;
     let users: Vec<AdminUserBody> = users.into_iter().map(Into::into).collect();
-    Ok(Json(json!({ "users": users, "nextCursor": next })))
+    Ok(Json(UserPage {
+        users,
+        next_cursor: next,
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/users/{id}",
+    operation_id = "adminGetUser",
+    tag = "admin",
+    summary = "Get a user",
+    params(("id" = Uuid, Path, description = "The user id.")),
+    security(("adminSecret" = [])),
+    responses(
+        (status = 200, description = "The user.", body = AdminUserBody),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 404, description = "`user-not-found` (or the id is not a UUID).",
+            body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn get_user(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -129,20 +179,50 @@ async fn get_user(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateUserRequest {
+    #[schema(format = Email)]
     email: String,
+    /// Without one, the user signs in by link only (or after a reset).
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<SecretString>,
     #[serde(default)]
     email_verified: bool,
     display_name: Option<String>,
     locale: Option<String>,
+    /// One of `roles`; default the first of them.
     default_role: Option<String>,
+    /// Role names are 1 to 64 of `a-z 0-9 _ -`; default `["user"]`.
     roles: Option<Vec<String>>,
+    /// A JSON object of at most 8 KiB.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/users",
+    operation_id = "adminCreateUser",
+    tag = "admin",
+    summary = "Create a user",
+    request_body(content = CreateUserRequest, description = "The new user. Unknown fields \
+        are refused."),
+    security(("adminSecret" = [])),
+    responses(
+        (status = 201, description = "The user.", body = AdminUserBody),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON, an \
+            unknown field, an invalid email, invalid roles or profile; `password-too-short`; \
+            `password-too-weak`.", body = ErrorBody),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 409, description = "`email-already-in-use`.", body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn create_user(
     State(state): State<AppState>,
     Client(actor): Client,
@@ -167,17 +247,46 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(AdminUserBody::from(user))).into_response())
 }
 
-#[derive(Deserialize)]
+/// The fields to change; absent ones are kept.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UpdateUserRequest {
     display_name: Option<String>,
     avatar_url: Option<String>,
     locale: Option<String>,
+    /// Must be one of the (new) roles.
     default_role: Option<String>,
+    /// Reach the user's tokens at the next refresh.
     roles: Option<Vec<String>>,
+    /// A JSON object of at most 8 KiB, replacing the old one.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/admin/users/{id}",
+    operation_id = "adminUpdateUser",
+    tag = "admin",
+    summary = "Change a user's profile and roles",
+    params(("id" = Uuid, Path, description = "The user id.")),
+    request_body(content = UpdateUserRequest, description = "The changes. Unknown fields are \
+        refused."),
+    security(("adminSecret" = [])),
+    responses(
+        (status = 200, description = "The updated user.", body = AdminUserBody),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON, an \
+            unknown field, invalid roles or profile.", body = ErrorBody),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 404, description = "`user-not-found` (or the id is not a UUID).",
+            body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn update_user(
     State(state): State<AppState>,
     Client(actor): Client,
@@ -201,6 +310,27 @@ async fn update_user(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/disable",
+    operation_id = "adminDisableUser",
+    tag = "admin",
+    summary = "Disable a user",
+    description = "Revokes every session at once; the user cannot sign in or refresh until \
+        enabled again.",
+    params(("id" = Uuid, Path, description = "The user id.")),
+    security(("adminSecret" = [])),
+    responses(
+        (status = 200, description = "The disabled user.", body = AdminUserBody),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 404, description = "`user-not-found` (or the id is not a UUID).",
+            body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn disable_user(
     State(state): State<AppState>,
     Client(actor): Client,
@@ -215,6 +345,25 @@ async fn disable_user(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/enable",
+    operation_id = "adminEnableUser",
+    tag = "admin",
+    summary = "Enable a user",
+    params(("id" = Uuid, Path, description = "The user id.")),
+    security(("adminSecret" = [])),
+    responses(
+        (status = 200, description = "The enabled user.", body = AdminUserBody),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 404, description = "`user-not-found` (or the id is not a UUID).",
+            body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn enable_user(
     State(state): State<AppState>,
     Client(actor): Client,
@@ -229,6 +378,27 @@ async fn enable_user(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}",
+    operation_id = "adminDeleteUser",
+    tag = "admin",
+    summary = "Delete a user",
+    description = "Deletes the user with its sessions, refresh tokens, tickets and security \
+        events.",
+    params(("id" = Uuid, Path, description = "The user id.")),
+    security(("adminSecret" = [])),
+    responses(
+        (status = 200, description = "Deleted.", body = OkBody),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 404, description = "`user-not-found` (or the id is not a UUID).",
+            body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn delete_user(
     State(state): State<AppState>,
     Client(actor): Client,
@@ -238,10 +408,28 @@ async fn delete_user(
     Ok(Json("OK"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/users/{id}/sessions",
+    operation_id = "adminListUserSessions",
+    tag = "admin",
+    summary = "A user's live sessions",
+    description = "Newest first (`current` is always `false` here).",
+    params(("id" = Uuid, Path, description = "The user id.")),
+    security(("adminSecret" = [])),
+    responses(
+        (status = 200, description = "The live sessions.", body = SessionsResponse),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 404, description = "`user-not-found` (or the id is not a UUID).",
+            body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn user_sessions(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionsResponse>, ApiError> {
     let sessions: Vec<SessionInfoBody> = state
         .admin
         .sessions(user_id(&id)?)
@@ -249,21 +437,69 @@ async fn user_sessions(
         .into_iter()
         .map(|s| SessionInfoBody::new(s, Uuid::nil()))
         .collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(SessionsResponse { sessions }))
 }
 
+/// How many sessions were revoked.
+#[derive(Serialize, ToSchema)]
+struct Revoked {
+    revoked: u64,
+}
+
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}/sessions",
+    operation_id = "adminRevokeUserSessions",
+    tag = "admin",
+    summary = "Revoke every session of a user",
+    description = "Revokes the user's live sessions (none for an unknown user: `revoked: 0`).",
+    params(("id" = Uuid, Path, description = "The user id.")),
+    security(("adminSecret" = [])),
+    responses(
+        (status = 200, description = "How many sessions were revoked.", body = Revoked),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 404, description = "`user-not-found`: the id is not a UUID.",
+            body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn revoke_all_sessions(
     State(state): State<AppState>,
     Client(actor): Client,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Revoked>, ApiError> {
     let revoked = state
         .admin
         .revoke_sessions(user_id(&id)?, None, &actor)
         .await?;
-    Ok(Json(json!({ "revoked": revoked })))
+    Ok(Json(Revoked { revoked }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}/sessions/{session}",
+    operation_id = "adminRevokeUserSession",
+    tag = "admin",
+    summary = "Revoke one session of a user",
+    params(
+        ("id" = Uuid, Path, description = "The user id."),
+        ("session" = Uuid, Path, description = "The session id."),
+    ),
+    security(("adminSecret" = [])),
+    responses(
+        (status = 200, description = "Revoked.", body = OkBody),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 404, description = "`session-not-found`: not a live session of that user \
+            (or not a UUID); `user-not-found`: the user id is not a UUID.", body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn revoke_session(
     State(state): State<AppState>,
     Client(actor): Client,
@@ -279,49 +515,168 @@ async fn revoke_session(
     Ok(Json("OK"))
 }
 
-async fn list_keys(State(state): State<AppState>) -> Json<Value> {
+/// One key of the key set, as `tessera keys list` shows it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AdminKey)]
+struct AdminKeyBody {
+    /// The RFC 7638 thumbprint.
+    kid: String,
+    /// `published` (not signing yet), `active` (signing), `retired` (still published to
+    /// verify older tokens) or `expired`.
+    #[schema(example = "active")]
+    state: &'static str,
+    /// Where the key came from (generated or imported).
+    origin: String,
+    /// How the private key is stored (AES-256-GCM or unencrypted).
+    encryption: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// When it starts (or started) signing.
+    #[schema(format = DateTime)]
+    activates_at: String,
+    /// When it stopped signing.
+    #[schema(required = true, format = DateTime)]
+    retires_at: Option<String>,
+    /// When it leaves the JWKS and is deleted.
+    #[schema(required = true, format = DateTime)]
+    expires_at: Option<String>,
+}
+
+/// The key set, oldest activation first.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminKeys)]
+struct KeysBody {
+    keys: Vec<AdminKeyBody>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/keys",
+    operation_id = "adminListKeys",
+    tag = "admin",
+    summary = "The signing key set",
+    security(("adminSecret" = [])),
+    responses(
+        (status = 200, description = "Every key with its state.", body = KeysBody),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 503, description = doc::TIMEOUT, body = ErrorBody),
+    )
+)]
+async fn list_keys(State(state): State<AppState>) -> Json<KeysBody> {
     let now = state.clock.now();
     let set = state.tokens.keys().snapshot();
     let active = set.signing_key(now).map(|k| k.kid.clone());
     let optional = |t: Option<OffsetDateTime>| t.map(timestamp);
-    let keys: Vec<Value> = set
+    let keys = set
         .keys
         .iter()
-        .map(|k| {
-            json!({
-                "kid": k.kid,
-                "state": k.state(now, active.as_deref() == Some(k.kid.as_str())),
-                "origin": k.record.origin,
-                "encryption": k.record.encryption,
-                "createdAt": timestamp(k.record.created_at),
-                "activatesAt": timestamp(k.record.activates_at),
-                "retiresAt": optional(k.record.retires_at),
-                "expiresAt": optional(k.record.expires_at),
-            })
+        .map(|k| AdminKeyBody {
+            kid: k.kid.clone(),
+            state: k.state(now, active.as_deref() == Some(k.kid.as_str())),
+            origin: k.record.origin.clone(),
+            encryption: k.record.encryption.clone(),
+            created_at: timestamp(k.record.created_at),
+            activates_at: timestamp(k.record.activates_at),
+            retires_at: optional(k.record.retires_at),
+            expires_at: optional(k.record.expires_at),
         })
         .collect();
-    Json(json!({ "keys": keys }))
+    Json(KeysBody { keys })
 }
 
+/// The key a rotation published.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RotationBody {
+    kid: String,
+    /// When it starts signing (`TESSERA_KEY_PUBLISH_LEAD` from now).
+    #[schema(format = DateTime)]
+    activates_at: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/keys/rotate",
+    operation_id = "adminRotateKeys",
+    tag = "admin",
+    summary = "Publish a new signing key",
+    description = "The new key is in the JWKS at once and signs `TESSERA_KEY_PUBLISH_LEAD` \
+        later.",
+    security(("adminSecret" = [])),
+    responses(
+        (status = 200, description = "The new key.", body = RotationBody),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn rotate_keys(
     State(state): State<AppState>,
     Client(actor): Client,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RotationBody>, ApiError> {
     let rotation = state.admin.rotate_keys(&actor).await?;
-    Ok(Json(
-        json!({ "kid": rotation.kid, "activatesAt": timestamp(rotation.activates_at) }),
-    ))
+    Ok(Json(RotationBody {
+        kid: rotation.kid,
+        activates_at: timestamp(rotation.activates_at),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// Only this user's events.
     user_id: Option<Uuid>,
+    /// Only this kind (`signin-failed`, `session-revoked`, `admin-action`, ...).
     kind: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
+    /// The `nextCursor` of the previous page.
     cursor: Option<String>,
+    /// Page size, 1 to 200 (default 100).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+}
+
+/// One security event.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = SecurityEvent)]
+struct EventBody {
+    id: i64,
+    #[schema(format = DateTime)]
+    occurred_at: String,
+    /// `signin-succeeded`, `signin-failed`, `signup`, `refresh-token-reused`,
+    /// `session-revoked`, `password-changed`, `password-reset`, `email-changed`,
+    /// `email-verified`, `user-deanonymized`, `user-disabled` or `admin-action`.
+    kind: String,
+    #[schema(required = true)]
+    user_id: Option<Uuid>,
+    #[schema(required = true)]
+    session_id: Option<Uuid>,
+    ip: String,
+    user_agent: String,
+    /// Kind-specific detail (`reason`, `by`, `method`, `action`, ...); never a token, ticket
+    /// or password.
+    #[schema(value_type = Object)]
+    detail: Value,
+}
+
+/// A page of events.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct EventPage {
+    events: Vec<EventBody>,
+    /// The cursor of the next page; `null` on the last one.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
 }
 
 fn instant(raw: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, ApiError> {
@@ -332,23 +687,41 @@ fn instant(raw: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, ApiE
     .transpose()
 }
 
-fn event_body(id: i64, event: SecurityEventRecord) -> Value {
-    json!({
-        "id": id,
-        "occurredAt": timestamp(event.occurred_at),
-        "kind": event.kind,
-        "userId": event.user_id,
-        "sessionId": event.session_id,
-        "ip": event.ip,
-        "userAgent": event.user_agent,
-        "detail": event.detail,
-    })
+fn event_body(id: i64, event: SecurityEventRecord) -> EventBody {
+    EventBody {
+        id,
+        occurred_at: timestamp(event.occurred_at),
+        kind: event.kind,
+        user_id: event.user_id,
+        session_id: event.session_id,
+        ip: event.ip,
+        user_agent: event.user_agent,
+        detail: event.detail,
+    }
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/events",
+    operation_id = "adminListEvents",
+    tag = "admin",
+    summary = "Security events",
+    description = "Newest first, a page at a time. Kept `TESSERA_EVENT_RETENTION`.",
+    params(EventsQuery),
+    security(("adminSecret" = [])),
+    responses(
+        (status = 200, description = "A page of events.", body = EventPage),
+        (status = 400, description = "`invalid-request`: `since` or `until` is not RFC 3339, \
+            an invalid cursor, `userId` or `limit`.", body = ErrorBody),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn events(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventPage>, ApiError> {
     let filter = EventFilter {
         user_id: query.user_id,
         kind: query.kind,
@@ -358,9 +731,12 @@ async fn events(
         limit: query.limit.unwrap_or(100),
     };
     let (events, next) = state.admin.events(filter, query.cursor.as_deref()).await?;
-    let events: Vec<Value> = events
+    let events = events
         .into_iter()
         .map(|(id, e)| event_body(id, e))
         .collect();
-    Ok(Json(json!({ "events": events, "nextCursor": next })))
+    Ok(Json(EventPage {
+        events,
+        next_cursor: next,
+    }))
 }

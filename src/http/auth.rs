@@ -1,22 +1,23 @@
 //! Sign-up, sign-in, refresh, token verification, sign-out and the SSR refresh bounce, in
 //! Nhost's shapes, over bearer or cookie transport.
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tower_cookies::Cookies;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::bearer::bearer_token;
-use super::bodies::{SessionBody, no_store};
+use super::bodies::{OkBody, SessionBody, SignInResponse, SignUpResponse, no_store};
 use super::client::Client;
-use super::cookies::{CookiePolicy, requested_mode};
-use super::error::ApiError;
+use super::cookies::{AuthModeHeader, CookiePolicy, requested_mode};
+use super::error::{ApiError, ErrorBody, doc};
 use super::json::{Json, OptionalJson};
 use crate::accounts::SignUpOptions;
 use crate::auth_error::AuthError;
@@ -24,15 +25,15 @@ use crate::config::AuthMode;
 use crate::redirects::{allowed_redirect, with_param};
 use crate::sessions::IssuedSession;
 
-/// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/signup/email-password", post(sign_up))
-        .route("/signin/email-password", post(sign_in))
-        .route("/token", post(refresh))
-        .route("/token/verify", post(verify))
-        .route("/token/refresh", get(bounce))
-        .route("/signout", post(sign_out))
+/// The routes of this module, each documented by its `#[utoipa::path]`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_up))
+        .routes(routes!(sign_in))
+        .routes(routes!(refresh))
+        .routes(routes!(verify))
+        .routes(routes!(bounce))
+        .routes(routes!(sign_out))
 }
 
 /// The Session body for the chosen transport, setting the cookies in cookie mode.
@@ -52,28 +53,82 @@ pub(super) fn deliver(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct-Horse-battery-9"}))]
 struct SignUpRequest {
+    /// Trimmed and lower-cased before use.
+    #[schema(format = Email)]
     email: String,
+    /// At least `TESSERA_PASSWORD_MIN_LENGTH` characters, and not easily guessed.
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
     #[serde(default)]
     options: Option<SignUpOptionsBody>,
+    /// PKCE S256 challenge (43 characters of base64url) for the verification link, when
+    /// verification is required: the link then leads to `redirectTo?code=...` for
+    /// `POST /token/exchange`.
     code_challenge: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+/// Nhost's sign-up options.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SignUpOptions)]
 struct SignUpOptionsBody {
+    /// At most 256 characters; default: the email address.
     display_name: Option<String>,
+    /// A language tag of at most 16 characters; default `en`.
     locale: Option<String>,
+    /// A JSON object of at most 8 KiB.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
+    /// Only `user` is accepted (administrators grant other roles).
     default_role: Option<String>,
+    /// Only `["user"]` is accepted (administrators grant other roles).
     allowed_roles: Option<Vec<String>>,
+    /// Where the verification link leads; must be an allowed redirect URL.
+    #[schema(format = "uri")]
     redirect_to: Option<String>,
+    /// Same as the top-level `codeChallenge`.
     code_challenge: Option<String>,
 }
 
+/// Sign up with email and password.
+#[utoipa::path(
+    post,
+    path = "/signup/email-password",
+    operation_id = "signUpEmailPassword",
+    tag = "auth",
+    summary = "Sign up with email and password",
+    description = "Creates an account with the `user` role and signs it in. With \
+        `TESSERA_REQUIRE_EMAIL_VERIFICATION=true` the answer is `{session: null}` and a \
+        verification link is emailed instead. Refused when `TESSERA_DISABLE_SIGNUP=true` or \
+        the email domain is not allowed. In cookie mode the tokens go into cookies.",
+    request_body(content = SignUpRequest, description = "The new account."),
+    params(
+        ("tessera-auth-mode" = inline(Option<AuthModeHeader>), Header,
+            description = "`cookie` for cookie transport (see the API description)."),
+    ),
+    responses(
+        (status = 200, description = "The new account's session, or `{session: null}` when \
+            the address must be verified first. `Cache-Control: no-store`.",
+            body = SignUpResponse,
+            headers(("Set-Cookie" = String, description = "Cookie mode only: the access \
+                cookie, the refresh cookie and the `tessera-session` hint."))),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a missing \
+            field, an invalid email, a role other than `user`, bad `metadata`, `displayName` or \
+            `locale`; `password-too-short`; `password-too-weak`; `redirect-not-allowed`.",
+            body = ErrorBody),
+        (status = 403, description = "`signup-disabled`; `email-domain-not-allowed`; \
+            `invalid-origin` (cookies from a foreign origin).", body = ErrorBody),
+        (status = 409, description = "`email-already-in-use`.", body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn sign_up(
     State(state): State<AppState>,
     Client(client): Client,
@@ -101,15 +156,50 @@ async fn sign_up(
         .await?;
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
     let session = session.map(|s| deliver(&state, &cookies, mode, s));
-    Ok(no_store(Json(json!({ "session": session }))))
+    Ok(no_store(Json(SignUpResponse { session })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct-Horse-battery-9"}))]
 struct SignInRequest {
+    #[schema(format = Email)]
     email: String,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
+/// Sign in with email and password.
+#[utoipa::path(
+    post,
+    path = "/signin/email-password",
+    operation_id = "signInEmailPassword",
+    tag = "auth",
+    summary = "Sign in with email and password",
+    description = "Starts a session. A wrong password and an unknown account get the same \
+        answer (status, body and timing); `disabled-user` and `unverified-user` are reported \
+        only after the right password. In cookie mode the tokens go into cookies.",
+    request_body(content = SignInRequest, description = "The credentials."),
+    params(
+        ("tessera-auth-mode" = inline(Option<AuthModeHeader>), Header,
+            description = "`cookie` for cookie transport (see the API description)."),
+    ),
+    responses(
+        (status = 200, description = "The session (`mfa` is always `null`). \
+            `Cache-Control: no-store`.", body = SignInResponse,
+            headers(("Set-Cookie" = String, description = "Cookie mode only: the access \
+                cookie, the refresh cookie and the `tessera-session` hint."))),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a missing \
+            field.", body = ErrorBody),
+        (status = 401, description = "`invalid-email-password`: wrong password, or no such \
+            account; `disabled-user`; `unverified-user` (email verification is required and \
+            the address is not verified yet).", body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn sign_in(
     State(state): State<AppState>,
     Client(client): Client,
@@ -122,21 +212,59 @@ async fn sign_in(
         .sign_in(&request.email, &request.password, &client)
         .await?;
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
-    Ok(no_store(Json(json!({
-        "session": deliver(&state, &cookies, mode, session),
-        "mfa": null,
-    }))))
+    Ok(no_store(Json(SignInResponse {
+        session: deliver(&state, &cookies, mode, session),
+        mfa: (),
+    })))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RefreshRequest {
+    /// The refresh token; absent, the refresh cookie is used.
     refresh_token: Option<String>,
 }
 
 /// `POST /token`: the refresh token from the body or, failing that, from its cookie. A
 /// token that came from the cookie is always answered in cookie mode, so an HttpOnly
 /// token never ends up readable by scripts.
+#[utoipa::path(
+    post,
+    path = "/token",
+    operation_id = "refreshToken",
+    tag = "session",
+    summary = "Refresh: exchange a refresh token for a new session",
+    description = "Rotates the refresh token (from the body, else from the refresh cookie) \
+        and answers a new Session; the session id (`refreshTokenId`) stays the same. A token \
+        rotated less than `TESSERA_REFRESH_REUSE_GRACE` ago gets the same successor again \
+        (lost responses, several tabs); an older one is a reuse: the session is revoked and \
+        the answer is `refresh-token-reused`. A token taken from the cookie is always answered \
+        in cookie mode. Browser code sends `{}` as the body of a cookie refresh.",
+    request_body(content = Option<RefreshRequest>, description = "Optional: without a body \
+        (or without `refreshToken`), the refresh cookie is used."),
+    params(
+        ("tessera-auth-mode" = inline(Option<AuthModeHeader>), Header,
+            description = "`cookie` for cookie transport when the token is in the body."),
+    ),
+    security((), ("refreshCookie" = [])),
+    responses(
+        (status = 200, description = "A bare Session. `Cache-Control: no-store`.",
+            body = SessionBody,
+            headers(("Set-Cookie" = String, description = "Cookie mode (always when the token \
+                came from the cookie): the access cookie, the rotated refresh cookie and the \
+                `tessera-session` hint."))),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON, or no \
+            refresh token in the body nor in a cookie.", body = ErrorBody),
+        (status = 401, description = "`invalid-refresh-token`: unknown, expired or revoked; \
+            `refresh-token-reused`: a rotated token presented again after the grace window \
+            (the session is now revoked); `disabled-user`.", body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
@@ -160,13 +288,38 @@ async fn refresh(
     Ok(no_store(Json(deliver(&state, &cookies, mode, session))))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 struct VerifyRequest {
+    /// The access token to check; absent, the `Authorization` header or the access cookie.
     token: Option<String>,
 }
 
 /// 200 `"OK"` when the access token (body, `Authorization`, or the access cookie) is valid
 /// and its session live; 401 `invalid-token` otherwise.
+#[utoipa::path(
+    post,
+    path = "/token/verify",
+    operation_id = "verifyToken",
+    tag = "session",
+    summary = "Check that an access token is valid and its session live",
+    description = "The token is taken from the body, else `Authorization: Bearer`, else the \
+        access cookie. Unlike offline verification against the JWKS, this also notices a \
+        session that has ended (signed out, revoked, user disabled).",
+    request_body(content = Option<VerifyRequest>, description = "Optional: `{token}`."),
+    security((), ("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 200, description = "The token is valid and its session live.", body = OkBody),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON.",
+            body = ErrorBody),
+        (status = 401, description = "`invalid-token`: no token, or invalid, expired, or its \
+            session has ended.", body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn verify(
     State(state): State<AppState>,
     cookies: Cookies,
@@ -182,16 +335,45 @@ async fn verify(
     Ok(Json("OK"))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SignOutRequest {
+    /// The refresh token of the session to end; absent, the refresh cookie, else the access
+    /// token (`Authorization` or cookie, even expired) names the session.
     refresh_token: Option<String>,
+    /// End every session of the user, not only this one.
     #[serde(default)]
     all: bool,
 }
 
 /// Always 200 `"OK"` and always clears the cookies: signing out twice, or with a token
 /// that is already dead, is fine.
+#[utoipa::path(
+    post,
+    path = "/signout",
+    operation_id = "signOut",
+    tag = "session",
+    summary = "Sign out",
+    description = "Ends the session named by the refresh token (body or cookie) or, failing \
+        that, by the access token (`Authorization` or cookie; an expired one is accepted); \
+        with `all: true`, every session of the user. Idempotent: finding no session is not an \
+        error. Always clears the cookies. Browser code sends `{}` as the body.",
+    request_body(content = Option<SignOutRequest>, description = "Optional."),
+    security((), ("bearer" = []), ("accessCookie" = []), ("refreshCookie" = [])),
+    responses(
+        (status = 200, description = "Signed out (or nothing to sign out). \
+            `Cache-Control: no-store`.", body = OkBody,
+            headers(("Set-Cookie" = String, description = "Always: the three cookies cleared \
+                (empty, `Max-Age=0`)."))),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON.",
+            body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn sign_out(
     State(state): State<AppState>,
     Client(client): Client,
@@ -220,9 +402,13 @@ async fn sign_out(
     Ok(no_store(Json("OK")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct BounceQuery {
+    /// Where to send the browser back to: under an entry of `TESSERA_ALLOWED_REDIRECT_URLS`
+    /// or under the public URL.
+    #[param(required = true, format = "uri")]
     redirect_to: Option<String>,
 }
 
@@ -231,6 +417,33 @@ struct BounceQuery {
 /// cookie's path covers this route. Rotates the session, sets fresh cookies and redirects
 /// back; with no valid refresh cookie, clears the cookies and redirects with
 /// `?error=<code>`. Only allowed `redirectTo` URLs are followed: anything else is a 400.
+#[utoipa::path(
+    get,
+    path = "/token/refresh",
+    operation_id = "refreshBounce",
+    tag = "session",
+    summary = "Refresh bounce for server-side rendering",
+    description = "A top-level navigation here carries the refresh cookie (its path covers \
+        this route). Rotates the session, sets fresh cookies and answers 303 to `redirectTo`; \
+        without a valid refresh cookie, clears the cookies and answers 303 to \
+        `redirectTo?error=<code>` (`invalid-refresh-token`, `refresh-token-reused` or \
+        `disabled-user`).",
+    params(BounceQuery),
+    security(("refreshCookie" = [])),
+    responses(
+        (status = 303, description = "Back to `redirectTo` (with `?error=<code>` when the \
+            refresh failed). `Cache-Control: no-store`.",
+            headers(
+                ("Location" = String, description = "`redirectTo`, or `redirectTo?error=<code>`."),
+                ("Set-Cookie" = String, description = "Fresh session cookies, or, when the \
+                    refresh failed, the three cookies cleared.")
+            )),
+        (status = 400, description = "`invalid-request`: `redirectTo` is missing or not an \
+            allowed redirect URL (nothing is redirected).", body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn bounce(
     State(state): State<AppState>,
     Client(client): Client,

@@ -8,27 +8,42 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+
 use crate::sessions::IssuedSession;
 use crate::store::{SessionRecord, UserRecord};
 
 /// Nhost's User.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = User)]
 pub struct UserBody {
     pub id: Uuid,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     pub created_at: String,
     pub display_name: String,
+    /// Empty when none was set.
     pub avatar_url: String,
     pub locale: String,
+    /// `null` for an anonymous user.
+    #[schema(required = true, format = Email)]
     pub email: Option<String>,
     pub email_verified: bool,
+    /// Always `null`: Tessera has no phone sign-in.
+    #[schema(required = true)]
     pub phone_number: Option<String>,
     pub phone_number_verified: bool,
+    /// The role of the user's tokens unless a request asks for another of `roles`.
     pub default_role: String,
     pub roles: Vec<String>,
     pub is_anonymous: bool,
+    /// A JSON object set at sign-up or by an administrator.
+    #[schema(value_type = Object)]
     pub metadata: Value,
-    /// Tessera has no MFA yet; Nhost clients read this field.
+    /// Tessera has no MFA yet; Nhost clients read this field. Always `null`.
+    #[schema(required = true)]
     pub active_mfa_type: Option<String>,
 }
 
@@ -59,14 +74,18 @@ impl From<UserRecord> for UserBody {
 }
 
 /// Nhost's Session.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Session)]
 pub struct SessionBody {
-    /// Absent in cookie mode unless `TESSERA_EXPOSE_ACCESS_TOKEN=true`.
+    /// The ES256 access token (a JWT). Absent in cookie mode unless
+    /// `TESSERA_EXPOSE_ACCESS_TOKEN=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
+    /// Seconds until the access token expires (`TESSERA_ACCESS_TOKEN_TTL`).
     pub access_token_expires_in: u64,
-    /// Absent in cookie mode: the refresh token lives only in its HttpOnly cookie.
+    /// The refresh token (43 characters of base64url), for `POST /token`. Absent in cookie
+    /// mode: the refresh token lives only in its HttpOnly cookie.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     /// The session id: stable across rotations, equal to the token's `sid`.
@@ -100,14 +119,21 @@ impl SessionBody {
 }
 
 /// One entry of `GET /user/sessions`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SessionInfo)]
 pub struct SessionInfoBody {
+    /// The session id (the `sid` of its access tokens).
     pub id: Uuid,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// When its refresh token was last rotated.
+    #[schema(format = DateTime)]
     pub last_used_at: String,
     pub user_agent: String,
+    /// The client IP when the session was created.
     pub ip: String,
+    /// Whether this is the session of the calling token (always `false` in the admin API).
     pub current: bool,
 }
 
@@ -132,4 +158,43 @@ pub fn no_store(response: impl IntoResponse) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// `{session}`: the answer of sign-up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignUpResponse {
+    /// `null` when the address must be verified first (`TESSERA_REQUIRE_EMAIL_VERIFICATION`).
+    #[schema(required = true)]
+    pub session: Option<SessionBody>,
+}
+
+/// `{session, mfa}`: the answer of sign-in (Nhost's shape; `mfa` is always `null`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignInResponse {
+    pub session: SessionBody,
+    /// Always `null`: Tessera has no MFA yet.
+    #[schema(schema_with = null_schema)]
+    pub mfa: (),
+}
+
+/// `{sessions}`: a user's live sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsResponse {
+    pub sessions: Vec<SessionInfoBody>,
+}
+
+/// The JSON string `"OK"`, the body of answers that have nothing else to say.
+#[derive(ToSchema)]
+#[schema(as = Ok, example = "OK")]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+pub enum OkBody {
+    OK,
+}
+
+/// The schema of a value that is always `null`.
+pub fn null_schema() -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Null)
+        .description(Some("Always `null`."))
+        .build()
 }

@@ -10,12 +10,24 @@ use axum::http::HeaderMap;
 use time::Duration;
 use tower_cookies::cookie::SameSite as CookieSameSite;
 use tower_cookies::{Cookie, Cookies};
+use utoipa::ToSchema;
 
 use crate::config::{AuthMode, Config, SameSite};
 use crate::sessions::IssuedSession;
 
 /// The request header that chooses cookie transport.
 pub const AUTH_MODE_HEADER: &str = "tessera-auth-mode";
+
+/// The values of `tessera-auth-mode` (OpenAPI document): `cookie` asks for cookie
+/// transport, `bearer` for tokens in the body; absent, `TESSERA_DEFAULT_AUTH_MODE` applies.
+/// Matched case-insensitively; any other value means the default.
+#[derive(ToSchema)]
+#[schema(as = AuthMode, rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum AuthModeHeader {
+    Bearer,
+    Cookie,
+}
 /// The hint cookie's name (never prefixed: pages look for it by this name).
 pub const HINT_COOKIE: &str = "tessera-session";
 

@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth_error::AuthError;
 use crate::passwords::PolicyError;
@@ -25,11 +26,57 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    status: u16,
-    error: &'a str,
-    message: &'a str,
+/// The error envelope: every error Tessera answers, whatever the route.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error, example = json!({
+    "status": 401,
+    "error": "invalid-token",
+    "message": "The access token is missing, invalid or expired."
+}))]
+pub struct ErrorBody {
+    /// The HTTP status, repeated.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// The kebab-case error code (the list is in the API description).
+    pub error: &'static str,
+    /// A human sentence; never echoes submitted values, never internal detail.
+    pub message: Cow<'static, str>,
+}
+
+/// Descriptions of the error responses that many operations share (OpenAPI document).
+pub mod doc {
+    /// 403 for cross-site requests that would use cookies.
+    pub const INVALID_ORIGIN: &str = "`invalid-origin`: the request carries a credential \
+        cookie or asks for cookie mode (`tessera-auth-mode: cookie`) and comes from an origin \
+        that is not allowed (CSRF protection).";
+    /// 413 for bodies over the limit.
+    pub const PAYLOAD_TOO_LARGE: &str =
+        "`payload-too-large`: the body is larger than `TESSERA_MAX_BODY_BYTES`.";
+    /// 415 for bodies that are not JSON.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "`unsupported-media-type`: the body is not \
+        `application/json` (required too of every cookie-authenticated request that changes \
+        state, even one without a body).";
+    /// 415 for bodiless state-changing requests with cookies.
+    pub const UNSUPPORTED_MEDIA_TYPE_COOKIES: &str = "`unsupported-media-type`: a \
+        cookie-authenticated request that changes state must be `application/json` (CSRF \
+        protection), even without a body.";
+    /// 401 of the admin API.
+    pub const INVALID_ADMIN_SECRET: &str = "`invalid-admin-secret`: the \
+        `x-tessera-admin-secret` header is missing or wrong (nothing was done).";
+    /// 401 of the routes that need an access token.
+    pub const INVALID_TOKEN: &str = "`invalid-token`: no access token (`Authorization: Bearer` \
+        or the access cookie), or it is invalid or expired, or its session has ended.";
+    /// 503, from the database or the request timeout.
+    pub const SERVICE_UNAVAILABLE: &str = "`service-unavailable`: the database did not answer \
+        within `TESSERA_DATABASE_TIMEOUT`, or the request outlasted `TESSERA_REQUEST_TIMEOUT`. \
+        Carries `Retry-After` (seconds).";
+    /// 503 of routes that never touch the database.
+    pub const TIMEOUT: &str = "`service-unavailable`: the request outlasted \
+        `TESSERA_REQUEST_TIMEOUT` (this route does not use the database). Carries \
+        `Retry-After` (seconds).";
+    /// 500.
+    pub const INTERNAL_ERROR: &str = "`internal-error`: an unexpected failure. The body says \
+        nothing internal; quote the `x-request-id` response header when reporting it.";
 }
 
 impl ApiError {
@@ -119,10 +166,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&Envelope {
+        let body = serde_json::to_vec(&ErrorBody {
             status: self.status.as_u16(),
             error: self.code,
-            message: &self.message,
+            message: self.message,
         })
         .unwrap_or_default();
         let mut response = (

@@ -1,27 +1,63 @@
 //! Liveness and version: `GET|HEAD /healthz`, `GET /version`.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
 
-/// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/version", get(version))
+/// The routes of this module, each documented by its `#[utoipa::path]`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(version))
+}
+
+/// The answer of a healthy server.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Health)]
+struct HealthBody {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    status: &'static str,
+    /// The store: `postgres` or `sqlite`.
+    #[schema(example = "postgres")]
+    database: &'static str,
+}
+
+/// The version of the server.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Version)]
+struct VersionBody {
+    /// The crate version.
+    #[schema(example = "0.1.0")]
+    version: &'static str,
 }
 
 /// 200 when the database answers within the database timeout, 503 otherwise.
-async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "health",
+    summary = "Liveness and database reachability",
+    description = "200 when the database answers within `TESSERA_DATABASE_TIMEOUT`, else 503. \
+        `HEAD /healthz` answers the same status without a body.",
+    responses(
+        (status = 200, description = "Healthy.", body = HealthBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
+async fn healthz(State(state): State<AppState>) -> Result<Json<HealthBody>, ApiError> {
     match tokio::time::timeout(state.config.database_timeout, state.store.ping()).await {
-        Ok(Ok(())) => Ok(Json(
-            json!({ "status": "ok", "database": state.store.backend() }),
-        )),
+        Ok(Ok(())) => Ok(Json(HealthBody {
+            status: "ok",
+            database: state.store.backend(),
+        })),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "health check: database unavailable");
             Err(ApiError::unavailable())
@@ -33,6 +69,19 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
     }
 }
 
-async fn version() -> Json<Value> {
-    Json(json!({ "version": env!("CARGO_PKG_VERSION") }))
+#[utoipa::path(
+    get,
+    path = "/version",
+    operation_id = "version",
+    tag = "health",
+    summary = "The server's version",
+    responses(
+        (status = 200, description = "The version.", body = VersionBody),
+        (status = 503, description = doc::TIMEOUT, body = ErrorBody),
+    )
+)]
+async fn version() -> Json<VersionBody> {
+    Json(VersionBody {
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }

@@ -1,49 +1,52 @@
 //! Account lifecycle routes, in Nhost's shapes: verification, password reset and change,
 //! email change, passwordless links, anonymous users, and the PKCE code exchange.
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 use tower_cookies::Cookies;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::deliver;
 use super::bearer::Authenticated;
-use super::bodies::no_store;
+use super::bodies::{OkBody, SessionBody, SignInResponse, no_store};
 use super::client::Client;
-use super::cookies::requested_mode;
-use super::error::ApiError;
+use super::cookies::{AuthModeHeader, requested_mode};
+use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
 use crate::anonymous::Upgrade;
 
-/// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/user/email/send-verification-email",
-            post(send_verification),
-        )
-        .route("/verify", get(verify_link))
-        .route("/user/password/reset", post(request_reset))
-        .route("/user/password", post(change_password))
-        .route("/user/email/change", post(change_email))
-        .route("/signin/passwordless/email", post(passwordless))
-        .route("/signin/anonymous", post(anonymous))
-        .route("/user/deanonymize", post(deanonymize))
-        .route("/token/exchange", post(exchange))
+/// The routes of this module, each documented by its `#[utoipa::path]`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send_verification))
+        .routes(routes!(verify_link))
+        .routes(routes!(request_reset))
+        .routes(routes!(change_password))
+        .routes(routes!(change_email))
+        .routes(routes!(passwordless))
+        .routes(routes!(anonymous))
+        .routes(routes!(deanonymize))
+        .routes(routes!(exchange))
 }
 
 /// Nhost's `options` of link-sending requests.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LinkOptions {
+    /// Where the emailed link finally leads: under an entry of
+    /// `TESSERA_ALLOWED_REDIRECT_URLS` or under the public URL (else 400
+    /// `redirect-not-allowed`). Default: the first allowed redirect URL, else the public URL.
+    #[schema(format = "uri")]
     redirect_to: Option<String>,
+    /// The display name of an account a sign-in link creates.
     display_name: Option<String>,
+    /// Same as the top-level `codeChallenge`.
     code_challenge: Option<String>,
 }
 
@@ -51,14 +54,35 @@ fn ok() -> Json<&'static str> {
     Json("OK")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EmailRequest {
+    #[schema(format = Email)]
     email: String,
+    /// Only `redirectTo` is used.
     #[serde(default)]
     options: Option<LinkOptions>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/user/email/send-verification-email",
+    operation_id = "sendVerificationEmail",
+    tag = "lifecycle",
+    summary = "Resend the verification link",
+    description = "Emails a new verification link to an unverified, enabled account. Answers         `\"OK\"` whether or not the account exists (and sends nothing when it does not).",
+    request_body(content = EmailRequest, description = "The address and where the link leads."),
+    responses(
+        (status = 200, description = "Done (or nothing to do).", body = OkBody),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON; \
+            `redirect-not-allowed`.", body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn send_verification(
     State(state): State<AppState>,
     Json(request): Json<EmailRequest>,
@@ -71,16 +95,50 @@ async fn send_verification(
     Ok(ok())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct LinkQuery {
+    /// The one-time ticket of the link.
     ticket: Option<String>,
+    /// `emailVerify`, `passwordReset`, `emailConfirmChange` or `signinPasswordless`.
     #[serde(rename = "type")]
     link_type: Option<String>,
+    /// Only used to report an invalid ticket (`?error=invalid-ticket`) when it is an allowed
+    /// redirect URL: a valid ticket leads where the request that sent the link asked.
+    #[param(format = "uri")]
     redirect_to: Option<String>,
 }
 
 /// `GET /verify?ticket=...&type=...&redirectTo=...`: the target of every emailed link.
+#[utoipa::path(
+    get,
+    path = "/verify",
+    operation_id = "followLink",
+    tag = "lifecycle",
+    summary = "Follow an emailed link",
+    description = "The target of every emailed link. Redeems the ticket and redirects (303) to \
+        the `redirectTo` stored with it: a verified address, a changed address or a sign-in \
+        link lead there, with `?code=...` for `POST /token/exchange` when the request carried \
+        a PKCE challenge; a reset link leads to `redirectTo?ticket=...&type=passwordReset` \
+        (the ticket is spent by `POST /user/password`). An invalid, used or expired ticket \
+        leads to `redirectTo?error=invalid-ticket` (`email-already-in-use` for an address \
+        taken meanwhile) when the query's `redirectTo` is allowed, else it is an error.",
+    params(LinkQuery),
+    responses(
+        (status = 303, description = "To the app. `Cache-Control: no-store`.",
+            headers(("Location" = String, description = "The stored `redirectTo`, with \
+                `code`, `ticket` and `type`, or `error`."))),
+        (status = 400, description = "`invalid-request`: a malformed query.", body = ErrorBody),
+        (status = 401, description = "`invalid-ticket`: invalid, used or expired, and no \
+            allowed `redirectTo` to report it to.", body = ErrorBody),
+        (status = 409, description = "`email-already-in-use`: the new address of an email \
+            change was taken meanwhile, and no allowed `redirectTo` to report it to.",
+            body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn verify_link(
     State(state): State<AppState>,
     Client(client): Client,
@@ -104,6 +162,28 @@ async fn verify_link(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/user/password/reset",
+    operation_id = "requestPasswordReset",
+    tag = "lifecycle",
+    summary = "Email a password reset link",
+    description = "Emails a reset link (valid 1 h) to an enabled account. Answers `\"OK\"` \
+        whether or not the account exists (and sends nothing when it does not). The link \
+        leads to `redirectTo?ticket=...&type=passwordReset`, for the app's form to post \
+        `POST /user/password {newPassword, ticket}`.",
+    request_body(content = EmailRequest, description = "The address and where the link leads."),
+    responses(
+        (status = 200, description = "Done (or nothing to do).", body = OkBody),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON; \
+            `redirect-not-allowed`.", body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn request_reset(
     State(state): State<AppState>,
     Json(request): Json<EmailRequest>,
@@ -116,15 +196,44 @@ async fn request_reset(
     Ok(ok())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PasswordRequest {
+    #[schema(value_type = String, format = Password)]
     new_password: SecretString,
+    /// The ticket of a reset link; without it, an access token is required.
     ticket: Option<String>,
 }
 
 /// With a reset `ticket`: sets the password, ending every session. Without: requires an
 /// access token and ends every other session.
+#[utoipa::path(
+    post,
+    path = "/user/password",
+    operation_id = "changePassword",
+    tag = "lifecycle",
+    summary = "Set a new password",
+    description = "With a reset `ticket`: sets the password, marks the address verified and \
+        ends **every** session (no access token needed). Without a ticket, with an access \
+        token: sets it and ends every **other** session. A password refused by the policy \
+        does not spend the ticket.",
+    request_body(content = PasswordRequest, description = "The new password, and the reset \
+        ticket if any."),
+    security((), ("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 200, description = "The password is set.", body = OkBody),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a \
+            password too long; `password-too-short`; `password-too-weak`.", body = ErrorBody),
+        (status = 401, description = "`invalid-ticket`: with a ticket that is invalid, used or \
+            expired; `invalid-token`: without a ticket, no valid access token of a live \
+            session.", body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
@@ -150,15 +259,42 @@ async fn change_password(
     Ok(ok())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ChangeEmailRequest {
+    #[schema(format = Email)]
     new_email: String,
+    /// `redirectTo` and `codeChallenge` are used.
     #[serde(default)]
     options: Option<LinkOptions>,
+    /// PKCE S256 challenge: the confirmation link then leads to `redirectTo?code=...`.
     code_challenge: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/user/email/change",
+    operation_id = "changeEmail",
+    tag = "lifecycle",
+    summary = "Change the email address",
+    description = "Emails a confirmation link (valid 24 h) to the new address; the address \
+        changes when the link is followed.",
+    request_body(content = ChangeEmailRequest, description = "The new address."),
+    security(("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 200, description = "The link is on its way.", body = OkBody),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON, an \
+            invalid email; `redirect-not-allowed`.", body = ErrorBody),
+        (status = 401, description = doc::INVALID_TOKEN, body = ErrorBody),
+        (status = 403, description = "`email-domain-not-allowed`; `invalid-origin` (cookies \
+            from a foreign origin).", body = ErrorBody),
+        (status = 409, description = "`email-already-in-use`.", body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn change_email(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -177,15 +313,42 @@ async fn change_email(
     Ok(ok())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PasswordlessRequest {
+    #[schema(format = Email)]
     email: String,
+    /// `redirectTo`, `displayName` (of an account the link creates) and `codeChallenge`.
     #[serde(default)]
     options: Option<LinkOptions>,
+    /// PKCE S256 challenge (43 characters of base64url), required here or in `options`: the
+    /// link leads to `redirectTo?code=...`, never to a token.
     code_challenge: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/signin/passwordless/email",
+    operation_id = "signInPasswordlessEmail",
+    tag = "lifecycle",
+    summary = "Email a sign-in link",
+    description = "Emails a sign-in link (valid 15 min), creating the account if sign-up \
+        allows. Answers `\"OK\"` whether or not the account exists. Following the link leads \
+        to `redirectTo?code=...`; the app exchanges the code with its verifier at \
+        `POST /token/exchange`.",
+    request_body(content = PasswordlessRequest, description = "The address, the PKCE \
+        challenge and where the link leads."),
+    responses(
+        (status = 200, description = "Done (or nothing to do).", body = OkBody),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON, an \
+            invalid email, no `codeChallenge`; `redirect-not-allowed`.", body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn passwordless(
     State(state): State<AppState>,
     Client(client): Client,
@@ -205,12 +368,42 @@ async fn passwordless(
     Ok(ok())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AnonymousRequest {
+    /// Default `Anonymous`.
     display_name: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/signin/anonymous",
+    operation_id = "signInAnonymous",
+    tag = "lifecycle",
+    summary = "Sign in as a new anonymous user",
+    description = "Creates an anonymous user (role `anonymous`, `isAnonymous: true`, no \
+        email) and signs it in; `POST /user/deanonymize` gives it an address later. Refused \
+        when `TESSERA_DISABLE_SIGNUP=true`. The body is required (`{}` will do).",
+    request_body(content = AnonymousRequest, description = "Optional display name."),
+    params(
+        ("tessera-auth-mode" = inline(Option<AuthModeHeader>), Header,
+            description = "`cookie` for cookie transport (see the API description)."),
+    ),
+    responses(
+        (status = 200, description = "The session (`mfa` is always `null`). \
+            `Cache-Control: no-store`.", body = SignInResponse,
+            headers(("Set-Cookie" = String, description = "Cookie mode only: the access \
+                cookie, the refresh cookie and the `tessera-session` hint."))),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON.",
+            body = ErrorBody),
+        (status = 403, description = "`signup-disabled`; `invalid-origin` (cookies from a \
+            foreign origin).", body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn anonymous(
     State(state): State<AppState>,
     Client(client): Client,
@@ -223,29 +416,61 @@ async fn anonymous(
         .sign_in_anonymous(request.display_name, &client)
         .await?;
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
-    Ok(no_store(Json(json!({
-        "session": deliver(&state, &cookies, mode, session),
-        "mfa": null,
-    }))))
+    Ok(no_store(Json(SignInResponse {
+        session: deliver(&state, &cookies, mode, session),
+        mfa: (),
+    })))
 }
 
-#[derive(Deserialize)]
+/// How a deanonymized user signs in from now on.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 enum SignInMethod {
     EmailPassword,
     Passwordless,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct DeanonymizeRequest {
     sign_in_method: SignInMethod,
+    #[schema(format = Email)]
     email: String,
+    /// Required with `email-password`.
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<SecretString>,
+    /// Only `redirectTo` (of the verification link) is used.
     #[serde(default)]
     options: Option<LinkOptions>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/user/deanonymize",
+    operation_id = "deanonymize",
+    tag = "lifecycle",
+    summary = "Give an anonymous user an email address",
+    description = "The calling anonymous user gets an email (and a password with \
+        `email-password`, or a verification link to follow with `passwordless`), keeping its \
+        id, data and sessions; its roles become `user` at the next refresh.",
+    request_body(content = DeanonymizeRequest, description = "The new sign-in method."),
+    security(("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 200, description = "Done.", body = OkBody),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON, an \
+            invalid email, no password with `email-password`; `password-too-short`; \
+            `password-too-weak`; `redirect-not-allowed`; `user-not-anonymous`.",
+            body = ErrorBody),
+        (status = 401, description = doc::INVALID_TOKEN, body = ErrorBody),
+        (status = 403, description = "`email-domain-not-allowed`; `invalid-origin` (cookies \
+            from a foreign origin).", body = ErrorBody),
+        (status = 409, description = "`email-already-in-use`.", body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn deanonymize(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -274,14 +499,44 @@ async fn deanonymize(
     Ok(ok())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ExchangeRequest {
+    /// The `code` of the redirect (valid 5 minutes, once).
     code: String,
+    /// The PKCE verifier of the `codeChallenge` the link was requested with.
     code_verifier: String,
 }
 
 /// `POST /token/exchange {code, codeVerifier}`: a bare Session, or cookies in cookie mode.
+#[utoipa::path(
+    post,
+    path = "/token/exchange",
+    operation_id = "exchangeCode",
+    tag = "lifecycle",
+    summary = "Exchange a one-time code for a session (PKCE)",
+    description = "The code is spent whatever the verifier: it gets one attempt.",
+    request_body(content = ExchangeRequest, description = "The code and its PKCE verifier."),
+    params(
+        ("tessera-auth-mode" = inline(Option<AuthModeHeader>), Header,
+            description = "`cookie` for cookie transport (see the API description)."),
+    ),
+    responses(
+        (status = 200, description = "A bare Session. `Cache-Control: no-store`.",
+            body = SessionBody,
+            headers(("Set-Cookie" = String, description = "Cookie mode only: the access \
+                cookie, the refresh cookie and the `tessera-session` hint."))),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a \
+            missing field.", body = ErrorBody),
+        (status = 401, description = "`invalid-ticket`: the code is invalid, used or expired, \
+            or the verifier does not match; `disabled-user`.", body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn exchange(
     State(state): State<AppState>,
     Client(client): Client,

@@ -1,8 +1,11 @@
 //! The HTTP layer: routes, extractors, the error envelope and the middleware stack.
 //!
-//! Each feature module has a `router()`; they are merged here, nested under the public
-//! URL's base path, and wrapped in the layers every request goes through. A 405 keeps
-//! axum's `Allow` header and gets the envelope from `error::envelope_bare_errors`.
+//! Each feature module has a `router()`, an `OpenApiRouter` whose routes are registered
+//! with `utoipa_axum::routes!` from handlers annotated with `#[utoipa::path]`, so every
+//! route is documented. They are merged here, nested under the public URL's base path, and
+//! wrapped in the layers every request goes through; their documentation becomes the
+//! OpenAPI document served at `GET /openapi.json` (`openapi`). A 405 keeps axum's `Allow`
+//! header and gets the envelope from `error::envelope_bare_errors`.
 
 mod admin;
 mod auth;
@@ -15,16 +18,17 @@ pub mod error;
 mod health;
 pub mod json;
 mod lifecycle;
+mod openapi;
 mod user;
 mod wellknown;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware;
+use axum::{Extension, Router};
 use tower::ServiceBuilder;
 use tower_cookies::CookieManagerLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -35,6 +39,7 @@ use tower_http::sensitive_headers::{
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::accounts::Accounts;
 use crate::admin::Admin;
@@ -65,20 +70,37 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole application: every route, nested under the base path, with its middleware.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let api = Router::new()
+    let admin_enabled = state.admin.api_enabled();
+    // Each part is split into its routes and their documentation, so that the document
+    // describes each operation once while the routes are mounted as below.
+    let (api, api_doc) = OpenApiRouter::new()
         .merge(auth::router())
         .merge(user::router())
-        .merge(lifecycle::router());
+        .merge(lifecycle::router())
+        .split_for_parts();
+    let (public, mut document) = OpenApiRouter::new()
+        .merge(health::router())
+        .merge(wellknown::router())
+        .split_for_parts();
+    let (openapi_route, openapi_doc) = openapi::router().split_for_parts();
+    // The admin API is documented whether or not this server serves it (the document
+    // describes the product; its tag says when it exists).
+    let (admin_routes, admin_doc) = admin::router(state.clone()).split_for_parts();
+    document.merge(api_doc);
+    document.merge(admin_doc);
+    document.merge(openapi_doc);
+    let document = openapi::document(&config, admin_enabled, document);
+
     // Nhost clients use an auth URL ending in /v1 (the SDK's refresh logic even depends on
     // it), so the API is also served under <base>/v1.
     let mut routes = Router::new()
-        .merge(health::router())
-        .merge(wellknown::router())
+        .merge(public)
+        .merge(openapi_route.layer(Extension(document)))
         .merge(api.clone())
         .nest("/v1", api);
     // Without TESSERA_ADMIN_SECRET there is no admin API at all: /admin paths are 404s.
-    if state.admin.api_enabled() {
-        routes = routes.merge(admin::router(state.clone()));
+    if admin_enabled {
+        routes = routes.merge(admin_routes);
     }
     let routes = routes
         .fallback(not_found)

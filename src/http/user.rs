@@ -1,27 +1,43 @@
 //! The signed-in user: `GET /user`, `GET /user/sessions`, `DELETE /user/sessions/{id}`.
 
-use axum::Router;
 use axum::extract::{Path, State};
-use axum::routing::{delete, get};
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
 use super::bearer::Authenticated;
-use super::bodies::{SessionInfoBody, UserBody};
+use super::bodies::{OkBody, SessionInfoBody, SessionsResponse, UserBody};
 use super::client::Client;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
 use crate::auth_error::AuthError;
 
-/// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/user", get(user))
-        .route("/user/sessions", get(sessions))
-        .route("/user/sessions/{id}", delete(revoke))
+/// The routes of this module, each documented by its `#[utoipa::path]`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(user))
+        .routes(routes!(sessions))
+        .routes(routes!(revoke))
 }
 
+#[utoipa::path(
+    get,
+    path = "/user",
+    operation_id = "getUser",
+    tag = "user",
+    summary = "The signed-in user",
+    description = "The User of the access token (`Authorization: Bearer`, else the access \
+        cookie). The token's session must be live: a signed-out token stops working here at \
+        once.",
+    security(("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 200, description = "The User.", body = UserBody),
+        (status = 401, description = doc::INVALID_TOKEN, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn user(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -29,10 +45,25 @@ async fn user(
     Ok(Json(state.accounts.user(claims.sub).await?.into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/user/sessions",
+    operation_id = "listSessions",
+    tag = "session",
+    summary = "The signed-in user's live sessions",
+    description = "Newest first; `current` marks the session of the calling token.",
+    security(("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 200, description = "The live sessions.", body = SessionsResponse),
+        (status = 401, description = doc::INVALID_TOKEN, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn sessions(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionsResponse>, ApiError> {
     let sessions: Vec<_> = state
         .sessions
         .list(claims.sub)
@@ -40,9 +71,32 @@ async fn sessions(
         .into_iter()
         .map(|s| SessionInfoBody::new(s, claims.sid))
         .collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(SessionsResponse { sessions }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/user/sessions/{id}",
+    operation_id = "revokeSession",
+    tag = "session",
+    summary = "End one of the signed-in user's sessions",
+    description = "Revokes the session: its refresh token stops working at once, and its \
+        access tokens stop working wherever the session is checked (Tessera's own endpoints, \
+        `POST /token/verify`).",
+    params(("id" = Uuid, Path, description = "The session id (`refreshTokenId`, the `sid` \
+        claim).")),
+    security(("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 200, description = "Revoked.", body = OkBody),
+        (status = 401, description = doc::INVALID_TOKEN, body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 404, description = "`session-not-found`: not a live session of the caller's \
+            (or not a UUID).", body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 async fn revoke(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,

@@ -14,6 +14,7 @@ mod health;
 mod hostile;
 mod keys;
 mod lifecycle;
+mod openapi;
 mod process;
 mod sessions;
 mod smtp_sink;
