@@ -15,7 +15,8 @@ use crate::auth_error::AuthError;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
-use crate::passwords::{Passwords, Verified};
+use crate::passwords::{MAX_PASSWORD_CHARS, Passwords, Verified};
+use crate::ratelimit::FailedSignIns;
 use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
 use crate::store::{Store, StoreError, UserRecord};
 
@@ -49,6 +50,7 @@ pub struct Accounts {
     passwords: Arc<Passwords>,
     sessions: Arc<Sessions>,
     lifecycle: Arc<Lifecycle>,
+    failed_signins: FailedSignIns,
     disable_signup: bool,
     require_email_verification: bool,
 }
@@ -84,6 +86,11 @@ impl Accounts {
         config: &Config,
     ) -> Self {
         Self {
+            failed_signins: FailedSignIns::new(
+                store.clone(),
+                clock.clone(),
+                config.rate_limits.failed_signins_per_account,
+            ),
             store,
             clock,
             passwords,
@@ -182,6 +189,16 @@ impl Accounts {
         password: &SecretString,
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
+        use secrecy::ExposeSecret;
+        // Refused before any hashing: an oversized password cannot be anyone's.
+        if password.expose_secret().chars().count() > MAX_PASSWORD_CHARS {
+            return Err(AuthError::InvalidRequest(format!(
+                "The password must be at most {MAX_PASSWORD_CHARS} characters long."
+            )));
+        }
+        // An address that has used up its failed attempts is refused before anything
+        // else, whether or not the account exists and whatever the password.
+        self.failed_signins.check(email).await?;
         // A malformed address cannot belong to an account: same answer as a wrong password,
         // after the same work.
         let user = match normalise_email(email) {
@@ -205,6 +222,7 @@ impl Accounts {
                 if let Err(err) = self.store.record_event(&event).await {
                     tracing::warn!(error = %err, "cannot record a failed sign-in");
                 }
+                self.failed_signins.record_failure(email).await?;
                 return Err(AuthError::InvalidEmailPassword);
             }
         };

@@ -5,7 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 use crate::accounts::Accounts;
 use crate::admin::Admin;
@@ -16,6 +22,7 @@ use crate::http::{self, AppState};
 use crate::keys::KeyService;
 use crate::lifecycle::Lifecycle;
 use crate::passwords::Passwords;
+use crate::ratelimit::IpLimits;
 use crate::sessions::Sessions;
 use crate::tokens::TokenIssuer;
 use crate::{cleanup, store};
@@ -83,6 +90,7 @@ impl Application {
             lifecycle.clone(),
             &config,
         ));
+        let ip_limits = Arc::new(IpLimits::new(&config.rate_limits));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (TESSERA_LISTEN)", config.listen))?;
@@ -98,6 +106,7 @@ impl Application {
                 accounts,
                 lifecycle,
                 admin,
+                ip_limits,
             },
         })
     }
@@ -132,20 +141,79 @@ impl Application {
             self.state.clock.clone(),
             self.state.config.event_retention,
         );
+        let limits = self.state.ip_limits.clone();
+        let forget_idle = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                interval.tick().await;
+                limits.forget_idle();
+            }
+        });
         let app = http::router(self.state);
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server error")?;
+        serve(self.listener, app, shutdown).await;
+        forget_idle.abort();
         maintenance.abort();
         cleanup.abort();
         store.close().await;
         tracing::info!("tessera stopped");
         Ok(())
     }
+}
+
+/// How long a client may take to send a request's header section (slowloris defence).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most header bytes hyper buffers; Tessera's own limit (16 KiB, 431) is below it.
+const MAX_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Accepts connections until `shutdown`, then waits for in-flight requests to finish.
+/// This is `axum::serve` with hyper's connection settings exposed: a header read timeout
+/// and a bounded header buffer.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_BUFFER_BYTES);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait a moment, keep serving.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(request.map(axum::body::Body::new))
+            },
+        );
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -40,6 +40,8 @@ pub enum AuthError {
     NotAnonymous,
     #[error("no such user")]
     UserNotFound,
+    #[error("too many attempts; retry later")]
+    TooManyRequests(std::time::Duration),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -21,6 +21,7 @@ pub mod http;
 pub mod keys;
 pub mod lifecycle;
 pub mod passwords;
+pub mod ratelimit;
 pub mod redirects;
 pub mod sealing;
 pub mod sessions;

@@ -83,6 +83,21 @@ pub struct KeyConfig {
     pub publish_lead: Duration,
 }
 
+/// A rate: so many per period.
+pub type Rate = Option<(u32, Duration)>;
+
+/// Rate limits: per client IP for each endpoint family (kept in each replica's memory),
+/// and per account for failed sign-ins (kept in the database, so global).
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    pub signin: Rate,
+    pub signup: Rate,
+    pub refresh: Rate,
+    pub email: Rate,
+    pub verify: Rate,
+    pub failed_signins_per_account: Rate,
+}
+
 /// Cookie transport (SPEC.md section 4).
 #[derive(Debug, Clone)]
 pub struct CookieConfig {
@@ -130,11 +145,14 @@ pub struct Config {
     /// How long security events are kept; zero keeps them forever.
     pub event_retention: Duration,
     pub passwords: PasswordConfig,
+    pub rate_limits: RateLimits,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
 }
+
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// Reads variables by name; `None` and an empty value both mean "not set".
 struct Source<'a> {
@@ -501,6 +519,44 @@ impl Config {
                     "2",
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                     number,
+                )?,
+            },
+            rate_limits: RateLimits {
+                signin: env.parsed(
+                    "TESSERA_RATE_LIMIT_SIGNIN",
+                    "20/1m",
+                    Some((20, MINUTE)),
+                    values::rate,
+                )?,
+                signup: env.parsed(
+                    "TESSERA_RATE_LIMIT_SIGNUP",
+                    "10/1m",
+                    Some((10, MINUTE)),
+                    values::rate,
+                )?,
+                refresh: env.parsed(
+                    "TESSERA_RATE_LIMIT_REFRESH",
+                    "120/1m",
+                    Some((120, MINUTE)),
+                    values::rate,
+                )?,
+                email: env.parsed(
+                    "TESSERA_RATE_LIMIT_EMAIL",
+                    "5/1m",
+                    Some((5, MINUTE)),
+                    values::rate,
+                )?,
+                verify: env.parsed(
+                    "TESSERA_RATE_LIMIT_VERIFY",
+                    "30/1m",
+                    Some((30, MINUTE)),
+                    values::rate,
+                )?,
+                failed_signins_per_account: env.parsed(
+                    "TESSERA_RATE_LIMIT_FAILED_SIGNINS",
+                    "100/1h",
+                    Some((100, Duration::from_secs(3600))),
+                    values::rate,
                 )?,
             },
             max_body_bytes: env.parsed("TESSERA_MAX_BODY_BYTES", "65536", 65_536, number)?,

@@ -35,6 +35,27 @@ pub fn duration(raw: &str) -> Result<Duration, String> {
         .ok_or_else(|| "is longer than ten years".to_string())
 }
 
+/// A rate: `N/duration` (`20/1m`, `100/1h`), or `0` for none.
+pub fn rate(raw: &str) -> Result<Option<(u32, Duration)>, String> {
+    if raw.trim() == "0" {
+        return Ok(None);
+    }
+    let (count, per) = raw
+        .split_once('/')
+        .ok_or_else(|| "is not a rate like 20/1m (or 0 for none)".to_string())?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "does not start with a positive count".to_string())?;
+    let per = duration(per).map_err(|e| format!("has a period that {e}"))?;
+    if per.is_zero() {
+        return Err("has a zero period".into());
+    }
+    Ok(Some((count, per)))
+}
+
 /// `true` or `false`, nothing else: a typo must not silently mean "off".
 pub fn boolean(raw: &str) -> Result<bool, String> {
     match raw.trim() {
@@ -92,6 +113,16 @@ mod tests {
             assert!(duration(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(duration("3651d").is_err());
+    }
+
+    #[test]
+    fn rates_are_count_per_period() {
+        assert_eq!(rate("20/1m"), Ok(Some((20, Duration::from_secs(60)))));
+        assert_eq!(rate("100/1h"), Ok(Some((100, Duration::from_secs(3600)))));
+        assert_eq!(rate("0"), Ok(None));
+        for bad in ["20", "0/1m", "x/1m", "20/", "20/0", "20/1w", "-1/1m"] {
+            assert!(rate(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub(super) fn deliver(
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct-Horse-battery-9"}))]
 struct SignUpRequest {
     /// Trimmed and lower-cased before use.
@@ -73,7 +73,7 @@ struct SignUpRequest {
 
 /// Nhost's sign-up options.
 #[derive(Deserialize, Default, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = SignUpOptions)]
 struct SignUpOptionsBody {
     /// At most 256 characters; default: the email address.
@@ -219,7 +219,7 @@ async fn sign_in(
 }
 
 #[derive(Deserialize, Default, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RefreshRequest {
     /// The refresh token; absent, the refresh cookie is used.
     refresh_token: Option<String>,
@@ -289,6 +289,7 @@ async fn refresh(
 }
 
 #[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct VerifyRequest {
     /// The access token to check; absent, the `Authorization` header or the access cookie.
     token: Option<String>,
@@ -336,7 +337,7 @@ async fn verify(
 }
 
 #[derive(Deserialize, Default, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SignOutRequest {
     /// The refresh token of the session to end; absent, the refresh cookie, else the access
     /// token (`Authorization` or cookie, even expired) names the session.

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use ipnet::IpNet;
@@ -24,19 +25,12 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let peer = parts
+        let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .join(",");
-        let ip = peer
-            .map(|peer| client_ip(peer, &forwarded, &state.config.trusted_proxies).to_string())
+            .map(|info| {
+                request_ip(info.0.ip(), &parts.headers, &state.config.trusted_proxies).to_string()
+            })
             .unwrap_or_default();
         let user_agent = parts
             .headers
@@ -45,6 +39,50 @@ where
             .unwrap_or_default();
         Ok(Client(ClientInfo::new(ip, user_agent)))
     }
+}
+
+/// The client's IP for a request from `peer`: the peer itself unless it is a trusted
+/// proxy, then the chain of `X-Forwarded-For` (or, without it, the `for=` parameters of
+/// `Forwarded`, RFC 7239).
+pub fn request_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let values = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut chain = values("x-forwarded-for");
+    if chain.is_empty() {
+        chain = forwarded_for(&values("forwarded"));
+    }
+    client_ip(peer, &chain, trusted)
+}
+
+/// The `for=` addresses of a `Forwarded` header as a comma-separated chain.
+fn forwarded_for(forwarded: &str) -> String {
+    forwarded
+        .split(',')
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                key.eq_ignore_ascii_case("for").then(|| {
+                    let value = value.trim().trim_matches('"');
+                    // "[2001:db8::1]:4711" or "192.0.2.60:8080" or "192.0.2.60".
+                    match value.strip_prefix('[') {
+                        Some(v6) => v6.split(']').next().unwrap_or_default().to_owned(),
+                        None => value
+                            .rsplit_once(':')
+                            .filter(|(h, _)| !h.contains(':'))
+                            .map_or(value, |(h, _)| h)
+                            .to_owned(),
+                    }
+                })
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The first address, from the right of the chain, that is not a trusted proxy. A peer

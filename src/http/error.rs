@@ -225,6 +225,12 @@ impl From<AuthError> for ApiError {
             AuthError::EmailDomainNotAllowed => (S::FORBIDDEN, "email-domain-not-allowed"),
             AuthError::NotAnonymous => (S::BAD_REQUEST, "user-not-anonymous"),
             AuthError::UserNotFound => (S::NOT_FOUND, "user-not-found"),
+            AuthError::TooManyRequests(wait) => {
+                return ApiError {
+                    retry_after: Some(wait.as_secs().max(1)),
+                    ..ApiError::for_status(S::TOO_MANY_REQUESTS)
+                };
+            }
             AuthError::Store(_) | AuthError::Keys(_) | AuthError::Hash(_) => {
                 return match err {
                     AuthError::Store(store) => store.into(),

@@ -37,7 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Nhost's `options` of link-sending requests.
 #[derive(Deserialize, Default, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LinkOptions {
     /// Where the emailed link finally leads: under an entry of
     /// `TESSERA_ALLOWED_REDIRECT_URLS` or under the public URL (else 400
@@ -48,6 +48,23 @@ struct LinkOptions {
     display_name: Option<String>,
     /// Same as the top-level `codeChallenge`.
     code_challenge: Option<String>,
+    /// Accepted for Nhost compatibility and ignored: roles are set by administrators.
+    #[serde(default)]
+    #[allow(dead_code)] // read by serde only, to accept Nhost's field
+    allowed_roles: Option<Vec<String>>,
+    /// Accepted for Nhost compatibility and ignored: roles are set by administrators.
+    #[serde(default)]
+    #[allow(dead_code)] // read by serde only, to accept Nhost's field
+    default_role: Option<String>,
+    /// Accepted for Nhost compatibility and ignored.
+    #[serde(default)]
+    #[allow(dead_code)] // read by serde only, to accept Nhost's field
+    locale: Option<String>,
+    /// Accepted for Nhost compatibility and ignored.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    #[allow(dead_code)] // read by serde only, to accept Nhost's field
+    metadata: Option<serde_json::Value>,
 }
 
 fn ok() -> Json<&'static str> {
@@ -55,7 +72,7 @@ fn ok() -> Json<&'static str> {
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct EmailRequest {
     #[schema(format = Email)]
     email: String,
@@ -197,7 +214,7 @@ async fn request_reset(
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PasswordRequest {
     #[schema(value_type = String, format = Password)]
     new_password: SecretString,
@@ -260,7 +277,7 @@ async fn change_password(
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ChangeEmailRequest {
     #[schema(format = Email)]
     new_email: String,
@@ -314,7 +331,7 @@ async fn change_email(
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PasswordlessRequest {
     #[schema(format = Email)]
     email: String,
@@ -369,7 +386,7 @@ async fn passwordless(
 }
 
 #[derive(Deserialize, Default, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AnonymousRequest {
     /// Default `Anonymous`.
     display_name: Option<String>,
@@ -431,7 +448,7 @@ enum SignInMethod {
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DeanonymizeRequest {
     sign_in_method: SignInMethod,
     #[schema(format = Email)]
@@ -500,7 +517,7 @@ async fn deanonymize(
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ExchangeRequest {
     /// The `code` of the redirect (valid 5 minutes, once).
     code: String,

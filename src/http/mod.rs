@@ -18,6 +18,7 @@ pub mod error;
 mod health;
 pub mod json;
 mod lifecycle;
+mod limits;
 mod openapi;
 mod user;
 mod wellknown;
@@ -36,7 +37,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::sensitive_headers::{
     SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,6 +47,7 @@ use crate::admin::Admin;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
+use crate::ratelimit::IpLimits;
 use crate::sessions::Sessions;
 use crate::store::Store;
 use crate::tokens::TokenIssuer;
@@ -63,9 +65,13 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub lifecycle: Arc<Lifecycle>,
     pub admin: Arc<Admin>,
+    pub ip_limits: Arc<IpLimits>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How long a request body may take to arrive.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The whole application: every route, nested under the base path, with its middleware.
 pub fn router(state: AppState) -> Router {
@@ -105,6 +111,10 @@ pub fn router(state: AppState) -> Router {
     let routes = routes
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::rate_limit,
+        ))
         .layer(CookieManagerLayer::new())
         .with_state(state);
     let routes = match config.base_path() {
@@ -135,10 +145,13 @@ pub fn router(state: AppState) -> Router {
             }))
             .layer(csrf::cors(&config))
             .layer(middleware::from_fn(error::envelope_bare_errors))
+            .layer(middleware::from_fn(limits::header_size))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,
                 config.request_timeout,
             ))
+            // A body that trickles in slower than this is cut off with 408.
+            .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
             .layer(RequestBodyLimitLayer::new(config.max_body_bytes)),
     )
 }

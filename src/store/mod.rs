@@ -168,6 +168,22 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> StoreResult<Option<TicketRecord>>;
 
+    /// The hits of a rate-limit counter in its current window (started after `window_start`).
+    async fn rate_limit_hits(
+        &self,
+        key: &str,
+        window_start: OffsetDateTime,
+    ) -> StoreResult<Option<(i64, OffsetDateTime)>>;
+    /// Counts one hit: a window older than `window_start` starts over at `now`. Returns the
+    /// hits and the start of the window they belong to. One statement, so concurrent hits
+    /// from several replicas all count.
+    async fn hit_rate_limit(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        window_start: OffsetDateTime,
+    ) -> StoreResult<(i64, OffsetDateTime)>;
+
     /// Appends to the security event log.
     async fn record_event(&self, event: &SecurityEventRecord) -> StoreResult<()>;
     /// Events matching `filter`, newest first, with their ids (for cursors).

@@ -15,6 +15,60 @@ use uuid::Uuid;
 
 use crate::proxy::Proxy;
 
+/// When `TESSERA_TEST_AUDIT_DIR` is set (scripts/test sets it), every log line of every
+/// in-process server, at TRACE level, goes to `<dir>/logs-<pid>.jsonl`, and the secrets
+/// the tests handle go to `<dir>/secrets-<pid>.txt`; `tests/log_audit.rs` then checks
+/// that no secret reached a log line.
+pub fn init_audit_logging() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let Some(dir) = std::env::var_os("TESSERA_TEST_AUDIT_DIR") else {
+            return;
+        };
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = std::fs::File::create(
+            std::path::Path::new(&dir).join(format!("logs-{}.jsonl", std::process::id())),
+        )
+        .unwrap();
+        let filter = tracing_subscriber::EnvFilter::new(
+            "trace,hyper=info,hyper_util=info,h2=info,rustls=info,tokio=info,runtime=info,reqwest=info,sqlx=debug,governor=info,lettre=debug",
+        );
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    });
+}
+
+/// Records a secret a test saw (a token, ticket, code or password) for the log audit.
+pub fn audit_secret(secret: &str) {
+    use std::io::Write;
+    let Some(dir) = std::env::var_os("TESSERA_TEST_AUDIT_DIR") else {
+        return;
+    };
+    if secret.len() < 8 {
+        return;
+    }
+    let path = std::path::Path::new(&dir).join(format!("secrets-{}.txt", std::process::id()));
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "{secret}");
+    }
+}
+
+/// Records the tokens of a Session body for the log audit.
+pub fn audit_session(session: &Value) {
+    for field in ["accessToken", "refreshToken"] {
+        if let Some(token) = session[field].as_str() {
+            audit_secret(token);
+        }
+    }
+}
+
 /// Which store a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -138,6 +192,13 @@ pub fn test_env(database_url: &str) -> HashMap<String, String> {
         ("TESSERA_ARGON2_ITERATIONS", "1"),
         ("TESSERA_DATABASE_TIMEOUT", "2s"),
         ("TESSERA_DATABASE_MAX_CONNECTIONS", "5"),
+        // Per-IP limits would throttle a suite that sends everything from 127.0.0.1; the
+        // rate-limit tests turn them back on (and check the defaults).
+        ("TESSERA_RATE_LIMIT_SIGNIN", "0"),
+        ("TESSERA_RATE_LIMIT_SIGNUP", "0"),
+        ("TESSERA_RATE_LIMIT_REFRESH", "0"),
+        ("TESSERA_RATE_LIMIT_EMAIL", "0"),
+        ("TESSERA_RATE_LIMIT_VERIFY", "0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -236,6 +297,7 @@ impl TestApp {
         for (k, v) in vars {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
+        init_audit_logging();
         let config = Config::from_lookup(&|var| env.get(var).cloned()).expect("valid test config");
         let application = Application::build(config, server_clock)
             .await
@@ -391,6 +453,7 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), StatusCode::OK, "sign-up");
         let body: Value = response.json().await.unwrap();
+        audit_session(&body["session"]);
         body["session"].clone()
     }
 
@@ -404,6 +467,7 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), StatusCode::OK, "sign-in");
         let body: Value = response.json().await.unwrap();
+        audit_session(&body["session"]);
         body["session"].clone()
     }
 

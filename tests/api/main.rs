@@ -16,6 +16,7 @@ mod keys;
 mod lifecycle;
 mod openapi;
 mod process;
+mod properties;
 mod sessions;
 mod smtp_sink;
 mod verifiers;

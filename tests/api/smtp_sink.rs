@@ -156,11 +156,17 @@ pub fn link(message: &Received) -> String {
         .and_then(|_| decoded.find("/verify?"))
         .expect("a /verify link");
     let begin = decoded[..start].rfind("http").expect("an absolute link");
-    decoded[begin..]
+    let link = decoded[begin..]
         .split(|c: char| c.is_whitespace() || c == '<' || c == '"')
         .next()
         .unwrap()
-        .to_owned()
+        .to_owned();
+    if let Ok(url) = url::Url::parse(&link) {
+        for (_, value) in url.query_pairs().filter(|(k, _)| k == "ticket") {
+            crate::helpers::audit_secret(&value);
+        }
+    }
+    link
 }
 
 fn decode_quoted_printable(text: &str) -> String {

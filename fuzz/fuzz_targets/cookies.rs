@@ -1,0 +1,20 @@
+//! The cookie and Authorization header parsing that finds a request's token: any header
+//! values give a token or none, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (authorization, cookies) = text.split_once('\n').unwrap_or((text, text));
+    let names = vec!["__Host-tessera-token".to_owned(), "tessera-token".to_owned()];
+    let mut headers = cookies.split('\n');
+    let token = tessera_verify::token_from_headers(Some(authorization), &mut headers, &names);
+    if let Some(token) = token {
+        assert!(!token.is_empty());
+    }
+    let mut headers = cookies.split('\n');
+    let _ = tessera_verify::token_from_headers(None, &mut headers, &names);
+});

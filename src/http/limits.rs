@@ -1,0 +1,104 @@
+//! Request limits applied before any handler: the size of the header section (431), and
+//! the per-IP rate limits of each endpoint family (429 with `Retry-After`).
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::client::request_ip;
+use super::error::ApiError;
+use crate::ratelimit::Family;
+
+/// Largest header section accepted, names and values together.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Middleware: 431 in the envelope for a header section over [`MAX_HEADER_BYTES`]
+/// (hyper itself refuses anything over its 64 KiB buffer).
+pub async fn header_size(request: Request, next: Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return ApiError::for_status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).into_response();
+    }
+    next.run(request).await
+}
+
+/// The family a request counts against (path relative to the base path, `/v1` or not).
+fn family(method: &Method, path: &str) -> Option<Family> {
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    match (method, path) {
+        (&Method::POST, "/signin/email-password") => Some(Family::SignIn),
+        (&Method::POST, "/signup/email-password" | "/signin/anonymous") => Some(Family::SignUp),
+        (&Method::POST, "/token" | "/token/exchange") | (&Method::GET, "/token/refresh") => {
+            Some(Family::Refresh)
+        }
+        (
+            &Method::POST,
+            "/user/email/send-verification-email"
+            | "/user/password/reset"
+            | "/user/email/change"
+            | "/signin/passwordless/email"
+            | "/user/deanonymize",
+        ) => Some(Family::Email),
+        (&Method::GET, "/verify") => Some(Family::Verify),
+        _ => None,
+    }
+}
+
+/// Middleware: counts the request against its family's bucket for the client IP.
+pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(family) = family(request.method(), request.uri().path()) {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        if let Some(peer) = peer {
+            let ip = request_ip(peer, request.headers(), &state.config.trusted_proxies);
+            if let Err(wait) = state.ip_limits.check(family, ip) {
+                tracing::info!(?family, %ip, "rate limited");
+                return ApiError {
+                    retry_after: Some(wait.as_secs().max(1)),
+                    ..ApiError::for_status(StatusCode::TOO_MANY_REQUESTS)
+                }
+                .into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_their_families() {
+        assert_eq!(
+            family(&Method::POST, "/signin/email-password"),
+            Some(Family::SignIn)
+        );
+        assert_eq!(family(&Method::POST, "/v1/token"), Some(Family::Refresh));
+        assert_eq!(
+            family(&Method::GET, "/token/refresh"),
+            Some(Family::Refresh)
+        );
+        assert_eq!(family(&Method::GET, "/verify"), Some(Family::Verify));
+        assert_eq!(
+            family(&Method::POST, "/user/password/reset"),
+            Some(Family::Email)
+        );
+        assert_eq!(
+            family(&Method::POST, "/token/verify"),
+            None,
+            "backends' liveness checks are not limited"
+        );
+        assert_eq!(family(&Method::GET, "/user"), None);
+    }
+}
