@@ -75,6 +75,67 @@ pub fn normalise_email(email: &str) -> Result<String, AuthError> {
     Ok(email)
 }
 
+fn invalid(message: String) -> AuthError {
+    AuthError::InvalidRequest(message)
+}
+
+/// Whether any string inside a JSON value holds a NUL character, which Postgres text and
+/// JSONB cannot store (it would be a 500 otherwise).
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// A display name: at most 256 characters, no control characters.
+pub fn check_display_name(name: &str) -> Result<(), AuthError> {
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "displayName must be at most {MAX_DISPLAY_NAME_CHARS} characters, without control characters."
+        )));
+    }
+    Ok(())
+}
+
+/// Metadata: a JSON object of at most 8 KiB, with no NUL character anywhere.
+pub fn check_metadata(metadata: &Value) -> Result<(), AuthError> {
+    if !metadata.is_object()
+        || metadata.to_string().len() > MAX_METADATA_BYTES
+        || holds_nul(metadata)
+    {
+        return Err(invalid(format!(
+            "metadata must be a JSON object of at most {MAX_METADATA_BYTES} bytes, without NUL characters."
+        )));
+    }
+    Ok(())
+}
+
+/// A locale: a language tag such as `en` or `pt-BR`.
+pub fn check_locale(locale: &str) -> Result<(), AuthError> {
+    if locale.is_empty()
+        || locale.len() > 16
+        || !locale
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(invalid("locale is not a language tag.".into()));
+    }
+    Ok(())
+}
+
+/// A free-text field such as an avatar URL: bounded, no control characters.
+pub fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), AuthError> {
+    if value.chars().count() > max_chars || value.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "{field} must be at most {max_chars} characters, without control characters."
+        )));
+    }
+    Ok(())
+}
+
 impl Accounts {
     /// Accounts with the configured sign-up policy.
     pub fn new(
@@ -124,27 +185,11 @@ impl Accounts {
             .check_policy(password.expose_secret(), &[&email, local_part])?;
         let (default_role, roles) = roles(&options)?;
         let metadata = options.metadata.unwrap_or_else(|| json!({}));
-        if !metadata.is_object() || metadata.to_string().len() > MAX_METADATA_BYTES {
-            return Err(AuthError::InvalidRequest(format!(
-                "metadata must be a JSON object of at most {MAX_METADATA_BYTES} bytes."
-            )));
-        }
+        check_metadata(&metadata)?;
         let display_name = options.display_name.unwrap_or_else(|| email.clone());
-        if display_name.chars().count() > MAX_DISPLAY_NAME_CHARS {
-            return Err(AuthError::InvalidRequest(format!(
-                "displayName must be at most {MAX_DISPLAY_NAME_CHARS} characters."
-            )));
-        }
+        check_display_name(&display_name)?;
         let locale = options.locale.unwrap_or_else(|| "en".into());
-        if locale.len() > 16
-            || !locale
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
-            return Err(AuthError::InvalidRequest(
-                "locale is not a language tag.".into(),
-            ));
-        }
+        check_locale(&locale)?;
 
         let hash = self.passwords.hash(password).await?;
         let now = self.clock.now();
@@ -314,6 +359,16 @@ fn roles(options: &SignUpOptions) -> Result<(String, Vec<String>), AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_characters_never_reach_the_database() {
+        assert!(check_metadata(&json!({ "a": { "b": ["x\u{0}y"] } })).is_err());
+        assert!(check_metadata(&json!({ "k\u{0}": 1 })).is_err());
+        assert!(check_metadata(&json!({ "plan": "free", "n": [1, 2] })).is_ok());
+        assert!(check_display_name("Ada\u{0}").is_err());
+        assert!(check_display_name("Ada Lovelace").is_ok());
+        assert!(check_locale("pt-BR").is_ok() && check_locale("").is_err());
+    }
 
     #[test]
     fn emails_are_normalised_and_checked() {

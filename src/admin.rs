@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::accounts::{self, DEFAULT_ROLE, MAX_DISPLAY_NAME_CHARS, MAX_METADATA_BYTES};
+use crate::accounts::{self, DEFAULT_ROLE};
 use crate::anonymous::new_user;
 use crate::auth_error::AuthError;
 use crate::clock::Clock;
@@ -87,16 +87,8 @@ pub fn check_roles(default_role: &str, roles: &[String]) -> Result<(), AuthError
 }
 
 fn check_profile(display_name: Option<&str>, metadata: Option<&Value>) -> Result<(), AuthError> {
-    if display_name.is_some_and(|n| n.chars().count() > MAX_DISPLAY_NAME_CHARS) {
-        return Err(AuthError::InvalidRequest(format!(
-            "displayName must be at most {MAX_DISPLAY_NAME_CHARS} characters."
-        )));
-    }
-    if metadata.is_some_and(|m| !m.is_object() || m.to_string().len() > MAX_METADATA_BYTES) {
-        return Err(AuthError::InvalidRequest(format!(
-            "metadata must be a JSON object of at most {MAX_METADATA_BYTES} bytes."
-        )));
-    }
+    display_name.map(accounts::check_display_name).transpose()?;
+    metadata.map(accounts::check_metadata).transpose()?;
     Ok(())
 }
 
@@ -186,6 +178,9 @@ impl Admin {
         let after = cursor.map(decode_cursor).transpose()?;
         let limit = limit.clamp(1, MAX_PAGE);
         let search = search.map(str::trim).filter(|s| !s.is_empty());
+        search
+            .map(|s| accounts::check_text("search", s, 256))
+            .transpose()?;
         let mut users = self.store.list_users(after, search, limit + 1).await?;
         let next = (users.len() as i64 > limit).then(|| {
             users.truncate(limit as usize);
@@ -216,6 +211,10 @@ impl Admin {
     ) -> Result<UserRecord, AuthError> {
         let email = accounts::normalise_email(&new.email)?;
         check_profile(new.display_name.as_deref(), new.metadata.as_ref())?;
+        new.locale
+            .as_deref()
+            .map(accounts::check_locale)
+            .transpose()?;
         let roles = new.roles.unwrap_or_else(|| vec![DEFAULT_ROLE.into()]);
         let default_role = new.default_role.unwrap_or_else(|| {
             roles
@@ -257,6 +256,16 @@ impl Admin {
     ) -> Result<UserRecord, AuthError> {
         let mut user = self.existing(id).await?;
         check_profile(patch.display_name.as_deref(), patch.metadata.as_ref())?;
+        patch
+            .locale
+            .as_deref()
+            .map(accounts::check_locale)
+            .transpose()?;
+        patch
+            .avatar_url
+            .as_deref()
+            .map(|url| accounts::check_text("avatarUrl", url, 2048))
+            .transpose()?;
         let roles = patch.roles.clone().unwrap_or_else(|| user.roles.clone());
         let default_role = patch
             .default_role
@@ -413,6 +422,11 @@ impl Admin {
         mut filter: EventFilter,
         cursor: Option<&str>,
     ) -> Result<(Vec<(i64, SecurityEventRecord)>, Option<String>), AuthError> {
+        filter
+            .kind
+            .as_deref()
+            .map(|kind| accounts::check_text("kind", kind, 64))
+            .transpose()?;
         filter.before_id = cursor
             .map(|c| {
                 c.parse::<i64>()

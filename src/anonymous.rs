@@ -36,6 +36,10 @@ impl Lifecycle {
         if self.disable_signup {
             return Err(AuthError::SignupDisabled);
         }
+        display_name
+            .as_deref()
+            .map(accounts::check_display_name)
+            .transpose()?;
         let user = new_user(
             self.clock.now(),
             None,

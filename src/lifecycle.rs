@@ -379,6 +379,10 @@ impl Lifecycle {
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let redirect_to = self.redirect_target(redirect_to)?;
+        display_name
+            .as_deref()
+            .map(accounts::check_display_name)
+            .transpose()?;
         let challenge = code_challenge.filter(|c| c.len() == 43).ok_or_else(|| {
             AuthError::InvalidRequest(
                 "codeChallenge (PKCE S256) is required for sign-in links.".into(),

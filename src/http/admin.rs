@@ -607,6 +607,7 @@ struct RotationBody {
     responses(
         (status = 200, description = "The new key.", body = RotationBody),
         (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 409, description = "`rotation-pending`: a published key has not started signing yet (one rotation at a time).", body = ErrorBody),
         (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
         (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
         (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),

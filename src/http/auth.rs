@@ -160,6 +160,7 @@ async fn sign_up(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct-Horse-battery-9"}))]
 struct SignInRequest {
     #[schema(format = Email)]

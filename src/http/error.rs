@@ -12,6 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth_error::AuthError;
+use crate::keys::KeyError;
 use crate::passwords::PolicyError;
 use crate::store::StoreError;
 
@@ -231,6 +232,8 @@ impl From<AuthError> for ApiError {
                     ..ApiError::for_status(S::TOO_MANY_REQUESTS)
                 };
             }
+            AuthError::Keys(KeyError::RotationPending { .. }) => (S::CONFLICT, "rotation-pending"),
+            AuthError::Keys(KeyError::Conflict) => (S::CONFLICT, "rotation-pending"),
             AuthError::Store(_) | AuthError::Keys(_) | AuthError::Hash(_) => {
                 return match err {
                     AuthError::Store(store) => store.into(),
@@ -256,6 +259,22 @@ fn capitalise(message: &str) -> String {
     sentence
 }
 
+/// A body that could not be read: too large (413), trickling in past the body read
+/// timeout (408), or broken off (400).
+pub fn body_read_error(err: &(dyn std::error::Error + 'static), status: StatusCode) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if current.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::for_status(StatusCode::REQUEST_TIMEOUT);
+        }
+        source = current.source();
+    }
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::for_status(status),
+        _ => ApiError::invalid_request("The request body could not be read."),
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
@@ -269,9 +288,7 @@ impl From<JsonRejection> for ApiError {
                 "The request body does not have the expected shape: {}",
                 without_values(&err.body_text())
             )),
-            JsonRejection::BytesRejection(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::for_status(StatusCode::PAYLOAD_TOO_LARGE)
-            }
+            JsonRejection::BytesRejection(err) => body_read_error(&err, err.status()),
             other => Self::invalid_request(format!(
                 "The request body cannot be read ({}).",
                 other.status()

@@ -43,7 +43,7 @@ where
             });
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|rejection| ApiError::for_status(rejection.status()))?;
+            .map_err(|rejection| super::error::body_read_error(&rejection, rejection.status()))?;
         if bytes.is_empty() {
             return Ok(OptionalJson(None));
         }
