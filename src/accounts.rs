@@ -15,6 +15,7 @@ use crate::auth_error::AuthError;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
+use crate::metrics;
 use crate::passwords::{MAX_PASSWORD_CHARS, Passwords, Verified};
 use crate::ratelimit::FailedSignIns;
 use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
@@ -243,7 +244,10 @@ impl Accounts {
         }
         // An address that has used up its failed attempts is refused before anything
         // else, whether or not the account exists and whatever the password.
-        self.failed_signins.check(email).await?;
+        self.failed_signins
+            .check(email)
+            .await
+            .inspect_err(|_| metrics::signin("locked"))?;
         // A malformed address cannot belong to an account: same answer as a wrong password,
         // after the same work.
         let user = match normalise_email(email) {
@@ -268,13 +272,16 @@ impl Accounts {
                     tracing::warn!(error = %err, "cannot record a failed sign-in");
                 }
                 self.failed_signins.record_failure(email).await?;
+                metrics::signin("failure");
                 return Err(AuthError::InvalidEmailPassword);
             }
         };
         if user.disabled {
+            metrics::signin("disabled");
             return Err(AuthError::DisabledUser);
         }
         if self.require_email_verification && !user.email_verified {
+            metrics::signin("unverified");
             return Err(AuthError::UnverifiedUser);
         }
         if rehash {
@@ -284,7 +291,9 @@ impl Accounts {
                 Err(err) => tracing::warn!(error = %err, "rehash failed; keeping the old hash"),
             }
         }
-        self.start_session(user, now, client).await
+        let session = self.start_session(user, now, client).await?;
+        metrics::signin("success");
+        Ok(session)
     }
 
     async fn start_session(

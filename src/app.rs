@@ -91,6 +91,7 @@ impl Application {
             &config,
         ));
         let ip_limits = Arc::new(IpLimits::new(&config.rate_limits));
+        crate::metrics::handle();
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (TESSERA_LISTEN)", config.listen))?;
@@ -140,6 +141,7 @@ impl Application {
             self.state.store.clone(),
             self.state.clock.clone(),
             self.state.config.event_retention,
+            self.state.config.refresh_reuse_grace,
         );
         let limits = self.state.ip_limits.clone();
         let forget_idle = tokio::spawn(async move {

@@ -20,6 +20,7 @@ pub mod email;
 pub mod http;
 pub mod keys;
 pub mod lifecycle;
+pub mod metrics;
 pub mod passwords;
 pub mod ratelimit;
 pub mod redirects;

@@ -152,11 +152,12 @@ impl Passwords {
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError("hashing pool closed".into()))?;
+        let queued = std::time::Instant::now();
+        crate::metrics::hash_waiting(1.0);
+        let permit = self.permits.acquire().await;
+        crate::metrics::hash_waiting(-1.0);
+        crate::metrics::hash_wait(queued.elapsed().as_secs_f64());
+        let _permit = permit.map_err(|_| HashError("hashing pool closed".into()))?;
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|err| HashError(format!("hashing task failed: {err}")))?

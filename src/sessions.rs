@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::auth_error::AuthError;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::metrics;
 use crate::sealing;
 use crate::store::{
     NewRefreshToken, RejectReason, RotationPlan, SecurityEventRecord, SessionRecord, Store,
@@ -180,6 +181,7 @@ impl Sessions {
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
         if !well_formed(presented) {
+            metrics::refresh("invalid");
             return Err(AuthError::InvalidRefreshToken);
         }
         let now = self.clock.now();
@@ -199,14 +201,25 @@ impl Sessions {
         let (token, expires_at) = match plan {
             RotationPlan::Rotate {
                 session_expires_at, ..
-            } => (successor.token, Some(session_expires_at)),
-            RotationPlan::Replay { successor } => (successor, None),
+            } => {
+                metrics::refresh("rotated");
+                (successor.token, Some(session_expires_at))
+            }
+            RotationPlan::Replay { successor } => {
+                metrics::refresh("replayed");
+                (successor, None)
+            }
             RotationPlan::Revoke { event } => {
+                metrics::refresh("reused");
                 tracing::warn!(session = ?event.session_id, "refresh token reuse detected; session revoked");
                 return Err(AuthError::RefreshTokenReused);
             }
-            RotationPlan::Reject(RejectReason::Disabled) => return Err(AuthError::DisabledUser),
+            RotationPlan::Reject(RejectReason::Disabled) => {
+                metrics::refresh("disabled");
+                return Err(AuthError::DisabledUser);
+            }
             RotationPlan::Reject(RejectReason::Invalid) => {
+                metrics::refresh("invalid");
                 return Err(AuthError::InvalidRefreshToken);
             }
         };

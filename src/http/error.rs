@@ -195,10 +195,14 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(source) => {
+                crate::metrics::db_error(true);
                 tracing::warn!(error = %source, "database unavailable");
                 ApiError::unavailable()
             }
-            other => ApiError::internal(other),
+            other => {
+                crate::metrics::db_error(false);
+                ApiError::internal(other)
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
-//! Liveness and version: `GET|HEAD /healthz`, `GET /version`.
+//! Liveness, version and metrics: `GET|HEAD /healthz`, `GET /version`, `GET /metrics`.
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,6 +17,33 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(version))
+        .routes(routes!(metrics))
+}
+
+/// Prometheus text exposition of the process's metrics (names in `src/metrics.rs`).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "health",
+    summary = "Prometheus metrics",
+    description = "Requests by route and status with latency histograms; refresh and sign-in \
+        outcomes; password-hash queue depth and wait; database pool connections and errors; \
+        the active signing key's age; rows removed by the database upkeep. Text format 0.0.4.",
+    responses((status = 200, description = "The metrics.", content_type = "text/plain", body = String))
+)]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let (size, idle, max) = state.store.pool_stats();
+    let now = state.clock.now();
+    let set = state.tokens.keys().snapshot();
+    let age = set
+        .signing_key(now)
+        .map(|key| (now - key.record.activates_at).as_seconds_f64());
+    crate::metrics::sample(size, idle, max, age);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::handle().render(),
+    )
 }
 
 /// The answer of a healthy server.

@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router {
     }
     let routes = routes
         .fallback(not_found)
+        .layer(middleware::from_fn(record_metrics))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -176,6 +177,27 @@ fn request_span(request: &Request) -> tracing::Span {
         request_id,
         peer,
     )
+}
+
+/// Middleware: counts every answered request by route template, method and status.
+async fn record_metrics(
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    crate::metrics::request(
+        &route,
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 async fn not_found() -> ApiError {

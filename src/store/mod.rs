@@ -38,9 +38,14 @@ impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         use sqlx::Error as E;
         match &err {
-            E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
-                StoreError::Unavailable(err)
-            }
+            // A protocol error is a broken stream (a connection cut during the handshake
+            // reads as "unexpected response from SSLRequest"), not a bad request.
+            E::Io(_)
+            | E::Tls(_)
+            | E::Protocol(_)
+            | E::PoolTimedOut
+            | E::PoolClosed
+            | E::WorkerCrashed => StoreError::Unavailable(err),
             E::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
             }
@@ -71,6 +76,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync + 'static {
     /// `"postgres"` or `"sqlite"`.
     fn backend(&self) -> &'static str;
+    /// Connections open, idle, and the maximum (for metrics).
+    fn pool_stats(&self) -> (u32, usize, u32);
     /// One round trip, for health checks.
     async fn ping(&self) -> StoreResult<()>;
     /// Applies the embedded migrations of this backend.
@@ -191,6 +198,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         filter: &EventFilter,
     ) -> StoreResult<Vec<(i64, SecurityEventRecord)>>;
+    /// Deletes up to `batch` sessions that ended (revoked or expired) before `ended_before`,
+    /// with their refresh tokens; returns how many sessions.
+    async fn prune_sessions(&self, ended_before: OffsetDateTime, batch: i64) -> StoreResult<u64>;
+    /// Forgets the sealed successors of up to `batch` tokens rotated before
+    /// `rotated_before` (the grace window that needed them is over); returns how many.
+    async fn forget_sealed_successors(
+        &self,
+        rotated_before: OffsetDateTime,
+        batch: i64,
+    ) -> StoreResult<u64>;
+    /// Deletes up to `batch` tickets that expired before `expired_before`; returns how many.
+    async fn prune_tickets(&self, expired_before: OffsetDateTime, batch: i64) -> StoreResult<u64>;
     /// Deletes up to `batch` events older than `before`; returns how many.
     async fn prune_events(&self, before: OffsetDateTime, batch: i64) -> StoreResult<u64>;
     /// A page of users ordered by creation, after `after`, optionally matching `search`

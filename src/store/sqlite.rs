@@ -199,6 +199,14 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    fn pool_stats(&self) -> (u32, usize, u32) {
+        (
+            self.pool.size(),
+            self.pool.num_idle(),
+            self.pool.options().get_max_connections(),
+        )
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -727,6 +735,47 @@ impl Store for SqliteStore {
             .iter()
             .map(|row| Ok((row.try_get("id")?, event_from_row(row)?)))
             .collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn prune_sessions(&self, ended_before: OffsetDateTime, batch: i64) -> StoreResult<u64> {
+        // One writer at a time in SQLite: small batches keep each write short.
+        Ok(sqlx::query(
+            "DELETE FROM sessions WHERE id IN (
+                 SELECT id FROM sessions WHERE revoked_at < ?1 OR expires_at < ?1 LIMIT ?2)",
+        )
+        .bind(to_micros(ended_before))
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn forget_sealed_successors(
+        &self,
+        rotated_before: OffsetDateTime,
+        batch: i64,
+    ) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "UPDATE refresh_tokens SET successor_sealed = NULL WHERE id IN (
+                 SELECT id FROM refresh_tokens
+                 WHERE successor_sealed IS NOT NULL AND rotated_at < ?1 LIMIT ?2)",
+        )
+        .bind(to_micros(rotated_before))
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn prune_tickets(&self, expired_before: OffsetDateTime, batch: i64) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM tickets WHERE id IN (SELECT id FROM tickets WHERE expires_at < ?1 LIMIT ?2)",
+        )
+        .bind(to_micros(expired_before))
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     async fn prune_events(&self, before: OffsetDateTime, batch: i64) -> StoreResult<u64> {

@@ -82,3 +82,39 @@ async fn healthz_answers_503_when_postgres_hangs() {
     // Not a timing assertion on speed: only that it did not wait for the request timeout.
     assert!(started.elapsed() < Duration::from_secs(9));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_requests_outcomes_and_state() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let email = crate::helpers::unique_email();
+    let session = app.sign_up(&email).await;
+    app.refresh(session["refreshToken"].as_str().unwrap()).await;
+    app.refresh("not-a-token").await;
+    app.post_json(
+        "/signin/email-password",
+        &serde_json::json!({ "email": email, "password": "Wrong-password-77" }),
+    )
+    .await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for needle in [
+        "tessera_http_requests_total{route=\"/token\",method=\"POST\",status=\"200\"}",
+        "tessera_http_request_duration_seconds_bucket{route=\"/signup/email-password\"",
+        "tessera_refresh_total{outcome=\"rotated\"}",
+        "tessera_refresh_total{outcome=\"invalid\"}",
+        "tessera_signin_total{outcome=\"failure\"}",
+        "tessera_password_hash_wait_seconds",
+        "tessera_db_pool_connections{state=\"idle\"}",
+        "tessera_db_pool_max",
+        "tessera_signing_key_age_seconds",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}

@@ -18,6 +18,7 @@ mod limits;
 mod openapi;
 mod process;
 mod properties;
+mod replicas;
 mod schemathesis;
 mod sessions;
 mod smtp_sink;

@@ -21,6 +21,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/.well-known/openid-configuration"),
     ("GET", "/healthz"),
     ("GET", "/version"),
+    ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("POST", "/signup/email-password"),
     ("POST", "/signin/email-password"),

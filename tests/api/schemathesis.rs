@@ -34,6 +34,8 @@ async fn schemathesis_finds_no_server_error_and_no_schema_mismatch(backend: Back
             .args(["--max-examples", "25", "--seed", "20261123", "--request-timeout", "10"])
             .args(["--header", &format!("x-tessera-admin-secret: {SECRET}")])
             .env("NO_COLOR", "1")
+            // schemathesis keeps a cache in its working directory: not in the repository.
+            .current_dir(std::env::temp_dir())
             .output()
             .expect("schemathesis is installed by scripts/install-test-deps")
     })
