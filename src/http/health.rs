@@ -30,7 +30,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     description = "Requests by route and status with latency histograms; refresh and sign-in \
         outcomes; password-hash queue depth and wait; database pool connections and errors; \
         the active signing key's age; rows removed by the database upkeep. Text format 0.0.4.",
-    responses((status = 200, description = "The metrics.", content_type = "text/plain", body = String))
+    responses(
+        (status = 200, description = "The metrics.", content_type = "text/plain", body = String),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
 )]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let (size, idle, max) = state.store.pool_stats();
