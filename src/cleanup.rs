@@ -90,6 +90,8 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(PERIOD);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick completes at once: skip it, so start-up does no bulk deletes.
+        interval.tick().await;
         loop {
             interval.tick().await;
             match run_once(store.as_ref(), clock.as_ref(), event_retention, grace).await {
