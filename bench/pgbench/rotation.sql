@@ -1,0 +1,14 @@
+-- The floor of POST /token: one transaction that marks a token rotated and inserts its
+-- successor, in four round trips (BEGIN, UPDATE, INSERT, COMMIT), with a durable commit.
+-- Tessera's own rotation does more: a SELECT ... FOR UPDATE joining the session and user,
+-- a session UPDATE, and a user lookup after the commit.
+-- Run with: pgbench -n -M prepared -f rotation.sql -D tokens=N -c C -j 2 -T SECS DB
+\set n random(1, :tokens)
+BEGIN;
+UPDATE bench_refresh_tokens SET rotated_at = now()
+ WHERE token_hash = sha256(convert_to(:n::text, 'UTF8'))
+ RETURNING session_id \gset
+INSERT INTO bench_refresh_tokens (id, session_id, token_hash, created_at, expires_at)
+VALUES (gen_random_uuid(), :session_id, sha256(convert_to(gen_random_uuid()::text, 'UTF8')),
+        now(), now() + interval '30 days');
+COMMIT;
