@@ -186,11 +186,12 @@ impl Sessions {
         }
         let now = self.clock.now();
         let successor = mint(&self.rng);
-        // The session the transaction saw, kept for the response.
-        let seen: Mutex<Option<SessionRecord>> = Mutex::new(None);
+        // The session and user the transaction saw, kept for the response.
+        let seen: Mutex<Option<(SessionRecord, UserRecord)>> = Mutex::new(None);
         let decide = |state: Option<TokenState>| {
             if let Some(state) = &state {
-                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(state.session.clone());
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((state.session.clone(), state.user.clone()));
             }
             decide(state, presented, &successor, now, &self.lifetimes, client)
         };
@@ -223,14 +224,9 @@ impl Sessions {
                 return Err(AuthError::InvalidRefreshToken);
             }
         };
-        let session = seen
+        let (session, user) = seen
             .into_inner()
             .unwrap_or_else(|e| e.into_inner())
-            .ok_or(AuthError::InvalidRefreshToken)?;
-        let user = self
-            .store
-            .user_by_id(session.user_id)
-            .await?
             .ok_or(AuthError::InvalidRefreshToken)?;
         let expires_at = expires_at.unwrap_or(session.expires_at);
         self.issue(user, session.id, token, now, expires_at)
@@ -408,7 +404,7 @@ fn decide(
     if ended {
         return RotationPlan::Reject(RejectReason::Invalid);
     }
-    if state.user_disabled {
+    if state.user.disabled {
         return RotationPlan::Reject(RejectReason::Disabled);
     }
     let Some(rotated_at) = state.rotated_at else {

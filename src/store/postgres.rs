@@ -15,7 +15,8 @@ use uuid::Uuid;
 
 use super::{
     EventFilter, KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord,
-    SessionRecord, Store, StoreResult, TicketRecord, TokenState, UserCursor, UserRecord,
+    SessionColumns, SessionRecord, Store, StoreResult, TicketRecord, TokenState, UserCursor,
+    UserRecord,
 };
 
 /// A pool of Postgres connections.
@@ -36,16 +37,20 @@ impl PgStore {
 }
 
 fn session_from_row(row: &PgRow) -> sqlx::Result<SessionRecord> {
+    session_from_columns(row, &SessionColumns::STORED)
+}
+
+fn session_from_columns(row: &PgRow, c: &SessionColumns) -> sqlx::Result<SessionRecord> {
     Ok(SessionRecord {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        expires_at: row.try_get("expires_at")?,
-        absolute_expires_at: row.try_get("absolute_expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        user_agent: row.try_get("user_agent")?,
-        ip: row.try_get("ip")?,
+        id: row.try_get(c.id)?,
+        user_id: row.try_get(c.user_id)?,
+        created_at: row.try_get(c.created_at)?,
+        last_used_at: row.try_get(c.last_used_at)?,
+        expires_at: row.try_get(c.expires_at)?,
+        absolute_expires_at: row.try_get(c.absolute_expires_at)?,
+        revoked_at: row.try_get(c.revoked_at)?,
+        user_agent: row.try_get(c.user_agent)?,
+        ip: row.try_get(c.ip)?,
     })
 }
 
@@ -386,13 +391,26 @@ impl Store for PgStore {
         decide: &(dyn Fn(Option<TokenState>) -> RotationPlan + Send + Sync),
     ) -> StoreResult<RotationPlan> {
         let mut tx = self.pool.begin().await?;
-        // Locking both rows makes a waiting caller re-read them once the lock is granted,
-        // so it sees the rotation that the caller ahead of it committed.
+        // Four round trips in all (BEGIN, this SELECT, one write statement, COMMIT), like
+        // the bare rotation transaction this path is benchmarked against. Locking the token
+        // and its session makes a waiting caller re-read both once the lock is granted, so
+        // it sees the rotation the caller ahead of it committed. The user comes along for
+        // the response, and whether the successor was used already for reuse detection (a
+        // subquery, evaluated afresh on that re-read).
         let row = sqlx::query(
-            "SELECT t.id AS token_id, t.expires_at AS token_expires_at, t.rotated_at,
-                    t.successor_id, t.successor_sealed, u.disabled,
-                    s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at,
-                    s.absolute_expires_at, s.revoked_at, s.user_agent, s.ip
+            "SELECT u.*,
+                    t.id AS token_id, t.expires_at AS token_expires_at, t.rotated_at,
+                    t.successor_sealed,
+                    EXISTS (SELECT 1 FROM refresh_tokens n
+                            WHERE n.id = t.successor_id AND n.rotated_at IS NOT NULL)
+                        AS successor_used,
+                    s.id AS session_id, s.user_id AS session_user_id,
+                    s.created_at AS session_created_at,
+                    s.last_used_at AS session_last_used_at,
+                    s.expires_at AS session_expires_at,
+                    s.absolute_expires_at AS session_absolute_expires_at,
+                    s.revoked_at AS session_revoked_at, s.user_agent AS session_user_agent,
+                    s.ip AS session_ip
              FROM refresh_tokens t
              JOIN sessions s ON s.id = t.session_id
              JOIN users u ON u.id = s.user_id
@@ -402,32 +420,19 @@ impl Store for PgStore {
         .bind(token_hash)
         .fetch_optional(&mut *tx)
         .await?;
-        let state = match row {
-            None => None,
-            Some(row) => {
-                let successor_id: Option<Uuid> = row.try_get("successor_id")?;
-                let successor_used = match successor_id {
-                    None => false,
-                    Some(id) => sqlx::query_scalar::<_, Option<OffsetDateTime>>(
-                        "SELECT rotated_at FROM refresh_tokens WHERE id = $1",
-                    )
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .flatten()
-                    .is_some(),
-                };
-                Some(TokenState {
+        let state = row
+            .map(|row| -> sqlx::Result<TokenState> {
+                Ok(TokenState {
                     token_id: row.try_get("token_id")?,
                     token_expires_at: row.try_get("token_expires_at")?,
                     rotated_at: row.try_get("rotated_at")?,
                     successor_sealed: row.try_get("successor_sealed")?,
-                    successor_used,
-                    session: session_from_row(&row)?,
-                    user_disabled: row.try_get("disabled")?,
+                    successor_used: row.try_get("successor_used")?,
+                    session: session_from_columns(&row, &SessionColumns::PREFIXED)?,
+                    user: user_from_row(&row)?,
                 })
-            }
-        };
+            })
+            .transpose()?;
         let presented = state.as_ref().map(|s| (s.token_id, s.session.id));
         let plan = decide(state);
         match (&plan, presented) {
@@ -441,24 +446,30 @@ impl Store for PgStore {
                 },
                 Some((token_id, session_id)),
             ) => {
-                insert_refresh_token(&mut tx, session_id, successor).await?;
+                // One statement: the successor, the presented token marked rotated (its
+                // foreign key to the successor is checked at the end of the statement, when
+                // the successor exists), and the session's sliding expiry.
                 sqlx::query(
-                    "UPDATE refresh_tokens
-                     SET rotated_at = $2, successor_id = $3, successor_sealed = $4
-                     WHERE id = $1",
+                    "WITH successor AS (
+                         INSERT INTO refresh_tokens
+                             (id, session_id, token_hash, created_at, expires_at)
+                         VALUES ($3, $2, $4, $5, $6)
+                     ), presented AS (
+                         UPDATE refresh_tokens
+                         SET rotated_at = $5, successor_id = $3, successor_sealed = $7
+                         WHERE id = $1
+                     )
+                     UPDATE sessions
+                     SET last_used_at = $5, expires_at = $8, user_agent = $9, ip = $10
+                     WHERE id = $2",
                 )
                 .bind(token_id)
-                .bind(successor.created_at)
-                .bind(successor.id)
-                .bind(successor_sealed)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE sessions SET last_used_at = $2, expires_at = $3, user_agent = $4, ip = $5
-                     WHERE id = $1",
-                )
                 .bind(session_id)
+                .bind(successor.id)
+                .bind(&successor.hash)
                 .bind(successor.created_at)
+                .bind(successor.expires_at)
+                .bind(successor_sealed)
                 .bind(session_expires_at)
                 .bind(user_agent)
                 .bind(ip)

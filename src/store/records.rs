@@ -87,7 +87,48 @@ pub struct TokenState {
     /// Whether the successor has itself been rotated (used) already.
     pub successor_used: bool,
     pub session: SessionRecord,
-    pub user_disabled: bool,
+    /// The session's user, read in the same statement (the response needs it).
+    pub user: UserRecord,
+}
+
+/// The names a session's columns have in a result row: as stored, or prefixed where the
+/// row also holds the user's columns (which share `id` and `created_at`).
+pub(crate) struct SessionColumns {
+    pub id: &'static str,
+    pub user_id: &'static str,
+    pub created_at: &'static str,
+    pub last_used_at: &'static str,
+    pub expires_at: &'static str,
+    pub absolute_expires_at: &'static str,
+    pub revoked_at: &'static str,
+    pub user_agent: &'static str,
+    pub ip: &'static str,
+}
+
+impl SessionColumns {
+    pub const STORED: Self = Self {
+        id: "id",
+        user_id: "user_id",
+        created_at: "created_at",
+        last_used_at: "last_used_at",
+        expires_at: "expires_at",
+        absolute_expires_at: "absolute_expires_at",
+        revoked_at: "revoked_at",
+        user_agent: "user_agent",
+        ip: "ip",
+    };
+    /// `s.id AS session_id, s.user_id AS session_user_id, ...`
+    pub const PREFIXED: Self = Self {
+        id: "session_id",
+        user_id: "session_user_id",
+        created_at: "session_created_at",
+        last_used_at: "session_last_used_at",
+        expires_at: "session_expires_at",
+        absolute_expires_at: "session_absolute_expires_at",
+        revoked_at: "session_revoked_at",
+        user_agent: "session_user_agent",
+        ip: "session_ip",
+    };
 }
 
 /// What the rotation transaction must do, decided by `sessions` from a `TokenState`.

@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use super::{
     EventFilter, KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord,
-    SessionRecord, Store, StoreError, StoreResult, TicketRecord, TokenState, UserCursor,
-    UserRecord, from_micros, like_pattern, to_micros,
+    SessionColumns, SessionRecord, Store, StoreError, StoreResult, TicketRecord, TokenState,
+    UserCursor, UserRecord, from_micros, like_pattern, to_micros,
 };
 
 /// A pool of connections to one SQLite file.
@@ -68,16 +68,20 @@ fn optional_time_at(row: &SqliteRow, column: &str) -> sqlx::Result<Option<Offset
 }
 
 fn session_from_row(row: &SqliteRow) -> sqlx::Result<SessionRecord> {
+    session_from_columns(row, &SessionColumns::STORED)
+}
+
+fn session_from_columns(row: &SqliteRow, c: &SessionColumns) -> sqlx::Result<SessionRecord> {
     Ok(SessionRecord {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        created_at: time_at(row, "created_at")?,
-        last_used_at: time_at(row, "last_used_at")?,
-        expires_at: time_at(row, "expires_at")?,
-        absolute_expires_at: optional_time_at(row, "absolute_expires_at")?,
-        revoked_at: optional_time_at(row, "revoked_at")?,
-        user_agent: row.try_get("user_agent")?,
-        ip: row.try_get("ip")?,
+        id: row.try_get(c.id)?,
+        user_id: row.try_get(c.user_id)?,
+        created_at: time_at(row, c.created_at)?,
+        last_used_at: time_at(row, c.last_used_at)?,
+        expires_at: time_at(row, c.expires_at)?,
+        absolute_expires_at: optional_time_at(row, c.absolute_expires_at)?,
+        revoked_at: optional_time_at(row, c.revoked_at)?,
+        user_agent: row.try_get(c.user_agent)?,
+        ip: row.try_get(c.ip)?,
     })
 }
 
@@ -427,10 +431,16 @@ impl Store for SqliteStore {
     ) -> StoreResult<RotationPlan> {
         let mut tx = self.write_tx().await?;
         let row = sqlx::query(
-            "SELECT t.id AS token_id, t.expires_at AS token_expires_at, t.rotated_at,
-                    t.successor_sealed, n.rotated_at AS successor_rotated_at, u.disabled,
-                    s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at,
-                    s.absolute_expires_at, s.revoked_at, s.user_agent, s.ip
+            "SELECT u.*,
+                    t.id AS token_id, t.expires_at AS token_expires_at, t.rotated_at,
+                    t.successor_sealed, n.rotated_at AS successor_rotated_at,
+                    s.id AS session_id, s.user_id AS session_user_id,
+                    s.created_at AS session_created_at,
+                    s.last_used_at AS session_last_used_at,
+                    s.expires_at AS session_expires_at,
+                    s.absolute_expires_at AS session_absolute_expires_at,
+                    s.revoked_at AS session_revoked_at, s.user_agent AS session_user_agent,
+                    s.ip AS session_ip
              FROM refresh_tokens t
              JOIN sessions s ON s.id = t.session_id
              JOIN users u ON u.id = s.user_id
@@ -448,8 +458,8 @@ impl Store for SqliteStore {
                     rotated_at: optional_time_at(&row, "rotated_at")?,
                     successor_sealed: row.try_get("successor_sealed")?,
                     successor_used: optional_time_at(&row, "successor_rotated_at")?.is_some(),
-                    session: session_from_row(&row)?,
-                    user_disabled: row.try_get("disabled")?,
+                    session: session_from_columns(&row, &SessionColumns::PREFIXED)?,
+                    user: user_from_row(&row)?,
                 })
             })
             .transpose()?;
