@@ -3,7 +3,7 @@
 //! ```text
 //! tessera-loadgen setup   --url URL --email E --password P
 //! tessera-loadgen refresh --url URL --email E --password P --connections N --duration SECS
-//!                         [--pid PID --db DB --clk-tck HZ]
+//!                         [--pid PID --db DB --clk-tck HZ] [--ready-file FILE --start-file FILE]
 //! tessera-loadgen argon2  --threads N --duration SECS [--memory-kib 19456 --iterations 2 --parallelism 1]
 //! tessera-loadgen ecdsa   --threads N --duration SECS
 //! tessera-loadgen report  --dir DIR
@@ -14,10 +14,13 @@
 //! runs N virtual clients, each with its own session and its own connection, each always
 //! presenting its latest refresh token, and prints a `RESULT` line in the format the wrk
 //! script prints (bench/wrk/request.lua); given `--pid` and `--db`, also a `CPU` line (CPU
-//! seconds of Tessera and of its Postgres backends while the clock ran). `argon2` and
+//! seconds of Tessera and of its Postgres backends while the clock ran). Given
+//! `--ready-file`, it creates that file once its sessions are signed in; given
+//! `--start-file`, it then waits for that file to appear before starting its clock (bench/run's
+//! mixed point uses both to run its timed window inside wrk's sign-in load). `argon2` and
 //! `ecdsa` measure floors and print `FLOOR` lines. `watch` samples Tessera's RSS and CPU, its
 //! backends' CPU and whether other heavy work runs, until killed. `report` renders
-//! DIR/endpoints.tsv, DIR/floors.tsv and DIR/meta.txt as Markdown on stdout.
+//! DIR/endpoints.tsv, DIR/floors.tsv, DIR/memory.tsv and DIR/meta.txt as Markdown on stdout.
 //!
 //! Only loopback URLs are accepted: this tool is for benchmarking a local Tessera.
 
@@ -56,6 +59,10 @@ impl Args {
             .get(name)
             .cloned()
             .ok_or_else(|| format!("--{name} is required").into())
+    }
+
+    fn opt(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
     }
 
     fn num<T: std::str::FromStr>(&self, name: &str, default: Option<T>) -> Result<T>
@@ -441,6 +448,19 @@ async fn refresh(args: &Args) -> Result<()> {
         "refresh: {connections} sessions signed in in {:.1}s",
         setup_started.elapsed().as_secs_f64()
     );
+    if let Some(ready) = args.opt("ready-file") {
+        std::fs::write(&ready, "ready\n").map_err(|e| format!("--ready-file {ready:?}: {e}"))?;
+    }
+    if let Some(start) = args.opt("start-file") {
+        // Polled every millisecond: the clock starts at most about a millisecond late.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !std::path::Path::new(&start).exists() {
+            if Instant::now() > deadline {
+                return Err(format!("--start-file {start:?} did not appear within 120 s").into());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicU64::new(0));
@@ -680,7 +700,24 @@ struct Point {
     wall_seconds: Option<f64>,
 }
 
+/// bench/run's mixed point writes its two loads as these endpoints.
+const MIXED_SIGNIN: &str = "mixed-signin";
+const MIXED_REFRESH: &str = "mixed-refresh";
+
 impl Point {
+    fn is_mixed(&self) -> bool {
+        self.endpoint.starts_with("mixed-")
+    }
+
+    /// "0", or "N of M (detail)".
+    fn errors_cell(&self) -> String {
+        if self.errors == 0 {
+            "0".to_owned()
+        } else {
+            format!("{} of {} ({})", self.errors, self.requests, self.detail)
+        }
+    }
+
     /// A process's CPU use in cores, and CPU microseconds per response.
     fn cpu(&self, seconds: Option<f64>) -> (String, String) {
         match (seconds, self.wall_seconds) {
@@ -728,6 +765,16 @@ fn report(args: &Args) -> Result<()> {
     let meta = std::fs::read_to_string(dir.join("meta.txt")).unwrap_or_default();
     let endpoints = std::fs::read_to_string(dir.join("endpoints.tsv")).unwrap_or_default();
     let floors = std::fs::read_to_string(dir.join("floors.tsv")).unwrap_or_default();
+    // memory.tsv: "startup", "signup", "idle" or "hwm", then KiB (Tessera's VmRSS right
+    // after start-up, after the sign-up, idle after the warm-up; VmHWM at the end of the run).
+    let memory: HashMap<String, u64> = std::fs::read_to_string(dir.join("memory.tsv"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once('\t')?;
+            Some((k.to_owned(), v.trim().parse().ok()?))
+        })
+        .collect();
 
     // endpoints.tsv: name, connections, peak RSS KiB, busy (yes/no), Tessera CPU seconds,
     // Postgres CPU seconds, wall seconds, then the RESULT columns.
@@ -783,12 +830,8 @@ fn report(args: &Args) -> Result<()> {
          Tessera CPU: cores, µs/request | Postgres CPU: cores, µs/request | peak RSS MiB |"
     )?;
     writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")?;
-    for p in &points {
-        let errors = if p.errors == 0 {
-            "0".to_owned()
-        } else {
-            format!("{} of {} ({})", p.errors, p.requests, p.detail)
-        };
+    for p in points.iter().filter(|p| !p.is_mixed()) {
+        let errors = p.errors_cell();
         let (cores, per_request) = p.cpu(p.cpu_seconds);
         let (pg_cores, pg_per_request) = p.cpu(p.pg_cpu_seconds);
         writeln!(
@@ -805,6 +848,45 @@ fn report(args: &Args) -> Result<()> {
             errors,
             p.rss_kib as f64 / 1024.0
         )?;
+    }
+
+    let mixed_signin = points.iter().find(|p| p.endpoint == MIXED_SIGNIN);
+    let mixed_refresh = points.iter().find(|p| p.endpoint == MIXED_REFRESH);
+    if mixed_signin.is_some() || mixed_refresh.is_some() {
+        writeln!(out, "\n## Sign-in saturated, refresh alongside\n")?;
+        writeln!(
+            out,
+            "Sign-in with wrk and refresh with tessera-loadgen at the same time; the refresh \
+             window (after its sessions signed in) lies inside the sign-in one. CPU (cores) \
+             and peak RSS are Tessera's and its Postgres backends' as a whole, both loads \
+             together, over the refresh window.\n"
+        )?;
+        writeln!(
+            out,
+            "| load | connections | req/s (2xx) | p50 ms | p99 ms | max ms | errors | \
+             Tessera CPU: cores | Postgres CPU: cores | peak RSS MiB |"
+        )?;
+        writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")?;
+        for (label, p) in [
+            ("sign-in (wrk)", mixed_signin),
+            ("refresh (tessera-loadgen)", mixed_refresh),
+        ] {
+            let Some(p) = p else { continue };
+            writeln!(
+                out,
+                "| {label}{} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+                if p.disturbed { " †" } else { "" },
+                p.connections,
+                rate(p.ok_rps),
+                ms(p.p50_us),
+                ms(p.p99_us),
+                ms(p.max_us),
+                p.errors_cell(),
+                p.cpu(p.cpu_seconds).0,
+                p.cpu(p.pg_cpu_seconds).0,
+                p.rss_kib as f64 / 1024.0
+            )?;
+        }
     }
 
     if points.iter().any(|p| p.disturbed) {
@@ -855,7 +937,7 @@ fn report(args: &Args) -> Result<()> {
         (Some(e), Some(q)) => Some(1.0 / (1.0 / e + k / q)),
         _ => None,
     };
-    let rows: [(&str, &str, Option<f64>); 7] = [
+    let rows: [(&str, &str, Option<f64>); 8] = [
         ("signin", "argon2id verifications, 2 threads", argon2),
         (
             "refresh",
@@ -875,6 +957,11 @@ fn report(args: &Args) -> Result<()> {
             combined(2.0),
         ),
         ("jwks", "none: a static document from memory", None),
+        (
+            MIXED_SIGNIN,
+            "argon2id verifications, 2 threads (refresh alongside)",
+            argon2,
+        ),
     ];
     for (endpoint, label, floor) in rows {
         let Some(p) = best(endpoint) else { continue };
@@ -894,6 +981,88 @@ fn report(args: &Args) -> Result<()> {
                 p.connections
             )?,
         }
+    }
+
+    // The targets of the performance work, each with what this run measured.
+    writeln!(out, "\n## Targets\n")?;
+    writeln!(out, "| target | measured | met |")?;
+    writeln!(out, "|---|---|---|")?;
+    let met = |ok: bool| if ok { "yes" } else { "**no**" };
+    let dagger = |p: &Point| if p.disturbed { " †" } else { "" };
+    match mixed_refresh {
+        Some(r) => {
+            let signin = match (mixed_signin, argon2) {
+                (Some(s), Some(f)) => format!(
+                    "; sign-in alongside ({} connections): {} req/s, {:.2} of the argon2id \
+                     floor on 2 threads ({})",
+                    s.connections,
+                    rate(s.ok_rps),
+                    s.ok_rps / f,
+                    rate(f)
+                ),
+                (Some(s), None) => format!(
+                    "; sign-in alongside ({} connections): {} req/s (no argon2id floor measured)",
+                    s.connections,
+                    rate(s.ok_rps)
+                ),
+                (None, _) => String::new(),
+            };
+            writeln!(
+                out,
+                "| refresh p99 under 100 ms while sign-in is saturated | {} ms{} ({} clients{}){signin} | {} |",
+                ms(r.p99_us),
+                dagger(r),
+                r.connections,
+                if r.errors == 0 {
+                    String::new()
+                } else {
+                    format!(", {} errors", r.errors_cell())
+                },
+                met(r.p99_us < 100_000 && r.errors == 0)
+            )?;
+        }
+        None => writeln!(
+            out,
+            "| refresh p99 under 100 ms while sign-in is saturated | not measured (endpoint `mixed`) | |"
+        )?,
+    }
+    // The targets are in MB (10^6 bytes); the figures are shown in MiB like the rest.
+    let mib_mb = |kib: u64| {
+        format!(
+            "{:.1} MiB ({:.1} MB)",
+            kib as f64 / 1024.0,
+            kib as f64 * 1024.0 / 1e6
+        )
+    };
+    let under_mb = |kib: u64, mb: f64| (kib as f64 * 1024.0) < mb * 1e6;
+    match memory.get("idle") {
+        Some(&idle) => writeln!(
+            out,
+            "| RSS under 30 MB idle | {} after start-up, sign-up and warm-up{}{} | {} |",
+            mib_mb(idle),
+            memory
+                .get("startup")
+                .map(|&s| format!("; {} right after start-up", mib_mb(s)))
+                .unwrap_or_default(),
+            memory
+                .get("signup")
+                .map(|&s| format!(", {} after the sign-up (one argon2id hash)", mib_mb(s)))
+                .unwrap_or_default(),
+            met(under_mb(idle, 30.0))
+        )?,
+        None => writeln!(out, "| RSS under 30 MB idle | not measured | |")?,
+    }
+    match memory.get("hwm") {
+        Some(&hwm) => writeln!(
+            out,
+            "| RSS under 150 MB at the end of the heaviest run | {} peak over the whole run (VmHWM) | {} |",
+            mib_mb(hwm),
+            met(under_mb(hwm, 150.0))
+        )?,
+        None => writeln!(
+            out,
+            "| RSS under 150 MB at the end of the heaviest run | not measured | |"
+        )?,
     }
     print!("{out}");
     Ok(())
