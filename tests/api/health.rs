@@ -118,3 +118,71 @@ async fn metrics_show_requests_outcomes_and_state() {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
+
+/// The backends serving this test's database, other than the test's own.
+async fn backend_pids(conn: &mut sqlx::PgConnection) -> std::collections::BTreeSet<i32> {
+    sqlx::query_scalar::<_, i32>(
+        "SELECT pid FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_hang_up_mid_request_cost_no_database_connection() {
+    use sqlx::Connection;
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let session = app.sign_up(&crate::helpers::unique_email()).await;
+    let access = session["accessToken"].as_str().unwrap().to_owned();
+    let mut conn = sqlx::PgConnection::connect(app.db.url()).await.unwrap();
+    // Open the pool's connections (5 in the test configuration).
+    let warm: Vec<_> = (0..20)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = app.url("/user");
+            let access = access.clone();
+            tokio::spawn(async move { client.get(url).bearer_auth(access).send().await })
+        })
+        .collect();
+    for request in warm {
+        request.await.unwrap().unwrap();
+    }
+    let before = backend_pids(&mut conn).await;
+    assert!(!before.is_empty());
+
+    // Clients that send `GET /user` (two queries) and hang up while it is being served.
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let request =
+        format!("GET /user HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {access}\r\n\r\n");
+    for round in 0..40u64 {
+        let mut streams = Vec::new();
+        for _ in 0..10 {
+            let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+            stream.write_all(request.as_bytes()).await.unwrap();
+            streams.push(stream);
+        }
+        // Hang up at different points of the work.
+        tokio::time::sleep(Duration::from_micros(100 * (round % 10))).await;
+        drop(streams);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let after = backend_pids(&mut conn).await;
+    assert!(
+        before.is_subset(&after),
+        "every database connection survived the abandoned requests: before {before:?}, after {after:?}"
+    );
+    let response = app
+        .client
+        .get(app.url("/user"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
