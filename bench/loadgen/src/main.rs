@@ -765,8 +765,9 @@ fn report(args: &Args) -> Result<()> {
     let meta = std::fs::read_to_string(dir.join("meta.txt")).unwrap_or_default();
     let endpoints = std::fs::read_to_string(dir.join("endpoints.tsv")).unwrap_or_default();
     let floors = std::fs::read_to_string(dir.join("floors.tsv")).unwrap_or_default();
-    // memory.tsv: "startup", "signup", "idle" or "hwm", then KiB (Tessera's VmRSS right
-    // after start-up, after the sign-up, idle after the warm-up; VmHWM at the end of the run).
+    // memory.tsv: "startup", "signup", "idle", "hwm", "end" or "end_idle", then KiB
+    // (Tessera's VmRSS right after start-up, after the sign-up, idle after the warm-up;
+    // VmHWM at the end of the run; VmRSS then and after 7 s idle).
     let memory: HashMap<String, u64> = std::fs::read_to_string(dir.join("memory.tsv"))
         .unwrap_or_default()
         .lines()
@@ -1038,7 +1039,7 @@ fn report(args: &Args) -> Result<()> {
     match memory.get("idle") {
         Some(&idle) => writeln!(
             out,
-            "| RSS under 30 MB idle | {} after start-up, sign-up and warm-up{}{} | {} |",
+            "| RSS under 30 MB idle | {} after start-up, sign-up, warm-up and 7 s quiet{}{} | {} |",
             mib_mb(idle),
             memory
                 .get("startup")
@@ -1055,8 +1056,16 @@ fn report(args: &Args) -> Result<()> {
     match memory.get("hwm") {
         Some(&hwm) => writeln!(
             out,
-            "| RSS under 150 MB at the end of the heaviest run | {} peak over the whole run (VmHWM) | {} |",
+            "| RSS under 150 MB at the end of the heaviest run | {} peak over the whole run (VmHWM){}{} | {} |",
             mib_mb(hwm),
+            memory
+                .get("end")
+                .map(|&s| format!("; {} when the last point ended", mib_mb(s)))
+                .unwrap_or_default(),
+            memory
+                .get("end_idle")
+                .map(|&s| format!(", {} after 7 s idle", mib_mb(s)))
+                .unwrap_or_default(),
             met(under_mb(hwm, 150.0))
         )?,
         None => writeln!(
