@@ -27,8 +27,8 @@ use crate::config::Config;
 use crate::metrics;
 use crate::sealing;
 use crate::store::{
-    NewRefreshToken, RejectReason, RotationPlan, SecurityEventRecord, SessionRecord, Store,
-    TokenState, UserRecord,
+    CurrentRotation, NewRefreshToken, RejectReason, RotationPlan, SecurityEventRecord,
+    SessionRecord, Store, TokenState, UserRecord,
 };
 use crate::tokens::{AccessClaims, Expiry, Subject, TokenIssuer};
 
@@ -103,6 +103,26 @@ fn successor_key(presented: &str) -> [u8; 32] {
         .as_ref()
         .try_into()
         .expect("SHA-256 is 32 bytes")
+}
+
+/// The successor of `presented`, sealed so that only a holder of `presented` can open it,
+/// and bound (as associated data) to the presented token's hash, which identifies its row.
+fn seal_successor(presented: &str, successor: &str) -> Vec<u8> {
+    sealing::seal(
+        &successor_key(presented),
+        &hash_refresh_token(presented),
+        successor.as_bytes(),
+    )
+}
+
+/// Opens what `seal_successor` sealed. Earlier builds bound a successor to the token's row
+/// id instead; such a successor lives only for the grace window, but an upgrade must not
+/// turn a retry inside that window into a revocation.
+fn open_successor(presented: &str, token_id: Uuid, sealed: &[u8]) -> Option<String> {
+    let key = successor_key(presented);
+    sealing::open(&key, &hash_refresh_token(presented), sealed)
+        .or_else(|| sealing::open(&key, token_id.as_bytes(), sealed))
+        .and_then(|bytes| String::from_utf8(bytes).ok())
 }
 
 /// Session lifetimes.
@@ -186,6 +206,36 @@ impl Sessions {
         }
         let now = self.clock.now();
         let successor = mint(&self.rng);
+        let token_hash = hash_refresh_token(presented);
+        // The common case, a current token of a live session, in one statement where the
+        // store can; everything else (and SQLite) through the locked transaction below.
+        let current = CurrentRotation {
+            now,
+            successor: NewRefreshToken {
+                id: Uuid::new_v4(),
+                hash: successor.hash.clone(),
+                created_at: now,
+                expires_at: now + self.lifetimes.refresh_ttl,
+            },
+            successor_sealed: seal_successor(presented, &successor.token),
+            user_agent: client.user_agent.clone(),
+            ip: client.ip.clone(),
+        };
+        if let Some(rotated) = self
+            .store
+            .rotate_current_refresh_token(&token_hash, &current)
+            .await?
+        {
+            metrics::refresh("rotated");
+            let expires_at = rotated.session.expires_at;
+            return self.issue(
+                rotated.user,
+                rotated.session.id,
+                successor.token,
+                now,
+                expires_at,
+            );
+        }
         // The session and user the transaction saw, kept for the response.
         let seen: Mutex<Option<(SessionRecord, UserRecord)>> = Mutex::new(None);
         let decide = |state: Option<TokenState>| {
@@ -197,7 +247,7 @@ impl Sessions {
         };
         let plan = self
             .store
-            .rotate_refresh_token(&hash_refresh_token(presented), &decide)
+            .rotate_refresh_token(&token_hash, &decide)
             .await?;
         let (token, expires_at) = match plan {
             RotationPlan::Rotate {
@@ -410,11 +460,7 @@ fn decide(
     let Some(rotated_at) = state.rotated_at else {
         let expires_at = cap(now + lifetimes.refresh_ttl, session.absolute_expires_at);
         return RotationPlan::Rotate {
-            successor_sealed: sealing::seal(
-                &successor_key(presented),
-                state.token_id.as_bytes(),
-                successor.token.as_bytes(),
-            ),
+            successor_sealed: seal_successor(presented, &successor.token),
             successor: NewRefreshToken {
                 id: Uuid::new_v4(),
                 hash: successor.hash.clone(),
@@ -431,10 +477,7 @@ fn decide(
         let replay = state
             .successor_sealed
             .as_deref()
-            .and_then(|sealed| {
-                sealing::open(&successor_key(presented), state.token_id.as_bytes(), sealed)
-            })
-            .and_then(|bytes| String::from_utf8(bytes).ok());
+            .and_then(|sealed| open_successor(presented, state.token_id, sealed));
         if let Some(successor) = replay {
             return RotationPlan::Replay { successor };
         }
@@ -457,5 +500,40 @@ fn decide(
                 "rotatedAt": rotated_at.unix_timestamp(),
             }),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_successor_opens_only_with_its_presented_token() {
+        let presented = mint(&SystemRandom::new()).token;
+        let other = mint(&SystemRandom::new()).token;
+        let token_id = Uuid::new_v4();
+        let sealed = seal_successor(&presented, "the-successor");
+        assert_eq!(
+            open_successor(&presented, token_id, &sealed).as_deref(),
+            Some("the-successor")
+        );
+        assert_eq!(open_successor(&other, token_id, &sealed), None);
+    }
+
+    #[test]
+    fn successors_sealed_by_earlier_builds_still_open() {
+        // Earlier builds bound the sealing to the token's row id.
+        let presented = mint(&SystemRandom::new()).token;
+        let token_id = Uuid::new_v4();
+        let legacy = sealing::seal(
+            &successor_key(&presented),
+            token_id.as_bytes(),
+            b"the-successor",
+        );
+        assert_eq!(
+            open_successor(&presented, token_id, &legacy).as_deref(),
+            Some("the-successor")
+        );
+        assert_eq!(open_successor(&presented, Uuid::new_v4(), &legacy), None);
     }
 }

@@ -130,6 +130,18 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &[u8],
         decide: &(dyn Fn(Option<TokenState>) -> RotationPlan + Send + Sync),
     ) -> StoreResult<RotationPlan>;
+    /// The common case of the exchange in one round trip: if the presented token is current,
+    /// unexpired, and its session live and user enabled, rotates it as `rotation` says and
+    /// returns the session as updated; otherwise changes nothing and returns `None`, and the
+    /// caller goes through `rotate_refresh_token`. The conditions are exactly those under
+    /// which `sessions::decide` chooses `Rotate`. The default always answers `None`.
+    async fn rotate_current_refresh_token(
+        &self,
+        _token_hash: &[u8],
+        _rotation: &CurrentRotation,
+    ) -> StoreResult<Option<RotatedSession>> {
+        Ok(None)
+    }
     /// The session a refresh token (current or rotated) belongs to.
     async fn session_by_refresh_token(
         &self,

@@ -14,9 +14,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    EventFilter, KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord,
-    SessionColumns, SessionRecord, Store, StoreResult, TicketRecord, TokenState, UserCursor,
-    UserRecord,
+    CurrentRotation, EventFilter, KeyInsertion, KeyRecord, NewRefreshToken, RotatedSession,
+    RotationPlan, SecurityEventRecord, SessionColumns, SessionRecord, Store, StoreResult,
+    TicketRecord, TokenState, UserCursor, UserRecord,
 };
 
 /// A pool of Postgres connections.
@@ -383,6 +383,74 @@ impl Store for PgStore {
         insert_refresh_token(&mut tx, session.id, token).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn rotate_current_refresh_token(
+        &self,
+        token_hash: &[u8],
+        rotation: &CurrentRotation,
+    ) -> StoreResult<Option<RotatedSession>> {
+        // One statement, so one round trip and an implicit transaction. `locked` takes the
+        // same locks as `rotate_refresh_token` (token, then session) and keeps the row only
+        // if `decide` would rotate: token current and unexpired, session unrevoked and
+        // unexpired, user enabled. A caller that waited for the locks re-checks these on
+        // the rows as committed, so the second of two simultaneous exchanges finds the token
+        // rotated, writes nothing, and goes on to the full path (which replays). LEAST
+        // ignores a NULL absolute expiry.
+        let row = sqlx::query(
+            "WITH locked AS (
+                 SELECT t.id AS token_id, t.session_id, s.absolute_expires_at
+                 FROM refresh_tokens t
+                 JOIN sessions s ON s.id = t.session_id
+                 JOIN users u ON u.id = s.user_id
+                 WHERE t.token_hash = $1
+                   AND t.rotated_at IS NULL AND t.expires_at > $2
+                   AND s.revoked_at IS NULL AND s.expires_at > $2
+                   AND (s.absolute_expires_at IS NULL OR s.absolute_expires_at > $2)
+                   AND NOT u.disabled
+                 FOR UPDATE OF t, s
+             ), successor AS (
+                 INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at)
+                 SELECT $3, session_id, $4, $2, LEAST($5, absolute_expires_at) FROM locked
+             ), presented AS (
+                 UPDATE refresh_tokens t
+                 SET rotated_at = $2, successor_id = $3, successor_sealed = $6
+                 FROM locked WHERE t.id = locked.token_id
+             ), session AS (
+                 UPDATE sessions s
+                 SET last_used_at = $2, expires_at = LEAST($5, locked.absolute_expires_at),
+                     user_agent = $7, ip = $8
+                 FROM locked WHERE s.id = locked.session_id
+                 RETURNING s.*
+             )
+             SELECT u.*,
+                    session.id AS session_id, session.user_id AS session_user_id,
+                    session.created_at AS session_created_at,
+                    session.last_used_at AS session_last_used_at,
+                    session.expires_at AS session_expires_at,
+                    session.absolute_expires_at AS session_absolute_expires_at,
+                    session.revoked_at AS session_revoked_at,
+                    session.user_agent AS session_user_agent, session.ip AS session_ip
+             FROM session JOIN users u ON u.id = session.user_id",
+        )
+        .bind(token_hash)
+        .bind(rotation.now)
+        .bind(rotation.successor.id)
+        .bind(&rotation.successor.hash)
+        .bind(rotation.successor.expires_at)
+        .bind(&rotation.successor_sealed)
+        .bind(&rotation.user_agent)
+        .bind(&rotation.ip)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| -> sqlx::Result<RotatedSession> {
+            Ok(RotatedSession {
+                session: session_from_columns(&row, &SessionColumns::PREFIXED)?,
+                user: user_from_row(&row)?,
+            })
+        })
+        .transpose()
+        .map_err(Into::into)
     }
 
     async fn rotate_refresh_token(

@@ -131,6 +131,26 @@ impl SessionColumns {
     };
 }
 
+/// The exchange of a current refresh token, fully decided in advance, for stores that can
+/// check and carry it out in one statement (see `Store::rotate_current_refresh_token`).
+#[derive(Debug, Clone)]
+pub struct CurrentRotation {
+    pub now: OffsetDateTime,
+    /// The successor; its `expires_at` (now + the refresh lifetime) is capped by the store at
+    /// the session's absolute expiry, like the session's own new expiry.
+    pub successor: NewRefreshToken,
+    pub successor_sealed: Vec<u8>,
+    pub user_agent: String,
+    pub ip: String,
+}
+
+/// A session and its user, as an exchange left them.
+#[derive(Debug, Clone)]
+pub struct RotatedSession {
+    pub session: SessionRecord,
+    pub user: UserRecord,
+}
+
 /// What the rotation transaction must do, decided by `sessions` from a `TokenState`.
 #[derive(Debug, Clone)]
 pub enum RotationPlan {
