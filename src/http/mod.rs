@@ -84,6 +84,9 @@ pub fn router(state: AppState) -> Router {
         .merge(user::router())
         .merge(lifecycle::router())
         .split_for_parts();
+    // The routes that write to or read from the database finish what they started (the
+    // JWKS, discovery and health answers are from memory or a ping, and skip the task).
+    let api = api.layer(middleware::from_fn(run_to_completion));
     let (public, mut document) = OpenApiRouter::new()
         .merge(health::router())
         .merge(wellknown::router())
@@ -92,6 +95,7 @@ pub fn router(state: AppState) -> Router {
     // The admin API is documented whether or not this server serves it (the document
     // describes the product; its tag says when it exists).
     let (admin_routes, admin_doc) = admin::router(state.clone()).split_for_parts();
+    let admin_routes = admin_routes.layer(middleware::from_fn(run_to_completion));
     document.merge(api_doc);
     document.merge(admin_doc);
     document.merge(openapi_doc);
@@ -110,7 +114,6 @@ pub fn router(state: AppState) -> Router {
     }
     let routes = routes
         .fallback(not_found)
-        .layer(middleware::from_fn(run_to_completion))
         .layer(middleware::from_fn(record_metrics))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
         .layer(middleware::from_fn_with_state(
