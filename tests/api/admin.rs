@@ -578,7 +578,39 @@ async fn old_events_are_pruned_in_batches(backend: Backend) {
     );
 }
 
+/// Found by schemathesis: `-1.7976931348623155e+308` was stored as the f64 next to it, which
+/// serde_json's default (fast, not correctly rounded) parser then read back as out of range,
+/// so the user could never be read again (500 on every read and update).
+async fn metadata_numbers_at_the_edges_of_f64_read_back_as_written(backend: Backend) {
+    let app = admin_app(backend).await;
+    let session = app.sign_up(&unique_email()).await;
+    let id = session["user"]["id"].as_str().unwrap().to_owned();
+    let metadata = json!({
+        "max": -1.7976931348623155e308,
+        "f64max": f64::MAX,
+        "tiny": 1e-5,
+        "subnormal": 5e-324,
+        "big": 123456789012345678_u64,
+        "nested": [{ "x": -1.7976931348623157e308 }, null, {}],
+    });
+    let updated = admin(
+        &app,
+        Method::PATCH,
+        &format!("/admin/users/{id}"),
+        Some(json!({ "metadata": metadata })),
+    )
+    .await;
+    assert_eq!(updated.status(), StatusCode::OK);
+    let read = admin(&app, Method::GET, &format!("/admin/users/{id}"), None).await;
+    assert_eq!(read.status(), StatusCode::OK);
+    let read: Value = read.json().await.unwrap();
+    assert_eq!(read["metadata"], metadata, "read back exactly as written");
+    let list = admin(&app, Method::GET, "/admin/users", None).await;
+    assert_eq!(list.status(), StatusCode::OK);
+}
+
 both_backends!(
+    metadata_numbers_at_the_edges_of_f64_read_back_as_written,
     every_admin_route_refuses_a_missing_or_wrong_secret,
     without_a_secret_there_is_no_admin_api,
     disabling_ends_every_session_at_once,
