@@ -61,7 +61,7 @@ pub enum PolicyError {
 pub struct HashError(String);
 
 impl HashError {
-    fn from(err: impl std::fmt::Display) -> Self {
+    fn of(err: impl std::fmt::Display) -> Self {
         Self(err.to_string())
     }
 }
@@ -163,7 +163,7 @@ impl Passwords {
                     &mut output,
                     work_area(memory, &params),
                 )
-                .map_err(HashError::from)?;
+                .map_err(HashError::of)?;
             phc_string(&params, &salt, &output)
         })
         .await
@@ -181,14 +181,13 @@ impl Passwords {
         let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
         let configured = self.params.clone();
         self.run(move |memory| {
-            let hash = PasswordHash::new(&stored).map_err(HashError::from)?;
-            let algorithm =
-                Algorithm::try_from(hash.algorithm.as_str()).map_err(HashError::from)?;
+            let hash = PasswordHash::new(&stored).map_err(HashError::of)?;
+            let algorithm = Algorithm::try_from(hash.algorithm.as_str()).map_err(HashError::of)?;
             let version = hash
                 .version
                 .map_or(Ok(Version::V0x13), Version::try_from)
-                .map_err(HashError::from)?;
-            let params = Params::try_from(&hash).map_err(HashError::from)?;
+                .map_err(HashError::of)?;
+            let params = Params::try_from(&hash).map_err(HashError::of)?;
             let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
                 return Err(HashError("stored hash without salt or output".into()));
             };
@@ -200,7 +199,7 @@ impl Passwords {
                     &mut computed,
                     work_area(memory, &params),
                 )
-                .map_err(HashError::from)?;
+                .map_err(HashError::of)?;
             // Output's equality is constant-time.
             let matches = Output::new(&computed).is_ok_and(|computed| &computed == expected);
             let current = algorithm == Algorithm::Argon2id
@@ -310,9 +309,9 @@ fn phc_string(params: &Params, salt: &[u8], output: &[u8]) -> Result<String, Has
     Ok(PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(params).map_err(HashError::from)?,
-        salt: Some(Salt::new(salt).map_err(HashError::from)?),
-        hash: Some(Output::new(output).map_err(HashError::from)?),
+        params: ParamsString::try_from(params).map_err(HashError::of)?,
+        salt: Some(Salt::new(salt).map_err(HashError::of)?),
+        hash: Some(Output::new(output).map_err(HashError::of)?),
     }
     .to_string())
 }

@@ -243,7 +243,7 @@ impl Sessions {
                 *seen.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some((state.session.clone(), state.user.clone()));
             }
-            decide(state, presented, &successor, now, &self.lifetimes, client)
+            decide(state, presented, &current, &self.lifetimes, client)
         };
         let plan = self
             .store
@@ -438,11 +438,11 @@ fn cap(at: OffsetDateTime, absolute: Option<OffsetDateTime>) -> OffsetDateTime {
 fn decide(
     state: Option<TokenState>,
     presented: &str,
-    successor: &Minted,
-    now: OffsetDateTime,
+    current: &CurrentRotation,
     lifetimes: &Lifetimes,
     client: &ClientInfo,
 ) -> RotationPlan {
+    let now = current.now;
     let Some(state) = state else {
         return RotationPlan::Reject(RejectReason::Invalid);
     };
@@ -458,18 +458,17 @@ fn decide(
         return RotationPlan::Reject(RejectReason::Disabled);
     }
     let Some(rotated_at) = state.rotated_at else {
-        let expires_at = cap(now + lifetimes.refresh_ttl, session.absolute_expires_at);
+        // The successor prepared for the one-statement path, capped like the store caps it.
+        let expires_at = cap(current.successor.expires_at, session.absolute_expires_at);
         return RotationPlan::Rotate {
-            successor_sealed: seal_successor(presented, &successor.token),
+            successor_sealed: current.successor_sealed.clone(),
             successor: NewRefreshToken {
-                id: Uuid::new_v4(),
-                hash: successor.hash.clone(),
-                created_at: now,
                 expires_at,
+                ..current.successor.clone()
             },
             session_expires_at: expires_at,
-            user_agent: client.user_agent.clone(),
-            ip: client.ip.clone(),
+            user_agent: current.user_agent.clone(),
+            ip: current.ip.clone(),
         };
     };
     let in_grace = now < rotated_at + lifetimes.grace;
