@@ -286,8 +286,14 @@ impl Accounts {
         }
         if rehash {
             // The stored hash used older parameters: upgrade it now that we have the password.
+            // Only over the hash just verified: a password changed meanwhile stays.
+            let old = user.password_hash.as_deref().unwrap_or_default();
             match self.passwords.hash(password).await {
-                Ok(hash) => self.store.set_password_hash(user.id, &hash, now).await?,
+                Ok(hash) => {
+                    self.store
+                        .set_password_hash(user.id, old, &hash, now)
+                        .await?;
+                }
                 Err(err) => tracing::warn!(error = %err, "rehash failed; keeping the old hash"),
             }
         }

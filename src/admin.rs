@@ -20,6 +20,7 @@ use crate::passwords::Passwords;
 use crate::sessions::{self, ClientInfo};
 use crate::store::{
     EventFilter, SecurityEventRecord, SessionRecord, Store, StoreError, UserCursor, UserRecord,
+    UserUpdate,
 };
 
 /// Largest page the list endpoints return.
@@ -254,7 +255,7 @@ impl Admin {
         patch: UserPatch,
         actor: &ClientInfo,
     ) -> Result<UserRecord, AuthError> {
-        let mut user = self.existing(id).await?;
+        let user = self.existing(id).await?;
         check_profile(patch.display_name.as_deref(), patch.metadata.as_ref())?;
         patch
             .locale
@@ -283,14 +284,20 @@ impl Admin {
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
         .collect();
-        user.display_name = patch.display_name.unwrap_or(user.display_name);
-        user.avatar_url = patch.avatar_url.unwrap_or(user.avatar_url);
-        user.locale = patch.locale.unwrap_or(user.locale);
-        user.metadata = patch.metadata.unwrap_or(user.metadata);
-        user.roles = roles;
-        user.default_role = default_role;
-        user.updated_at = self.clock.now();
-        self.store.update_user(&user).await?;
+        // Only what the patch names is written, so an edit racing a password reset or a
+        // disable cannot undo it.
+        let update = UserUpdate {
+            display_name: patch.display_name,
+            avatar_url: patch.avatar_url,
+            locale: patch.locale,
+            metadata: patch.metadata,
+            roles: patch.roles.map(|_| roles),
+            default_role: patch.default_role.map(|_| default_role),
+            ..UserUpdate::default()
+        };
+        let now = self.clock.now();
+        self.store.update_user(id, &update, now).await?;
+        let user = update.apply(user, now);
         self.audit(
             "user-updated",
             Some(id),

@@ -10,7 +10,7 @@ use crate::accounts::{self, DEFAULT_ROLE};
 use crate::auth_error::AuthError;
 use crate::lifecycle::Lifecycle;
 use crate::sessions::{ClientInfo, IssuedSession};
-use crate::store::{StoreError, UserRecord};
+use crate::store::{StoreError, UserRecord, UserUpdate};
 
 /// The role of anonymous users, replaced by `user` when they upgrade.
 pub const ANONYMOUS_ROLE: &str = "anonymous";
@@ -62,7 +62,7 @@ impl Lifecycle {
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let redirect_to = self.redirect_target(redirect_to)?;
-        let mut user = self
+        let user = self
             .store
             .user_by_id(user_id)
             .await?
@@ -79,24 +79,30 @@ impl Lifecycle {
         if self.store.user_by_email(&email).await?.is_some() {
             return Err(AuthError::EmailAlreadyInUse);
         }
-        if let Some(password) = password {
-            self.passwords
-                .check_policy(password.expose_secret(), &[&email])?;
-            user.password_hash = Some(self.passwords.hash(password).await?);
-        }
-        user.email = Some(email.clone());
-        user.email_verified = false;
-        user.is_anonymous = false;
-        user.default_role = DEFAULT_ROLE.into();
-        user.roles = vec![DEFAULT_ROLE.into()];
-        if user.display_name == "Anonymous" {
-            user.display_name = email.clone();
-        }
-        user.updated_at = self.clock.now();
-        match self.store.update_user(&user).await {
+        let password_hash = match password {
+            Some(password) => {
+                self.passwords
+                    .check_policy(password.expose_secret(), &[&email])?;
+                Some(Some(self.passwords.hash(password).await?))
+            }
+            None => None,
+        };
+        let update = UserUpdate {
+            email: Some(email.clone()),
+            email_verified: Some(false),
+            password_hash,
+            is_anonymous: Some(false),
+            default_role: Some(DEFAULT_ROLE.into()),
+            roles: Some(vec![DEFAULT_ROLE.into()]),
+            display_name: (user.display_name == "Anonymous").then(|| email.clone()),
+            ..UserUpdate::default()
+        };
+        let now = self.clock.now();
+        match self.store.update_user(user.id, &update, now).await {
             Err(StoreError::Conflict(_)) => return Err(AuthError::EmailAlreadyInUse),
             other => other?,
         }
+        let user = update.apply(user, now);
         self.record("user-deanonymized", user.id, client, json!({}))
             .await;
         match upgrade {

@@ -40,6 +40,10 @@ pub enum AuthError {
     NotAnonymous,
     #[error("no such user")]
     UserNotFound,
+    #[error(
+        "this change needs a recent sign-in: sign in again, or send the current password as currentPassword"
+    )]
+    ElevatedClaimRequired,
     #[error("too many attempts; retry later")]
     TooManyRequests(std::time::Duration),
     #[error(transparent)]

@@ -8,8 +8,13 @@
 //! exchanges, with its `codeVerifier`, for a session (`POST /token/exchange`).
 //! Requests that name an email (resend, reset, passwordless) always answer the same,
 //! whether or not the account exists.
+//!
+//! Whoever proves the mailbox of an unverified account by any route other than that
+//! account's own verification link (a sign-in link, a password reset) ends up the only one
+//! with access: see [`Lifecycle::claim_mailbox`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -22,10 +27,11 @@ use crate::auth_error::AuthError;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::email::{Email, EmailKind, Mailer};
-use crate::passwords::Passwords;
-use crate::redirects::{allowed_redirect, with_param};
+use crate::passwords::{Passwords, Verified};
+use crate::ratelimit::FailedSignIns;
+use crate::redirects::{allowed_redirect, with_fragment, with_param};
 use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
-use crate::store::{Store, StoreError, UserRecord};
+use crate::store::{Store, StoreError, UserRecord, UserUpdate};
 use crate::tickets::{Purpose, TicketOptions, Tickets, pkce_matches};
 
 /// Where a followed link leads: the app's URL, with a code or an error.
@@ -59,6 +65,10 @@ pub struct Lifecycle {
     pub(crate) disable_signup: bool,
     pub(crate) allowed_domains: Vec<String>,
     pub(crate) blocked_domains: Vec<String>,
+    /// How old a session's sign-in may be for a password change without the current one.
+    recent_auth_window: Duration,
+    /// Wrong current passwords count as failed sign-ins of the account.
+    failed_signins: FailedSignIns,
 }
 
 impl Lifecycle {
@@ -73,6 +83,12 @@ impl Lifecycle {
     ) -> Self {
         Self {
             tickets: Tickets::new(store.clone(), clock.clone()),
+            failed_signins: FailedSignIns::new(
+                store.clone(),
+                clock.clone(),
+                config.rate_limits.failed_signins_per_account,
+            ),
+            recent_auth_window: config.recent_auth_window,
             store,
             clock,
             mailer,
@@ -133,11 +149,18 @@ impl Lifecycle {
         options: TicketOptions,
     ) -> Result<(), AuthError> {
         let redirect_to = options.redirect_to.clone().unwrap_or_default();
+        let new_email = options
+            .payload
+            .as_ref()
+            .and_then(|p| p["newEmail"].as_str())
+            .unwrap_or_default()
+            .to_owned();
         let ticket = self.tickets.issue(user.id, purpose, options).await?;
         self.mailer.send(Email {
             to: to.to_owned(),
             kind,
             link: self.link(&ticket, purpose, &redirect_to),
+            new_email,
             display_name: user.display_name.clone(),
             expires_in: purpose.lifetime(),
         });
@@ -234,29 +257,87 @@ impl Lifecycle {
         Ok(())
     }
 
+    /// Sets `user`'s password (after the policy), with whatever else `update` changes.
     async fn set_password(
         &self,
-        mut user: UserRecord,
+        user: &UserRecord,
         password: &SecretString,
-    ) -> Result<UserRecord, AuthError> {
+        update: UserUpdate,
+    ) -> Result<(), AuthError> {
         let email = user.email.clone().unwrap_or_default();
         let local = email.split('@').next().unwrap_or_default().to_owned();
         self.passwords
             .check_policy(password.expose_secret(), &[&email, &local])?;
         let now = self.clock.now();
-        user.password_hash = Some(self.passwords.hash(password).await?);
-        user.password_changed_at = Some(now);
-        user.updated_at = now;
-        self.store.update_user(&user).await?;
-        Ok(user)
+        let update = UserUpdate {
+            password_hash: Some(Some(self.passwords.hash(password).await?)),
+            password_changed_at: Some(now),
+            ..update
+        };
+        self.store.update_user(user.id, &update, now).await?;
+        Ok(())
+    }
+
+    /// The mailbox of `user` was just proven by `route`, other than the account's own
+    /// verification link. If the account was unverified, whoever registered the address
+    /// may not be its holder (a pre-registered account): every session ends and the
+    /// password set before the address was proven goes, so the holder alone has access
+    /// (and sets a password by reset). Marks the address verified.
+    pub(crate) async fn claim_mailbox(
+        &self,
+        user: &UserRecord,
+        route: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        if user.email_verified {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let had_password = user.password_hash.is_some();
+        let update = UserUpdate {
+            email_verified: Some(true),
+            password_hash: had_password.then_some(None),
+            password_changed_at: had_password.then_some(now),
+            ..UserUpdate::default()
+        };
+        self.store.update_user(user.id, &update, now).await?;
+        let event = sessions::event(
+            now,
+            "session-revoked",
+            Some(user.id),
+            None,
+            client,
+            json!({ "reason": "unverified-account-claimed", "by": "user" }),
+        );
+        let revoked = self
+            .store
+            .revoke_user_sessions(user.id, None, "unverified-account-claimed", &event)
+            .await?;
+        if had_password || revoked > 0 {
+            self.record(
+                "unverified-account-claimed",
+                user.id,
+                client,
+                json!({ "route": route, "passwordRemoved": had_password,
+                        "sessionsRevoked": revoked }),
+            )
+            .await;
+        }
+        self.record("email-verified", user.id, client, json!({ "route": route }))
+            .await;
+        Ok(())
     }
 
     /// `POST /user/password` signed in: sets the password and ends every other session.
+    /// The session's sign-in must be recent (`TESSERA_RECENT_AUTH_WINDOW`), or the caller
+    /// must send the current password: a stolen access token alone cannot lock the owner
+    /// out.
     pub async fn change_password(
         &self,
         user_id: Uuid,
         current_session: Uuid,
         password: &SecretString,
+        current_password: Option<&SecretString>,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let user = self
@@ -264,7 +345,20 @@ impl Lifecycle {
             .user_by_id(user_id)
             .await?
             .ok_or(AuthError::InvalidToken)?;
-        let user = self.set_password(user, password).await?;
+        let session = self
+            .store
+            .session(current_session)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        // A session's sign-in is its creation: refreshes do not renew it.
+        let recent = self.clock.now() - session.created_at <= self.recent_auth_window;
+        match current_password {
+            Some(current) => self.confirm_password(&user, current, client).await?,
+            None if recent => {}
+            None => return Err(AuthError::ElevatedClaimRequired),
+        }
+        self.set_password(&user, password, UserUpdate::default())
+            .await?;
         let event = sessions::event(
             self.clock.now(),
             "session-revoked",
@@ -286,7 +380,36 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// `POST /user/password` with a reset ticket: sets the password and ends every session.
+    /// Checks a signed-in user's current password; a wrong one counts against the
+    /// account's failed sign-ins, as at sign-in.
+    async fn confirm_password(
+        &self,
+        user: &UserRecord,
+        password: &SecretString,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let email = user.email.clone().unwrap_or_default();
+        self.failed_signins.check(&email).await?;
+        let verified = self
+            .passwords
+            .verify(password, user.password_hash.as_deref())
+            .await?;
+        if matches!(verified, Verified::Yes { .. }) {
+            return Ok(());
+        }
+        self.record(
+            "signin-failed",
+            user.id,
+            client,
+            json!({ "method": "current-password" }),
+        )
+        .await;
+        self.failed_signins.record_failure(&email).await?;
+        Err(AuthError::InvalidEmailPassword)
+    }
+
+    /// `POST /user/password` with a reset ticket (the one a followed link put in the app's
+    /// URL fragment, or the emailed one): sets the password and ends every session.
     pub async fn reset_password(
         &self,
         ticket: &str,
@@ -294,7 +417,13 @@ impl Lifecycle {
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         // Check the policy before spending the ticket, so a weak password can be retried.
-        let peeked = self.tickets.peek(ticket, Purpose::PasswordReset).await?;
+        let (peeked, purpose) = self
+            .tickets
+            .peek_any(
+                ticket,
+                &[Purpose::PasswordResetForm, Purpose::PasswordReset],
+            )
+            .await?;
         let user = self
             .store
             .user_by_id(peeked.user_id)
@@ -303,15 +432,16 @@ impl Lifecycle {
         let email = user.email.clone().unwrap_or_default();
         self.passwords
             .check_policy(password.expose_secret(), &[&email])?;
-        let redeemed = self.tickets.redeem(ticket, Purpose::PasswordReset).await?;
-        let mut user = self
+        let redeemed = self.tickets.redeem(ticket, purpose).await?;
+        let user = self
             .store
             .user_by_id(redeemed.user_id)
             .await?
             .ok_or(AuthError::InvalidTicket)?;
         // Receiving the link proves the address.
-        user.email_verified = true;
-        let user = self.set_password(user, password).await?;
+        self.claim_mailbox(&user, "password-reset", client).await?;
+        self.set_password(&user, password, UserUpdate::default())
+            .await?;
         let event = sessions::event(
             self.clock.now(),
             "session-revoked",
@@ -477,19 +607,13 @@ impl Lifecycle {
         purpose: Purpose,
         client: &ClientInfo,
     ) -> Result<Url, AuthError> {
-        // A reset link is not spent here: it leads to the app's form, which spends it with
-        // `POST /user/password {newPassword, ticket}`.
-        let record = if purpose == Purpose::PasswordReset {
-            self.tickets.peek(ticket, purpose).await?
-        } else {
-            self.tickets.redeem(ticket, purpose).await?
-        };
+        let record = self.tickets.redeem(ticket, purpose).await?;
         let target = record
             .redirect_to
             .as_deref()
             .and_then(|to| Url::parse(to).ok())
             .ok_or(AuthError::InvalidTicket)?;
-        let mut user = self
+        let user = self
             .store
             .user_by_id(record.user_id)
             .await?
@@ -499,42 +623,49 @@ impl Lifecycle {
         }
         let now = self.clock.now();
         match purpose {
-            Purpose::VerifyEmail | Purpose::SigninLink => {
+            // The account's own verification link confirms it as it is.
+            Purpose::VerifyEmail => {
                 if !user.email_verified {
-                    user.email_verified = true;
-                    user.updated_at = now;
-                    self.store.update_user(&user).await?;
+                    let update = UserUpdate {
+                        email_verified: Some(true),
+                        ..UserUpdate::default()
+                    };
+                    self.store.update_user(user.id, &update, now).await?;
                     self.record("email-verified", user.id, client, json!({}))
                         .await;
                 }
             }
+            Purpose::SigninLink => self.claim_mailbox(&user, "signin-link", client).await?,
             Purpose::EmailChange => {
                 let new_email = record.payload["newEmail"]
                     .as_str()
                     .ok_or(AuthError::InvalidTicket)?;
-                let old = user.email.replace(new_email.to_owned());
-                user.email_verified = true;
-                user.updated_at = now;
-                match self.store.update_user(&user).await {
-                    Err(StoreError::Conflict(_)) => return Err(AuthError::EmailAlreadyInUse),
-                    other => other?,
-                }
-                self.record(
-                    "email-changed",
-                    user.id,
-                    client,
-                    json!({ "from": old, "to": new_email }),
-                )
-                .await;
+                self.change_email(&user, new_email, target.as_str(), client)
+                    .await?;
+            }
+            Purpose::EmailRevert => {
+                self.revert_email_change(&user, &record.payload, client)
+                    .await?;
             }
             Purpose::PasswordReset => {
-                return Ok(with_param(
-                    with_param(target, "ticket", ticket),
-                    "type",
-                    purpose.link_type(),
+                // The emailed ticket is spent; the app's form gets a short-lived one in the
+                // fragment, which no browser sends to any server.
+                let form_ticket = self
+                    .tickets
+                    .issue(
+                        user.id,
+                        Purpose::PasswordResetForm,
+                        TicketOptions::default(),
+                    )
+                    .await?;
+                return Ok(with_fragment(
+                    target,
+                    &[("ticket", &form_ticket), ("type", purpose.link_type())],
                 ));
             }
-            Purpose::ExchangeCode => return Err(AuthError::InvalidTicket),
+            Purpose::ExchangeCode | Purpose::PasswordResetForm => {
+                return Err(AuthError::InvalidTicket);
+            }
         }
         match record.code_challenge {
             Some(challenge) => {
@@ -554,6 +685,100 @@ impl Lifecycle {
             }
             None => Ok(target),
         }
+    }
+
+    /// A confirmed email change: the new address becomes the account's, verified, and
+    /// the old address is told, with a link that reverts the change.
+    async fn change_email(
+        &self,
+        user: &UserRecord,
+        new_email: &str,
+        redirect_to: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let update = UserUpdate {
+            email: Some(new_email.to_owned()),
+            email_verified: Some(true),
+            ..UserUpdate::default()
+        };
+        match self
+            .store
+            .update_user(user.id, &update, self.clock.now())
+            .await
+        {
+            Err(StoreError::Conflict(_)) => return Err(AuthError::EmailAlreadyInUse),
+            other => other?,
+        }
+        self.record(
+            "email-changed",
+            user.id,
+            client,
+            json!({ "from": user.email, "to": new_email }),
+        )
+        .await;
+        if let Some(old) = &user.email {
+            let options = TicketOptions {
+                redirect_to: Some(redirect_to.to_owned()),
+                code_challenge: None,
+                payload: Some(json!({ "oldEmail": old, "newEmail": new_email })),
+            };
+            self.mail(
+                user,
+                old,
+                Purpose::EmailRevert,
+                EmailKind::EmailChanged,
+                options,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The revert link of an email change: the old address comes back (proven by the
+    /// link), and every session of the user ends.
+    async fn revert_email_change(
+        &self,
+        user: &UserRecord,
+        payload: &serde_json::Value,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let (Some(old), Some(new)) = (payload["oldEmail"].as_str(), payload["newEmail"].as_str())
+        else {
+            return Err(AuthError::InvalidTicket);
+        };
+        // Only the change this notice was about: a later change has its own notice.
+        if user.email.as_deref() != Some(new) {
+            return Err(AuthError::InvalidTicket);
+        }
+        let now = self.clock.now();
+        let update = UserUpdate {
+            email: Some(old.to_owned()),
+            email_verified: Some(true),
+            ..UserUpdate::default()
+        };
+        match self.store.update_user(user.id, &update, now).await {
+            Err(StoreError::Conflict(_)) => return Err(AuthError::EmailAlreadyInUse),
+            other => other?,
+        }
+        let event = sessions::event(
+            now,
+            "session-revoked",
+            Some(user.id),
+            None,
+            client,
+            json!({ "reason": "email-change-reverted", "by": "user" }),
+        );
+        self.store
+            .revoke_user_sessions(user.id, None, "email-change-reverted", &event)
+            .await?;
+        self.record(
+            "email-change-reverted",
+            user.id,
+            client,
+            json!({ "from": new, "to": old }),
+        )
+        .await;
+        Ok(())
     }
 
     /// `POST /token/exchange`: a one-time code and its PKCE verifier for a session.

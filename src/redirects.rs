@@ -33,9 +33,46 @@ pub fn with_param(mut url: Url, name: &str, value: &str) -> Url {
     url
 }
 
+/// `url` with these parameters in its fragment, which browsers never send to a server.
+/// A fragment the app already has (a hash router's `#/reset`) keeps its route: the
+/// parameters follow it after `?` (or `&` when it has a query of its own).
+pub fn with_fragment(mut url: Url, params: &[(&str, &str)]) -> Url {
+    let encoded = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let fragment = match url.fragment() {
+        None | Some("") => encoded,
+        Some(route) if route.contains('?') => format!("{route}&{encoded}"),
+        Some(route) => format!("{route}?{encoded}"),
+    };
+    url.set_fragment(Some(&fragment));
+    url
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fragment_parameters_keep_a_hash_route() {
+        let params = [("ticket", "a b"), ("type", "passwordReset")];
+        let plain = with_fragment(Url::parse("https://app.test/reset").unwrap(), &params);
+        assert_eq!(
+            plain.as_str(),
+            "https://app.test/reset#ticket=a+b&type=passwordReset"
+        );
+        assert_eq!(plain.query(), None);
+        let routed = with_fragment(Url::parse("https://app.test/#/reset").unwrap(), &params);
+        assert_eq!(
+            routed.fragment(),
+            Some("/reset?ticket=a+b&type=passwordReset")
+        );
+        let queried = with_fragment(Url::parse("https://app.test/#/r?x=1").unwrap(), &params);
+        assert_eq!(
+            queried.fragment(),
+            Some("/r?x=1&ticket=a+b&type=passwordReset")
+        );
+    }
 
     #[test]
     fn only_listed_origins_and_paths_pass() {

@@ -26,6 +26,11 @@ pub enum Purpose {
     SigninLink,
     /// The one-time code of `POST /token/exchange`.
     ExchangeCode,
+    /// What a followed reset link hands the app's form, in the URL fragment (never to a
+    /// server): the emailed ticket is spent by then.
+    PasswordResetForm,
+    /// The link in the notice to the old address of an email change, which reverts it.
+    EmailRevert,
 }
 
 impl Purpose {
@@ -37,6 +42,8 @@ impl Purpose {
             Purpose::EmailChange => "email-change",
             Purpose::SigninLink => "signin-link",
             Purpose::ExchangeCode => "exchange-code",
+            Purpose::PasswordResetForm => "password-reset-form",
+            Purpose::EmailRevert => "email-revert",
         }
     }
 
@@ -48,6 +55,9 @@ impl Purpose {
             Purpose::EmailChange => "emailConfirmChange",
             Purpose::SigninLink => "signinPasswordless",
             Purpose::ExchangeCode => "exchangeCode",
+            // What the app's form receives is a reset ticket to Nhost's clients.
+            Purpose::PasswordResetForm => "passwordReset",
+            Purpose::EmailRevert => "emailRevertChange",
         }
     }
 
@@ -58,6 +68,7 @@ impl Purpose {
             Purpose::PasswordReset,
             Purpose::EmailChange,
             Purpose::SigninLink,
+            Purpose::EmailRevert,
         ]
         .into_iter()
         .find(|p| p.link_type() == link_type)
@@ -70,6 +81,8 @@ impl Purpose {
             Purpose::PasswordReset => Duration::from_secs(3600),
             Purpose::SigninLink => Duration::from_secs(15 * 60),
             Purpose::ExchangeCode => Duration::from_secs(5 * 60),
+            Purpose::PasswordResetForm => Duration::from_secs(15 * 60),
+            Purpose::EmailRevert => Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -154,15 +167,33 @@ impl Tickets {
 
     /// A ticket of this purpose that could be redeemed now, without redeeming it.
     pub async fn peek(&self, ticket: &str, purpose: Purpose) -> Result<TicketRecord, AuthError> {
+        self.peek_any(ticket, &[purpose])
+            .await
+            .map(|(record, _)| record)
+    }
+
+    /// A ticket of one of these purposes that could be redeemed now, and its purpose.
+    pub async fn peek_any(
+        &self,
+        ticket: &str,
+        purposes: &[Purpose],
+    ) -> Result<(TicketRecord, Purpose), AuthError> {
         if ticket.len() != 43 {
             return Err(AuthError::InvalidTicket);
         }
         let now = self.clock.now();
-        self.store
+        let record = self
+            .store
             .ticket(&hash(ticket))
             .await?
-            .filter(|t| t.purpose == purpose.as_str() && t.used_at.is_none() && t.expires_at > now)
-            .ok_or(AuthError::InvalidTicket)
+            .filter(|t| t.used_at.is_none() && t.expires_at > now)
+            .ok_or(AuthError::InvalidTicket)?;
+        let purpose = purposes
+            .iter()
+            .copied()
+            .find(|p| p.as_str() == record.purpose)
+            .ok_or(AuthError::InvalidTicket)?;
+        Ok((record, purpose))
     }
 }
 
@@ -189,6 +220,7 @@ mod tests {
             Purpose::PasswordReset,
             Purpose::EmailChange,
             Purpose::SigninLink,
+            Purpose::EmailRevert,
         ] {
             assert_eq!(Purpose::from_link_type(p.link_type()), Some(p));
         }

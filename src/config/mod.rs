@@ -123,6 +123,9 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     pub session_max_age: Option<Duration>,
     pub refresh_reuse_grace: Duration,
+    /// How old a session's sign-in may be for a password change without the current
+    /// password (`TESSERA_RECENT_AUTH_WINDOW`).
+    pub recent_auth_window: Duration,
     pub hasura_claims: bool,
     pub keys: KeyConfig,
     pub cookies: CookieConfig,
@@ -388,6 +391,12 @@ impl Config {
                 "TESSERA_REFRESH_REUSE_GRACE",
                 "30s",
                 Duration::from_secs(30),
+                duration,
+            )?,
+            recent_auth_window: env.parsed(
+                "TESSERA_RECENT_AUTH_WINDOW",
+                "10m",
+                Duration::from_secs(600),
                 duration,
             )?,
             hasura_claims: env.parsed("TESSERA_HASURA_CLAIMS", "true", true, values::boolean)?,

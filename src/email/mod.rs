@@ -37,6 +37,8 @@ pub struct Email {
     pub to: String,
     pub kind: EmailKind,
     pub link: String,
+    /// The new address of an email change (for `{{newEmail}}`); empty otherwise.
+    pub new_email: String,
     pub display_name: String,
     pub expires_in: Duration,
 }
@@ -115,6 +117,7 @@ impl Mailer {
             &templates::Values {
                 link: &email.link,
                 email: &email.to,
+                new_email: &email.new_email,
                 display_name: &email.display_name,
                 expires_in: &human(email.expires_in),
             },

@@ -1,8 +1,9 @@
 //! Email templates: a subject, a plain-text body and an HTML body per kind of message.
 //! Built in, and overridable by files in `TESSERA_EMAIL_TEMPLATES_DIR` named
 //! `<kind>.subject.txt`, `<kind>.txt` and `<kind>.html` (any of them; the rest stay built
-//! in). Placeholders: `{{link}}`, `{{email}}`, `{{displayName}}`, `{{expiresIn}}`; in HTML
-//! they are escaped.
+//! in). Placeholders: `{{link}}`, `{{email}}` (the recipient), `{{newEmail}}` (the new
+//! address of an email change), `{{displayName}}`, `{{expiresIn}}`; in HTML they are
+//! escaped.
 
 use std::path::Path;
 
@@ -12,6 +13,8 @@ pub enum EmailKind {
     VerifyEmail,
     PasswordReset,
     EmailChange,
+    /// To the old address after an email change, with a link that reverts it.
+    EmailChanged,
     SigninLink,
 }
 
@@ -22,6 +25,7 @@ impl EmailKind {
             EmailKind::VerifyEmail => "verify-email",
             EmailKind::PasswordReset => "password-reset",
             EmailKind::EmailChange => "email-change",
+            EmailKind::EmailChanged => "email-changed",
             EmailKind::SigninLink => "signin-link",
         }
     }
@@ -30,7 +34,7 @@ impl EmailKind {
         match self {
             EmailKind::VerifyEmail => (
                 "Verify your email address",
-                "Hello {{displayName}},\n\nPlease confirm that {{email}} is your address by opening this link:\n\n{{link}}\n\nThe link works once and expires in {{expiresIn}}. If you did not sign up, ignore this message.\n",
+                "Hello {{displayName}},\n\nPlease confirm that {{email}} is your address by opening this link:\n\n{{link}}\n\nThe link works once and expires in {{expiresIn}}.\n\nIf you did not sign up, do not open the link: someone else may have used your address. To make sure you alone have access to an account under it, ask for a password reset for this address instead; that removes any password someone else set and signs them out.\n",
             ),
             EmailKind::PasswordReset => (
                 "Reset your password",
@@ -39,6 +43,10 @@ impl EmailKind {
             EmailKind::EmailChange => (
                 "Confirm your new email address",
                 "Hello {{displayName}},\n\nTo make {{email}} the address of your account, open this link:\n\n{{link}}\n\nThe link works once and expires in {{expiresIn}}. If you did not ask for this, ignore this message.\n",
+            ),
+            EmailKind::EmailChanged => (
+                "The email address of your account was changed",
+                "Hello {{displayName}},\n\nThe address of your account was changed from {{email}} to {{newEmail}}. If that was you, there is nothing to do.\n\nIf it was not you, open this link to put {{email}} back and sign out every session of the account:\n\n{{link}}\n\nThen reset your password. The link works once and expires in {{expiresIn}}.\n",
             ),
             EmailKind::SigninLink => (
                 "Your sign-in link",
@@ -60,6 +68,7 @@ pub struct Rendered {
 pub struct Values<'a> {
     pub link: &'a str,
     pub email: &'a str,
+    pub new_email: &'a str,
     pub display_name: &'a str,
     pub expires_in: &'a str,
 }
@@ -76,6 +85,7 @@ fn fill(template: &str, values: &Values<'_>, escape: fn(&str) -> String) -> Stri
     template
         .replace("{{link}}", &escape(values.link))
         .replace("{{email}}", &escape(values.email))
+        .replace("{{newEmail}}", &escape(values.new_email))
         .replace("{{displayName}}", &escape(values.display_name))
         .replace("{{expiresIn}}", &escape(values.expires_in))
 }
@@ -114,6 +124,7 @@ mod tests {
         Values {
             link: "https://auth.example.com/verify?ticket=abc&type=emailVerify",
             email: "ada@example.com",
+            new_email: "lovelace@example.com",
             display_name: "Ada <script>",
             expires_in: "24 hours",
         }
@@ -125,6 +136,7 @@ mod tests {
             EmailKind::VerifyEmail,
             EmailKind::PasswordReset,
             EmailKind::EmailChange,
+            EmailKind::EmailChanged,
             EmailKind::SigninLink,
         ] {
             let r = render(kind, None, &values());

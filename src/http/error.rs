@@ -230,6 +230,7 @@ impl From<AuthError> for ApiError {
             AuthError::EmailDomainNotAllowed => (S::FORBIDDEN, "email-domain-not-allowed"),
             AuthError::NotAnonymous => (S::BAD_REQUEST, "user-not-anonymous"),
             AuthError::UserNotFound => (S::NOT_FOUND, "user-not-found"),
+            AuthError::ElevatedClaimRequired => (S::FORBIDDEN, "elevated-claim-required"),
             AuthError::TooManyRequests(wait) => {
                 return ApiError {
                     retry_after: Some(wait.as_secs().max(1)),

@@ -118,7 +118,8 @@ async fn send_verification(
 struct LinkQuery {
     /// The one-time ticket of the link.
     ticket: Option<String>,
-    /// `emailVerify`, `passwordReset`, `emailConfirmChange` or `signinPasswordless`.
+    /// `emailVerify`, `passwordReset`, `emailConfirmChange`, `emailRevertChange` or
+    /// `signinPasswordless`.
     #[serde(rename = "type")]
     link_type: Option<String>,
     /// Only used to report an invalid ticket (`?error=invalid-ticket`) when it is an allowed
@@ -135,10 +136,12 @@ struct LinkQuery {
     tag = "lifecycle",
     summary = "Follow an emailed link",
     description = "The target of every emailed link. Redeems the ticket and redirects (303) to \
-        the `redirectTo` stored with it: a verified address, a changed address or a sign-in \
-        link lead there, with `?code=...` for `POST /token/exchange` when the request carried \
-        a PKCE challenge; a reset link leads to `redirectTo?ticket=...&type=passwordReset` \
-        (the ticket is spent by `POST /user/password`). An invalid, used or expired ticket \
+        the `redirectTo` stored with it: a verified address, a changed address, a reverted \
+        email change or a sign-in link lead there, with `?code=...` for \
+        `POST /token/exchange` when the request carried a PKCE challenge. A reset link is \
+        spent and leads to `redirectTo#ticket=...&type=passwordReset`: a new ticket (valid \
+        15 minutes) in the fragment, which no browser sends to a server, for the app's form \
+        to post to `POST /user/password`. An invalid, used or expired ticket \
         leads to `redirectTo?error=invalid-ticket` (`email-already-in-use` for an address \
         taken meanwhile) when the query's `redirectTo` is allowed, else it is an error.",
     params(LinkQuery),
@@ -187,8 +190,8 @@ async fn verify_link(
     summary = "Email a password reset link",
     description = "Emails a reset link (valid 1 h) to an enabled account. Answers `\"OK\"` \
         whether or not the account exists (and sends nothing when it does not). The link \
-        leads to `redirectTo?ticket=...&type=passwordReset`, for the app's form to post \
-        `POST /user/password {newPassword, ticket}`.",
+        leads to `redirectTo#ticket=...&type=passwordReset` (in the fragment), for the app's \
+        form to post `POST /user/password {newPassword, ticket}`.",
     request_body(content = EmailRequest, description = "The address and where the link leads."),
     responses(
         (status = 200, description = "Done (or nothing to do).", body = OkBody),
@@ -218,8 +221,13 @@ async fn request_reset(
 struct PasswordRequest {
     #[schema(value_type = String, format = Password)]
     new_password: SecretString,
-    /// The ticket of a reset link; without it, an access token is required.
+    /// The ticket of a reset link (from the fragment of the URL the link led to); without
+    /// it, an access token is required.
     ticket: Option<String>,
+    /// The current password: needed without a ticket when the session's sign-in is older
+    /// than `TESSERA_RECENT_AUTH_WINDOW`.
+    #[schema(value_type = Option<String>, format = Password)]
+    current_password: Option<SecretString>,
 }
 
 /// With a reset `ticket`: sets the password, ending every session. Without: requires an
@@ -232,8 +240,9 @@ struct PasswordRequest {
     summary = "Set a new password",
     description = "With a reset `ticket`: sets the password, marks the address verified and \
         ends **every** session (no access token needed). Without a ticket, with an access \
-        token: sets it and ends every **other** session. A password refused by the policy \
-        does not spend the ticket.",
+        token: sets it and ends every **other** session; when the session's sign-in is older \
+        than `TESSERA_RECENT_AUTH_WINDOW` (default 10 minutes), `currentPassword` is \
+        required too. A password refused by the policy does not spend the ticket.",
     request_body(content = PasswordRequest, description = "The new password, and the reset \
         ticket if any."),
     security((), ("bearer" = []), ("accessCookie" = [])),
@@ -243,8 +252,12 @@ struct PasswordRequest {
             password too long; `password-too-short`; `password-too-weak`.", body = ErrorBody),
         (status = 401, description = "`invalid-ticket`: with a ticket that is invalid, used or \
             expired; `invalid-token`: without a ticket, no valid access token of a live \
-            session.", body = ErrorBody),
-        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+            session; `invalid-email-password`: a wrong `currentPassword`.", body = ErrorBody),
+        (status = 403, description = "`elevated-claim-required`: the session's sign-in is \
+            not recent and no `currentPassword` was sent; `invalid-origin` (cookies from a \
+            foreign origin).", body = ErrorBody),
+        (status = 429, description = "`too-many-requests`: too many wrong current \
+            passwords for this account.", body = ErrorBody),
         (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
         (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
         (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
@@ -269,7 +282,13 @@ async fn change_password(
             let claims = super::bearer::authenticate(&state, &headers, &cookies).await?;
             state
                 .lifecycle
-                .change_password(claims.sub, claims.sid, &request.new_password, &client)
+                .change_password(
+                    claims.sub,
+                    claims.sid,
+                    &request.new_password,
+                    request.current_password.as_ref(),
+                    &client,
+                )
                 .await?
         }
     }
@@ -295,7 +314,8 @@ struct ChangeEmailRequest {
     tag = "lifecycle",
     summary = "Change the email address",
     description = "Emails a confirmation link (valid 24 h) to the new address; the address \
-        changes when the link is followed.",
+        changes when the link is followed. The old address is then told, with a link (valid \
+        7 days) that puts it back and ends every session of the user.",
     request_body(content = ChangeEmailRequest, description = "The new address."),
     security(("bearer" = []), ("accessCookie" = [])),
     responses(

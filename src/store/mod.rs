@@ -98,16 +98,23 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
     /// Looks a user up by normalised email.
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
-    /// Replaces a password hash (rehash on sign-in after a parameter change).
+    /// Replaces a password hash that is still `old` (a rehash on sign-in after a parameter
+    /// change must not undo a password changed meanwhile); false when it was not.
     async fn set_password_hash(
         &self,
         user_id: Uuid,
+        old: &str,
         hash: &str,
         now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Writes the columns `update` names, and `updated_at`, of an existing user, leaving
+    /// every other column as it is; `Conflict("users_email_key")` when the email is taken.
+    async fn update_user(
+        &self,
+        id: Uuid,
+        update: &UserUpdate,
+        now: OffsetDateTime,
     ) -> StoreResult<()>;
-    /// Writes every mutable field of an existing user (email, verification, password,
-    /// profile, roles, anonymity); `Conflict("users_email_key")` when the email is taken.
-    async fn update_user(&self, user: &UserRecord) -> StoreResult<()>;
     /// Sets the disabled flag; returns false for an unknown user.
     async fn set_user_disabled(
         &self,

@@ -54,6 +54,46 @@ pub struct UserRecord {
     pub disabled: bool,
 }
 
+/// What one operation changes in a user row: `None` leaves a column as it is. Writing
+/// only what changed means two operations racing on one user cannot undo each other (an
+/// administrator's profile edit cannot bring back a password replaced meanwhile, a link
+/// followed meanwhile cannot re-enable a user disabled meanwhile).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserUpdate {
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    /// `Some(None)` removes the password.
+    pub password_hash: Option<Option<String>>,
+    pub password_changed_at: Option<OffsetDateTime>,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub locale: Option<String>,
+    pub default_role: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub is_anonymous: Option<bool>,
+    pub metadata: Option<Value>,
+}
+
+impl UserUpdate {
+    /// `user` with this update applied (what the row holds once it is written).
+    pub fn apply(&self, mut user: UserRecord, now: OffsetDateTime) -> UserRecord {
+        let u = self.clone();
+        user.updated_at = now;
+        user.email = u.email.or(user.email);
+        user.email_verified = u.email_verified.unwrap_or(user.email_verified);
+        user.password_hash = u.password_hash.unwrap_or(user.password_hash);
+        user.password_changed_at = u.password_changed_at.or(user.password_changed_at);
+        user.display_name = u.display_name.unwrap_or(user.display_name);
+        user.avatar_url = u.avatar_url.unwrap_or(user.avatar_url);
+        user.locale = u.locale.unwrap_or(user.locale);
+        user.default_role = u.default_role.unwrap_or(user.default_role);
+        user.roles = u.roles.unwrap_or(user.roles);
+        user.is_anonymous = u.is_anonymous.unwrap_or(user.is_anonymous);
+        user.metadata = u.metadata.unwrap_or(user.metadata);
+        user
+    }
+}
+
 /// A session row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {

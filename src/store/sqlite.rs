@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::{
     EventFilter, KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord,
     SessionColumns, SessionRecord, Store, StoreError, StoreResult, TicketRecord, TokenState,
-    UserCursor, UserRecord, from_micros, like_pattern, to_micros,
+    UserCursor, UserRecord, UserUpdate, from_micros, like_pattern, to_micros,
 };
 
 /// A pool of connections to one SQLite file.
@@ -341,42 +341,60 @@ impl Store for SqliteStore {
     async fn set_password_hash(
         &self,
         user_id: Uuid,
+        old: &str,
         hash: &str,
         now: OffsetDateTime,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")
-            .bind(user_id)
-            .bind(hash)
-            .bind(to_micros(now))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = ?3, updated_at = ?4
+             WHERE id = ?1 AND password_hash = ?2",
+        )
+        .bind(user_id)
+        .bind(old)
+        .bind(hash)
+        .bind(to_micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
-    async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
+    async fn update_user(
+        &self,
+        id: Uuid,
+        update: &UserUpdate,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        // COALESCE keeps every column the update does not name; the password has its own
+        // flag because removing it writes NULL.
         sqlx::query(
-            "UPDATE users SET updated_at = ?2, email = ?3, email_verified = ?4, phone_number = ?5,
-                 phone_number_verified = ?6, password_hash = ?7, password_changed_at = ?8,
-                 display_name = ?9, avatar_url = ?10, locale = ?11, default_role = ?12,
-                 roles = ?13, is_anonymous = ?14, metadata = ?15, disabled = ?16
+            "UPDATE users SET updated_at = ?2,
+                 email = COALESCE(?3, email),
+                 email_verified = COALESCE(?4, email_verified),
+                 password_hash = CASE WHEN ?5 THEN ?6 ELSE password_hash END,
+                 password_changed_at = COALESCE(?7, password_changed_at),
+                 display_name = COALESCE(?8, display_name),
+                 avatar_url = COALESCE(?9, avatar_url),
+                 locale = COALESCE(?10, locale),
+                 default_role = COALESCE(?11, default_role),
+                 roles = COALESCE(?12, roles),
+                 is_anonymous = COALESCE(?13, is_anonymous),
+                 metadata = COALESCE(?14, metadata)
              WHERE id = ?1",
         )
-        .bind(user.id)
-        .bind(to_micros(user.updated_at))
-        .bind(&user.email)
-        .bind(user.email_verified)
-        .bind(&user.phone_number)
-        .bind(user.phone_number_verified)
-        .bind(&user.password_hash)
-        .bind(user.password_changed_at.map(to_micros))
-        .bind(&user.display_name)
-        .bind(&user.avatar_url)
-        .bind(&user.locale)
-        .bind(&user.default_role)
-        .bind(Json(&user.roles))
-        .bind(user.is_anonymous)
-        .bind(Json(&user.metadata))
-        .bind(user.disabled)
+        .bind(id)
+        .bind(to_micros(now))
+        .bind(&update.email)
+        .bind(update.email_verified)
+        .bind(update.password_hash.is_some())
+        .bind(update.password_hash.clone().flatten())
+        .bind(update.password_changed_at.map(to_micros))
+        .bind(&update.display_name)
+        .bind(&update.avatar_url)
+        .bind(&update.locale)
+        .bind(&update.default_role)
+        .bind(update.roles.as_ref().map(Json))
+        .bind(update.is_anonymous)
+        .bind(update.metadata.as_ref().map(Json))
         .execute(&self.pool)
         .await
         .map_err(email_conflict)?;

@@ -11,13 +11,13 @@ use crate::both_backends;
 use crate::helpers::{Backend, PASSWORD, TestApp, assert_error, unique_email};
 use crate::smtp_sink::{SmtpSink, link};
 
-const APP: &str = "https://app.example.com/welcome";
-const NEW_PASSWORD: &str = "another-Strong-passphrase-4";
+pub(crate) const APP: &str = "https://app.example.com/welcome";
+pub(crate) const NEW_PASSWORD: &str = "another-Strong-passphrase-4";
 // RFC 7636's example pair.
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-async fn spawn(backend: Backend, sink: &SmtpSink, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn(backend: Backend, sink: &SmtpSink, extra: &[(&str, &str)]) -> TestApp {
     let url = sink.url();
     let mut vars = vec![
         ("TESSERA_SMTP_URL", url.as_str()),
@@ -29,7 +29,7 @@ async fn spawn(backend: Backend, sink: &SmtpSink, extra: &[(&str, &str)]) -> Tes
 }
 
 /// Follows an emailed link (it points at the public URL; the test server is elsewhere).
-async fn follow(app: &TestApp, link: &str) -> (StatusCode, Url) {
+pub(crate) async fn follow(app: &TestApp, link: &str) -> (StatusCode, Url) {
     let link = Url::parse(link).unwrap();
     assert_eq!(
         link.path(),
@@ -53,20 +53,34 @@ async fn follow(app: &TestApp, link: &str) -> (StatusCode, Url) {
     )
 }
 
-fn query(url: &Url, name: &str) -> Option<String> {
+pub(crate) fn query(url: &Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
+/// A parameter of a URL's fragment (after a hash route's `?`, if any).
+pub(crate) fn fragment(url: &Url, name: &str) -> Option<String> {
+    let fragment = url.fragment()?;
+    let query = fragment.rsplit_once('?').map_or(fragment, |(_, q)| q);
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// No token ever travels in a URL: neither a JWT nor anything named like a token.
-fn assert_no_token(url: &Url) {
+pub(crate) fn assert_no_token(url: &Url) {
     let text = url.as_str();
     assert!(!text.contains("eyJ"), "a JWT in {text}");
     assert!(!text.to_lowercase().contains("token"), "a token in {text}");
 }
 
-async fn post(app: &TestApp, path: &str, body: Value, bearer: Option<&str>) -> reqwest::Response {
+pub(crate) async fn post(
+    app: &TestApp,
+    path: &str,
+    body: Value,
+    bearer: Option<&str>,
+) -> reqwest::Response {
     let mut request = app.client.post(app.url(path)).json(&body);
     if let Some(token) = bearer {
         request = request.bearer_auth(token);
@@ -74,7 +88,7 @@ async fn post(app: &TestApp, path: &str, body: Value, bearer: Option<&str>) -> r
     request.send().await.unwrap()
 }
 
-async fn sign_in(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn sign_in(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
     post(
         app,
         "/auth/signin/email-password",
@@ -174,8 +188,11 @@ async fn password_reset_ends_every_session(backend: Backend) {
     let (status, location) = follow(&app, &link(&sink.wait_for(&email, 1).await)).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(location.as_str().starts_with(APP));
-    assert_eq!(query(&location, "type").as_deref(), Some("passwordReset"));
-    let ticket = query(&location, "ticket").expect("the app's form gets the ticket");
+    assert_eq!(
+        fragment(&location, "type").as_deref(),
+        Some("passwordReset")
+    );
+    let ticket = fragment(&location, "ticket").expect("the app's form gets the ticket");
 
     let weak = post(
         &app,
@@ -513,7 +530,7 @@ async fn tickets_expire_and_keep_to_their_purpose(backend: Backend) {
     .await;
     assert_error(as_reset, StatusCode::UNAUTHORIZED, "invalid-ticket").await;
 
-    // Reset tickets live one hour.
+    // Reset tickets live one hour; following one leaves the form 15 minutes.
     post(
         &app,
         "/auth/user/password/reset",
@@ -522,8 +539,9 @@ async fn tickets_expire_and_keep_to_their_purpose(backend: Backend) {
     )
     .await;
     let (_, location) = follow(&app, &link(&sink.wait_for(&email, 2).await)).await;
-    let reset_ticket = query(&location, "ticket").unwrap();
-    app.clock.advance(Duration::from_secs(3600));
+    let reset_ticket = fragment(&location, "ticket").unwrap();
+    // The form's ticket lives 15 minutes.
+    app.clock.advance(Duration::from_secs(15 * 60));
     let late = post(
         &app,
         "/auth/user/password",

@@ -22,4 +22,5 @@ mod replicas;
 mod schemathesis;
 mod sessions;
 mod smtp_sink;
+mod takeover;
 mod verifiers;
