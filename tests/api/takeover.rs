@@ -536,6 +536,57 @@ async fn a_profile_edit_racing_a_password_change_keeps_the_new_password(backend:
     assert_eq!(old.status(), 401, "the old password stays gone");
 }
 
+/// A sign-in that upgrades an old-parameter hash while the password changes underneath
+/// must not write the old password back.
+async fn a_rehash_racing_a_password_change_keeps_the_new_password(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("TESSERA_DATABASE_TIMEOUT", "10s")]).await;
+    let email = unique_email();
+    let session = app.sign_up(&email).await;
+    let id: Uuid = session["user"]["id"].as_str().unwrap().parse().unwrap();
+    // A hash made with other parameters than the server's: the next sign-in rehashes.
+    Writer::begin(
+        &app,
+        "UPDATE users SET password_hash = $2 WHERE id = $1",
+        id,
+        &argon2_hash(PASSWORD),
+    )
+    .await
+    .commit()
+    .await;
+
+    let writer = Writer::begin(
+        &app,
+        "UPDATE users SET password_hash = $2 WHERE id = $1",
+        id,
+        &argon2_hash(NEW_PASSWORD),
+    )
+    .await;
+    let signin = {
+        let request = app
+            .client
+            .post(app.url("/signin/email-password"))
+            .json(&json!({ "email": email, "password": PASSWORD }));
+        tokio::spawn(async move { request.send().await.unwrap() })
+    };
+    writer.wait_for_waiters(&app, 1).await;
+    writer.commit().await;
+    let signin = signin.await.unwrap();
+    assert_eq!(
+        signin.status(),
+        200,
+        "it read the password before the change"
+    );
+    crate::helpers::audit_session(&signin.json::<Value>().await.unwrap()["session"]);
+    let new = app
+        .post_json(
+            "/signin/email-password",
+            &json!({ "email": email, "password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(new.status(), 200, "the new password still signs in");
+    crate::helpers::audit_session(&new.json::<Value>().await.unwrap()["session"]);
+}
+
 /// A verification link followed while an administrator disables the user must not
 /// re-enable it. (SQLite takes the ticket's write lock before it reads the user, so the
 /// interleaving exists on Postgres only.)
@@ -595,4 +646,5 @@ both_backends!(
     an_email_change_can_be_reverted_from_the_old_address,
     a_reset_link_puts_no_secret_in_a_query_string,
     a_profile_edit_racing_a_password_change_keeps_the_new_password,
+    a_rehash_racing_a_password_change_keeps_the_new_password,
 );
