@@ -6,6 +6,8 @@
 //   TESSERA_ALLOWED_ORIGINS=http://localhost:8080 cargo run
 //   python3 -m http.server 8080 --directory examples/browser
 //   open http://localhost:8080/?tessera=http://localhost:4000
+// For "Forgot password", also allow the page as a redirect target:
+//   TESSERA_ALLOWED_REDIRECT_URLS=http://localhost:8080
 
 const TESSERA = new URLSearchParams(location.search).get('tessera') || 'http://localhost:4000';
 
@@ -52,4 +54,26 @@ $('who-am-i').onclick = async () => {
 };
 $('refresh').onclick = async () => show(await call('POST', '/token'));
 $('sign-out').onclick = async () => show(await call('POST', '/signout'));
+
+// Password reset. The emailed link goes to Tessera, which spends it and sends the browser
+// back here with a short-lived ticket in the URL *fragment* (#ticket=...&type=passwordReset):
+// browsers never send a fragment to any server, so the ticket reaches no log and no
+// Referer. The page takes it out of the address bar at once and posts it with the form.
+$('forgot').onclick = async () => {
+  const back = location.origin + location.pathname + location.search;
+  show(await call('POST', '/user/password/reset', {
+    email: $('email').value,
+    options: { redirectTo: back },
+  }));
+};
+const fragment = new URLSearchParams(location.hash.slice(1));
+const resetTicket = fragment.get('type') === 'passwordReset' ? fragment.get('ticket') : null;
+if (resetTicket) {
+  history.replaceState(null, '', location.pathname + location.search);
+  $('reset').hidden = false;
+  $('set-password').onclick = async () => show(await call('POST', '/user/password', {
+    newPassword: $('new-password').value,
+    ticket: resetTicket,
+  }));
+}
 show({ status: 0, body: 'ready' });
