@@ -2,7 +2,8 @@
 //! tests/e2e/package.json) against a running Tessera, cookies only: sign-up sets cookies,
 //! `document.cookie` shows the hint but not the tokens, a reload stays signed in, refresh
 //! works through cookies, sign-out clears them, and a page on a foreign site can neither
-//! refresh nor sign out the session.
+//! refresh nor sign out the session; a reset link leads to the example's form with its
+//! ticket in the fragment only, which no request carries.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,15 +30,18 @@ async fn example_app_in_chromium(backend: Backend) {
             ("TESSERA_LISTEN", &listen),
             ("TESSERA_PUBLIC_URL", &tessera_url),
             ("TESSERA_ALLOWED_ORIGINS", &app_origin),
+            ("TESSERA_ALLOWED_REDIRECT_URLS", &app_origin),
         ],
     )
     .await;
+    let outbox = app.outbox.path().to_owned();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .args(["--test", "--test-reporter=spec", "browser.test.mjs"])
             .env("TESSERA_URL", tessera_url)
             .env("APP_PORT", app_port.to_string())
             .env("CHROMIUM", CHROMIUM)
+            .env("OUTBOX_DIR", outbox)
             .current_dir(e2e)
             .output()
             .expect("node runs")

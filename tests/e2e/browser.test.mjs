@@ -6,10 +6,11 @@
 //   APP_PORT     port to serve the example app on, at http://localhost:APP_PORT (an allowed
 //                origin of that Tessera)
 //   CHROMIUM     the browser binary (default /usr/bin/chromium)
+//   OUTBOX_DIR   where that Tessera writes its messages (.eml files)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -158,4 +159,82 @@ test('the example app signs up, stays signed in, refreshes and signs out through
   assert.equal((await context.cookies(`${TESSERA}/token`)).length, 0);
   const afterSignOut = await click('who-am-i');
   assert.equal(afterSignOut.status, 401);
+});
+
+// The /verify link of the newest message to `to` in the outbox, quoted-printable undone.
+async function emailedLink(to) {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const names = (await readdir(process.env.OUTBOX_DIR)).filter((n) => n.endsWith('.eml')).sort();
+    for (const name of names.reverse()) {
+      const raw = await readFile(`${process.env.OUTBOX_DIR}/${name}`, 'utf8');
+      const text = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g,
+        (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+      if (!text.includes(`To: ${to}`)) continue;
+      const link = text.match(/https?:\/\/[^\s"<]*\/verify\?[^\s"<]*/);
+      if (link) return link[0];
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no link to ${to} in the outbox`);
+}
+
+test('a reset link leads to the example\'s form, with the ticket in the fragment only', async (t) => {
+  assert.ok(TESSERA && APP_PORT && process.env.OUTBOX_DIR, 'TESSERA_URL, APP_PORT, OUTBOX_DIR');
+  const appServer = await serve(APP_PORT, 'localhost', appHandler);
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.after(async () => {
+    await browser.close();
+    appServer.close();
+  });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  // Every request the browser makes, with its Referer: none may carry the form's ticket.
+  const requests = [];
+  page.on('request', (r) => requests.push(`${r.url()} ${r.headers().referer ?? ''}`));
+  const appUrl = `http://localhost:${APP_PORT}/?tessera=${encodeURIComponent(TESSERA)}`;
+  const email = `reset-${Date.now()}-${Math.random().toString(36).slice(2)}@example.com`;
+  const signUp = await fetch(`${TESSERA}/signup/email-password`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: PASSWORD }),
+  });
+  assert.equal(signUp.status, 200);
+
+  async function click(id) {
+    await page.evaluate(() => { document.body.dataset.lastStatus = 'pending'; });
+    await page.click(`#${id}`);
+    await page.waitForFunction(() => document.body.dataset.lastStatus !== 'pending');
+    return JSON.parse(await page.textContent('#result'));
+  }
+
+  await page.goto(appUrl);
+  await page.fill('#email', email);
+  const forgot = await click('forgot');
+  assert.equal(forgot.status, 200, JSON.stringify(forgot));
+  const link = await emailedLink(email);
+
+  await page.goto(link);
+  await page.waitForSelector('#reset:not([hidden])');
+  assert.equal(await page.evaluate(() => location.hash), '', 'the page cleared the fragment');
+  const newPassword = 'a-New-passphrase-for-7';
+  await page.fill('#new-password', newPassword);
+  const set = await click('set-password');
+  assert.equal(set.status, 200, JSON.stringify(set));
+
+  // The emailed ticket was in the link; the form's ticket was in no request at all.
+  const landing = requests.find((r) => r.startsWith(`http://localhost:${APP_PORT}/`)
+    && r.includes('?tessera=') && requests.indexOf(r) > 0);
+  assert.ok(landing, JSON.stringify(requests));
+  assert.ok(requests.every((r) => !/[#&?]ticket=/.test(r.replace(link, ''))),
+    JSON.stringify(requests));
+
+  await page.fill('#email', email);
+  await page.fill('#password', newPassword);
+  const signIn = await click('sign-in');
+  assert.equal(signIn.status, 200, JSON.stringify(signIn));
+  const again = await fetch(link, { redirect: 'manual' });
+  assert.match(again.headers.get('location') ?? '', /error=invalid-ticket/, 'the link is spent');
 });
