@@ -9,12 +9,19 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (authorization, cookies) = text.split_once('\n').unwrap_or((text, text));
-    let names = vec!["__Host-tessera-token".to_owned(), "tessera-token".to_owned()];
+    let name = tessera_verify::ACCESS_COOKIE;
     let mut headers = cookies.split('\n');
-    let token = tessera_verify::token_from_headers(Some(authorization), &mut headers, &names);
+    let token = tessera_verify::token_from_headers(Some(authorization), &mut headers, name);
     if let Some(token) = token {
         assert!(!token.is_empty());
     }
     let mut headers = cookies.split('\n');
-    let _ = tessera_verify::token_from_headers(None, &mut headers, &names);
+    if let Some(token) = tessera_verify::token_from_headers(None, &mut headers, name) {
+        // Only a pair whose name is exactly the access cookie's, never a decoded one.
+        assert!(
+            cookies
+                .split(['\n', ';'])
+                .any(|pair| pair.trim().split_once('=') == Some((name, token.as_str())))
+        );
+    }
 });

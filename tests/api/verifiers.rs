@@ -91,6 +91,17 @@ async fn me(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// `GET /me` with only this Cookie header.
+async fn me_with_cookies(client: &reqwest::Client, service: &Service, cookies: &str) -> StatusCode {
+    client
+        .get(format!("{}/me", service.url))
+        .header("cookie", cookies)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 fn kid(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
@@ -128,6 +139,19 @@ async fn verifies_across_a_rotation(backend: Backend, kind: VerifierKind) {
     assert_eq!(body["kid"], kid(&old));
     let (status, _) = me(&client, &service, &old, true).await;
     assert_eq!(status, StatusCode::OK, "the access cookie works too");
+    // Only the name Tessera sets counts: an unprefixed `tessera-token` could come from a
+    // sibling subdomain, and a percent-encoded name is another name.
+    for injected in [
+        format!("tessera-token={old}"),
+        format!("%5F%5FHost-tessera-token={old}"),
+    ] {
+        assert_eq!(
+            me_with_cookies(&client, &service, &injected).await,
+            StatusCode::UNAUTHORIZED,
+            "{}",
+            injected.split('=').next().unwrap()
+        );
+    }
 
     // Rotation: the new key is published at once and signs two seconds later.
     let keys = app.state.tokens.keys().clone();

@@ -20,7 +20,7 @@
 //! ```
 //!
 //! The token is read from `Authorization: Bearer` first, then from the access cookie
-//! (`__Host-tessera-token`, or `tessera-token`): an explicit header wins over whatever
+//! (`__Host-tessera-token`, or the one name given to the builder): an explicit header wins over whatever
 //! cookies a browser also sent. A refused request gets 401 with
 //! `WWW-Authenticate: Bearer error="invalid_token"`; the reason goes to the log, not to
 //! the client. [`LiveSession`] also asks Tessera whether the session is still live
@@ -77,14 +77,20 @@ pub struct HasuraClaims {
     pub user_is_anonymous: String,
 }
 
-/// The access cookie names Tessera uses (prefixed when Secure without a Domain).
-pub const ACCESS_COOKIES: [&str; 2] = ["__Host-tessera-token", "tessera-token"];
+/// The access cookie Tessera sets in production (Secure, no Domain). Only the host itself
+/// can set a `__Host-` cookie, so a sibling subdomain or a plain-http hop cannot inject
+/// one. With `TESSERA_COOKIE_DOMAIN` or `TESSERA_COOKIE_SECURE=false` the name is
+/// `tessera-token`: name it with [`VerifierBuilder::cookie_name`].
+pub const ACCESS_COOKIE: &str = "__Host-tessera-token";
 
-/// The token of a request: `Authorization: Bearer` first, then the access cookie.
+/// The token of a request: `Authorization: Bearer` first, then the cookie named exactly
+/// `cookie_name` (compared byte for byte, never percent-decoded; the first one sent wins).
+/// Exactly one name is accepted: with two, an injected cookie of the other name could
+/// shadow the real one.
 pub fn token_from_headers(
     authorization: Option<&str>,
     cookie_headers: &mut dyn Iterator<Item = &str>,
-    cookie_names: &[String],
+    cookie_name: &str,
 ) -> Option<String> {
     if let Some((scheme, token)) = authorization.and_then(|v| v.split_once(' '))
         && scheme.eq_ignore_ascii_case("bearer")
@@ -95,6 +101,6 @@ pub fn token_from_headers(
     cookie_headers
         .flat_map(|header| header.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| cookie_names.iter().any(|n| n == name) && !value.is_empty())
+        .find(|(name, value)| *name == cookie_name && !value.is_empty())
         .map(|(_, value)| value.to_owned())
 }

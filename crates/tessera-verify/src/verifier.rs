@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::core::{Rules, VerifyError, header_kid, verify_with_key};
 use crate::jwks::RemoteJwks;
-use crate::{ACCESS_COOKIES, Claims};
+use crate::{ACCESS_COOKIE, Claims};
 
 /// Verifies Tessera access tokens; clone it freely.
 #[derive(Clone)]
@@ -22,7 +22,7 @@ struct Inner {
     rules: Rules,
     verify_url: String,
     http: reqwest::Client,
-    cookie_names: Vec<String>,
+    cookie_name: String,
     clock: Box<dyn Fn() -> i64 + Send + Sync>,
 }
 
@@ -46,7 +46,7 @@ pub struct VerifierBuilder {
     leeway: Duration,
     cooldown: Duration,
     timeout: Duration,
-    cookie_names: Vec<String>,
+    cookie_name: String,
     clock: Option<Box<dyn Fn() -> i64 + Send + Sync>>,
 }
 
@@ -76,9 +76,11 @@ impl VerifierBuilder {
         self
     }
 
-    /// The access cookie's name, if Tessera's differs from the defaults.
+    /// The access cookie's name when Tessera's is not `__Host-tessera-token`
+    /// (`tessera-token` with `TESSERA_COOKIE_DOMAIN` or `TESSERA_COOKIE_SECURE=false`).
+    /// Only this one name is read.
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.cookie_names = vec![name.into()];
+        self.cookie_name = name.into();
         self
     }
 
@@ -113,7 +115,7 @@ impl VerifierBuilder {
                 },
                 verify_url: format!("{}/token/verify", base.trim_end_matches('/')),
                 http,
-                cookie_names: self.cookie_names,
+                cookie_name: self.cookie_name,
                 clock: self.clock.unwrap_or_else(|| {
                     Box::new(|| {
                         SystemTime::now()
@@ -147,7 +149,7 @@ impl Verifier {
             leeway: Duration::from_secs(60),
             cooldown: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
-            cookie_names: ACCESS_COOKIES.iter().map(|s| (*s).to_owned()).collect(),
+            cookie_name: ACCESS_COOKIE.to_owned(),
             clock: None,
         }
     }
@@ -222,6 +224,6 @@ impl Verifier {
         authorization: Option<&str>,
         cookies: &mut dyn Iterator<Item = &str>,
     ) -> Option<String> {
-        crate::token_from_headers(authorization, cookies, &self.inner.cookie_names)
+        crate::token_from_headers(authorization, cookies, &self.inner.cookie_name)
     }
 }

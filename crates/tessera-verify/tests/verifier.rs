@@ -122,13 +122,25 @@ async fn start(jwks: Jwks) -> String {
 }
 
 async fn setup(keys: &[&Key]) -> (Jwks, Verifier) {
+    setup_with(keys, |builder| builder).await
+}
+
+/// [`setup`], with the builder's options set by `options`.
+async fn setup_with(
+    keys: &[&Key],
+    options: impl FnOnce(tessera_verify::VerifierBuilder) -> tessera_verify::VerifierBuilder,
+) -> (Jwks, Verifier) {
     let jwks = Jwks::default();
     *jwks.keys.lock().unwrap() = keys.iter().map(|k| k.jwk()).collect();
     *jwks.max_age.lock().unwrap() = Some(600);
     *jwks.session_live.lock().unwrap() = true;
     let base = start(jwks.clone()).await;
-    let verifier =
-        Verifier::builder(format!("{base}/.well-known/jwks.json"), ISSUER, "tessera").build();
+    let verifier = options(Verifier::builder(
+        format!("{base}/.well-known/jwks.json"),
+        ISSUER,
+        "tessera",
+    ))
+    .build();
     (jwks, verifier)
 }
 
@@ -351,6 +363,71 @@ async fn the_extractor_reads_the_header_first_then_the_cookie_and_answers_401() 
         status,
         StatusCode::UNAUTHORIZED,
         "an explicit header wins over the cookie"
+    );
+}
+
+/// A sibling subdomain or a plain-http hop can set an unprefixed `tessera-token` cookie
+/// (with a longer Path, so browsers send it first); only the `__Host-` cookie, which
+/// nobody but Tessera's own host can set, is the access cookie.
+#[tokio::test]
+async fn only_the_cookie_name_tessera_sets_is_read() {
+    let key = Key::new("k1");
+    let (_, verifier) = setup(&[&key]).await;
+    let good = key.token(&claims(now(), now() + 3600));
+    let mut other = claims(now(), now() + 3600);
+    other["sub"] = json!("0b0b0b0b-0000-4000-8000-000000000000");
+    let injected = key.token(&other);
+    let service = app(verifier);
+
+    let (status, _, sub) = call(
+        service.clone(),
+        &[(
+            "cookie",
+            format!("tessera-token={injected}; __Host-tessera-token={good}"),
+        )],
+        "/me",
+    )
+    .await;
+    assert_eq!(
+        (status, sub.as_str()),
+        (StatusCode::OK, "9a0a5e0c-6f4f-4a7e-9b1e-1c1c1c1c1c1c"),
+        "the injected cookie does not shadow the real one"
+    );
+    let (status, _, _) = call(
+        service.clone(),
+        &[("cookie", format!("tessera-token={injected}"))],
+        "/me",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "an unprefixed cookie is not ours"
+    );
+    let (status, _, _) = call(
+        service.clone(),
+        &[("cookie", format!("%5F%5FHost-tessera-token={injected}"))],
+        "/me",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "names are never decoded");
+
+    // Plain-http development: Tessera's cookie is `tessera-token`, and only that is read.
+    let plain = app(setup_with(&[&key], |b| b.cookie_name("tessera-token"))
+        .await
+        .1);
+    let (status, _, sub) = call(
+        plain.clone(),
+        &[(
+            "cookie",
+            format!("__Host-tessera-token={injected}; tessera-token={good}"),
+        )],
+        "/me",
+    )
+    .await;
+    assert_eq!(
+        (status, sub.as_str()),
+        (StatusCode::OK, "9a0a5e0c-6f4f-4a7e-9b1e-1c1c1c1c1c1c")
     );
 }
 

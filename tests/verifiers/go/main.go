@@ -49,18 +49,27 @@ func ClaimsFrom(ctx context.Context) *TesseraClaims {
 	return c
 }
 
+// AccessCookie is exactly the one name Tessera sets: `__Host-tessera-token` when its
+// cookies are Secure with no Domain, `tessera-token` with TESSERA_COOKIE_DOMAIN or
+// TESSERA_COOKIE_SECURE=false. Never both: a sibling subdomain could inject the other one.
+var AccessCookie = envOr("TESSERA_ACCESS_COOKIE", "__Host-tessera-token")
+
+func envOr(name, fallback string) string {
+	if value := os.Getenv(name); value != "" {
+		return value
+	}
+	return fallback
+}
+
 // TokenFromRequest returns the access token: `Authorization: Bearer` first, else the
-// access cookie (`__Host-tessera-token` when Tessera's cookies are Secure with no Domain,
-// `tessera-token` otherwise).
+// access cookie.
 func TokenFromRequest(r *http.Request) string {
 	if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok &&
 		strings.EqualFold(scheme, "bearer") && strings.TrimSpace(token) != "" {
 		return strings.TrimSpace(token)
 	}
-	for _, name := range []string{"__Host-tessera-token", "tessera-token"} {
-		if c, err := r.Cookie(name); err == nil && c.Value != "" {
-			return c.Value
-		}
+	if c, err := r.Cookie(AccessCookie); err == nil && c.Value != "" {
+		return c.Value
 	}
 	return ""
 }

@@ -17,6 +17,8 @@ import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
 // ---------------------------------------------------------------------------------------
 // The recipe: copy from here to the end of tesseraAuth().
 
+const ACCESS_COOKIE = process.env.TESSERA_ACCESS_COOKIE || '__Host-tessera-token';
+
 /** The access token of a request: `Authorization: Bearer` first, else the access cookie. */
 export function tokenFromRequest(req) {
   const authorization = req.headers.authorization;
@@ -24,10 +26,10 @@ export function tokenFromRequest(req) {
     const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
     if (match) return match[1];
   }
-  const cookies = parseCookies(req.headers.cookie);
-  // `__Host-tessera-token` when Tessera's cookies are Secure with no Domain,
-  // `tessera-token` otherwise (TESSERA_COOKIE_DOMAIN or TESSERA_COOKIE_SECURE=false).
-  return cookies.get('__Host-tessera-token') || cookies.get('tessera-token') || null;
+  // Exactly the one name Tessera sets: `__Host-tessera-token` when its cookies are Secure
+  // with no Domain, `tessera-token` with TESSERA_COOKIE_DOMAIN or TESSERA_COOKIE_SECURE=false.
+  // Never both: a sibling subdomain could inject the other one.
+  return parseCookies(req.headers.cookie).get(ACCESS_COOKIE) || null;
 }
 
 /** A Cookie header as a Map; the first occurrence of a name wins. */

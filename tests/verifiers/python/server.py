@@ -35,7 +35,10 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 # ---------------------------------------------------------------------------------------
 # The recipe: copy from here to the end of require_tessera_token().
 
-ACCESS_COOKIES = ("__Host-tessera-token", "tessera-token")
+# Exactly the one name Tessera sets: `__Host-tessera-token` when its cookies are Secure
+# with no Domain, `tessera-token` with TESSERA_COOKIE_DOMAIN or TESSERA_COOKIE_SECURE=false.
+# Never both: a sibling subdomain could inject the other one.
+ACCESS_COOKIE = os.environ.get("TESSERA_ACCESS_COOKIE", "__Host-tessera-token")
 
 
 def token_from_request(req) -> str | None:
@@ -44,13 +47,7 @@ def token_from_request(req) -> str | None:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    # `__Host-tessera-token` when Tessera's cookies are Secure with no Domain,
-    # `tessera-token` otherwise (TESSERA_COOKIE_DOMAIN or TESSERA_COOKIE_SECURE=false).
-    for name in ACCESS_COOKIES:
-        value = req.cookies.get(name)
-        if value:
-            return value
-    return None
+    return req.cookies.get(ACCESS_COOKIE) or None
 
 
 def _unauthorized(message: str):
