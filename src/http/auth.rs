@@ -343,13 +343,14 @@ struct SignOutRequest {
     /// The refresh token of the session to end; absent, the refresh cookie, else the access
     /// token (`Authorization` or cookie, even expired) names the session.
     refresh_token: Option<String>,
-    /// End every session of the user, not only this one.
+    /// End every session of the user, not only this one: needs a live credential.
     #[serde(default)]
     all: bool,
 }
 
-/// Always 200 `"OK"` and always clears the cookies: signing out twice, or with a token
-/// that is already dead, is fine.
+/// 200 `"OK"` and always clears the cookies: signing out twice, or with a token that is
+/// already dead, is fine. Only `all: true` without a live credential is refused (401), after
+/// ending the one session the dead credential names.
 #[utoipa::path(
     post,
     path = "/signout",
@@ -359,7 +360,10 @@ struct SignOutRequest {
     description = "Ends the session named by the refresh token (body or cookie) or, failing \
         that, by the access token (`Authorization` or cookie; an expired one is accepted); \
         with `all: true`, every session of the user. Idempotent: finding no session is not an \
-        error. Always clears the cookies. Browser code sends `{}` as the body.",
+        error. `all: true` needs a live credential: a current refresh token, or an unexpired \
+        access token, of a live session; with a rotated, expired or revoked one only the \
+        session it names is ended and the answer is 401 `invalid-token` (refresh, or sign in \
+        again, and retry). Always clears the cookies. Browser code sends `{}` as the body.",
     request_body(content = Option<SignOutRequest>, description = "Optional."),
     security((), ("bearer" = []), ("accessCookie" = []), ("refreshCookie" = [])),
     responses(
@@ -368,6 +372,9 @@ struct SignOutRequest {
             headers(("Set-Cookie" = String, description = "Always: the three cookies cleared \
                 (empty, `Max-Age=0`)."))),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON.",
+            body = ErrorBody),
+        (status = 401, description = "`invalid-token`: `all: true` without a live credential \
+            (the session a dead credential names is ended all the same; no other is).",
             body = ErrorBody),
         (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
         (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),

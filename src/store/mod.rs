@@ -147,6 +147,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         token_hash: &[u8],
     ) -> StoreResult<Option<SessionRecord>>;
+    /// Whether a refresh token is its session's current one (unrotated, unexpired at `now`)
+    /// and that session is live (unrevoked, unexpired, under its cap, its user enabled).
+    async fn refresh_token_is_current(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
     async fn session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>>;
     /// Whether the session is unrevoked, unexpired at `now`, and its user enabled.
     async fn session_is_live(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool>;

@@ -21,5 +21,6 @@ mod properties;
 mod replicas;
 mod schemathesis;
 mod sessions;
+mod signout;
 mod smtp_sink;
 mod verifiers;
