@@ -19,6 +19,7 @@ mod openapi;
 mod process;
 mod properties;
 mod replicas;
+mod reuse_race;
 mod schemathesis;
 mod sessions;
 mod signout;
