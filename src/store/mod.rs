@@ -194,6 +194,16 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> StoreResult<Option<TicketRecord>>;
 
+    /// The server secret named `name`, shared by every replica: `candidate` is stored if
+    /// there is none yet, and whichever row exists afterwards is returned (concurrent first
+    /// starts agree on one).
+    async fn server_secret(
+        &self,
+        name: &str,
+        candidate: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<u8>>;
+
     /// The hits of a rate-limit counter in its current window (started after `window_start`).
     async fn rate_limit_hits(
         &self,

@@ -9,6 +9,7 @@ mod admin;
 mod browser;
 mod compat;
 mod cookies;
+mod devices;
 mod envelope;
 mod health;
 mod hostile;
