@@ -2,7 +2,9 @@
 //!
 //! Sign-in never reveals whether an account exists: an unknown email runs one password
 //! verification against a dummy hash, and both failures give the same error. A disabled
-//! or unverified account is only reported after the right password.
+//! or unverified account is only reported after the right password. Failed sign-ins are
+//! limited per account, or per device for a client with a device cookie of the account
+//! ([`crate::devices`]), so a flood of wrong passwords does not lock the owner out.
 
 use std::sync::Arc;
 
@@ -14,10 +16,11 @@ use uuid::Uuid;
 use crate::auth_error::AuthError;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::devices::DeviceCookies;
 use crate::lifecycle::Lifecycle;
 use crate::metrics;
 use crate::passwords::{MAX_PASSWORD_CHARS, Passwords, Verified};
-use crate::ratelimit::FailedSignIns;
+use crate::ratelimit::{Bucket, FailedSignIns};
 use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
 use crate::store::{Store, StoreError, UserRecord};
 
@@ -51,6 +54,7 @@ pub struct Accounts {
     passwords: Arc<Passwords>,
     sessions: Arc<Sessions>,
     lifecycle: Arc<Lifecycle>,
+    devices: Arc<DeviceCookies>,
     failed_signins: FailedSignIns,
     disable_signup: bool,
     require_email_verification: bool,
@@ -145,9 +149,11 @@ impl Accounts {
         passwords: Arc<Passwords>,
         sessions: Arc<Sessions>,
         lifecycle: Arc<Lifecycle>,
+        devices: Arc<DeviceCookies>,
         config: &Config,
     ) -> Self {
         Self {
+            devices,
             failed_signins: FailedSignIns::new(
                 store.clone(),
                 clock.clone(),
@@ -228,11 +234,13 @@ impl Accounts {
         self.start_session(user, now, client).await.map(Some)
     }
 
-    /// Signs in with email and password.
+    /// Signs in with email and password. `device_cookies` are the values of the client's
+    /// device cookies (a valid one of this account makes it a trusted client).
     pub async fn sign_in(
         &self,
         email: &str,
         password: &SecretString,
+        device_cookies: &[String],
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
         use secrecy::ExposeSecret;
@@ -242,18 +250,30 @@ impl Accounts {
                 "The password must be at most {MAX_PASSWORD_CHARS} characters long."
             )));
         }
-        // An address that has used up its failed attempts is refused before anything
-        // else, whether or not the account exists and whatever the password.
-        self.failed_signins
-            .check(email)
-            .await
-            .inspect_err(|_| metrics::signin("locked"))?;
         // A malformed address cannot belong to an account: same answer as a wrong password,
         // after the same work.
         let user = match normalise_email(email) {
             Ok(email) => self.store.user_by_email(&email).await?,
             Err(_) => None,
         };
+        // A client holding a device cookie of this account counts its failures against
+        // that device; any other client against the address, account or not.
+        let started = self.clock.now();
+        let device = user.as_ref().and_then(|user| {
+            device_cookies
+                .iter()
+                .find_map(|cookie| self.devices.trusted(cookie, user, started))
+        });
+        let bucket = match &device {
+            Some(device) => Bucket::Device(device),
+            None => Bucket::Account(email),
+        };
+        // A bucket that has used up its failed attempts is refused before any hashing,
+        // whether or not the account exists and whatever the password.
+        self.failed_signins
+            .check(bucket)
+            .await
+            .inspect_err(|_| metrics::signin("locked"))?;
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let verified = self.passwords.verify(password, stored).await?;
         let now = self.clock.now();
@@ -266,12 +286,12 @@ impl Accounts {
                     user.as_ref().map(|u| u.id),
                     None,
                     client,
-                    json!({ "method": "email-password" }),
+                    json!({ "method": "email-password", "trustedDevice": device.is_some() }),
                 );
                 if let Err(err) = self.store.record_event(&event).await {
                     tracing::warn!(error = %err, "cannot record a failed sign-in");
                 }
-                self.failed_signins.record_failure(email).await?;
+                self.failed_signins.record_failure(bucket).await?;
                 metrics::signin("failure");
                 return Err(AuthError::InvalidEmailPassword);
             }
@@ -318,6 +338,16 @@ impl Accounts {
         )
         .await;
         Ok(issued)
+    }
+
+    /// A new device cookie for a client that just proved it knows this user's password.
+    pub fn device_cookie(&self, user_id: Uuid) -> String {
+        self.devices.issue(user_id, self.clock.now())
+    }
+
+    /// How long a device cookie stays valid.
+    pub fn device_cookie_ttl(&self) -> std::time::Duration {
+        self.devices.ttl()
     }
 
     /// The user behind a verified access token.

@@ -17,6 +17,7 @@ use crate::accounts::Accounts;
 use crate::admin::Admin;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::devices::DeviceCookies;
 use crate::email::Mailer;
 use crate::http::{self, AppState};
 use crate::keys::KeyService;
@@ -82,12 +83,18 @@ impl Application {
             tokens.keys().clone(),
             config.admin_secret.as_ref(),
         ));
+        let devices = Arc::new(
+            DeviceCookies::load(&store, &clock, config.device_cookie_ttl)
+                .await
+                .context("cannot load the device-cookie secret")?,
+        );
         let accounts = Arc::new(Accounts::new(
             store.clone(),
             clock.clone(),
             passwords,
             sessions.clone(),
             lifecycle.clone(),
+            devices,
             &config,
         ));
         let ip_limits = Arc::new(IpLimits::new(&config.rate_limits));

@@ -28,6 +28,11 @@ pub enum AuthError {
     RefreshTokenReused,
     #[error("invalid access token")]
     InvalidToken,
+    /// `POST /signout {all: true}` without a live credential (answered as `invalid-token`).
+    #[error(
+        "signing out everywhere needs a current refresh token or an unexpired access token of a live session; no other session was ended"
+    )]
+    SignOutAllNeedsLiveCredential,
     #[error("no such session")]
     SessionNotFound,
     #[error("the ticket or code is invalid, used or expired")]

@@ -16,6 +16,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod devices;
 pub mod email;
 pub mod http;
 pub mod keys;

@@ -7,8 +7,14 @@
 //! - Per account, failed sign-ins: a fixed-window counter in the database, so it holds
 //!   across replicas and IPs. It is keyed by the SHA-256 of the normalised email, whether
 //!   or not an account exists, so a locked state says nothing about existence. While an
-//!   address is locked every sign-in with it is refused before any password hashing, the
-//!   right password included; when the window ends it works again.
+//!   address is locked every sign-in with it from an untrusted client is refused before
+//!   any password hashing, the right password included (that is what stops a distributed
+//!   guess); when the window ends it works again.
+//! - Per trusted device: a client presenting a valid device cookie of the account
+//!   ([`crate::devices`]) has a counter of its own, with the same limit, instead of the
+//!   account's. Its failures never lock the account, and the account's lock never stops
+//!   it; so a stranger flooding wrong passwords cannot lock the owner out, and a stolen
+//!   device cookie buys no more guesses than the limit.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -22,6 +28,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::auth_error::AuthError;
 use crate::clock::Clock;
 use crate::config::{Rate, RateLimits};
+use crate::devices::TrustedDevice;
 use crate::store::Store;
 
 /// The endpoint families limited per client IP.
@@ -86,10 +93,28 @@ pub struct FailedSignIns {
     rate: Rate,
 }
 
+/// Whose failures a sign-in attempt counts against.
+#[derive(Debug, Clone, Copy)]
+pub enum Bucket<'a> {
+    /// An untrusted client: the address asked for (an account or not).
+    Account(&'a str),
+    /// A client with a valid device cookie of the account.
+    Device(&'a TrustedDevice),
+}
+
 fn key(email: &str) -> String {
     let hash = digest(&SHA256, email.trim().to_lowercase().as_bytes());
     let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     format!("signin-failures:{hex}")
+}
+
+impl Bucket<'_> {
+    fn key(&self) -> String {
+        match self {
+            Bucket::Account(email) => key(email),
+            Bucket::Device(device) => format!("signin-failures-device:{}", device.id),
+        }
+    }
 }
 
 impl FailedSignIns {
@@ -98,15 +123,15 @@ impl FailedSignIns {
         Self { store, clock, rate }
     }
 
-    /// Refuses when this address has used up its failures in the current window.
-    pub async fn check(&self, email: &str) -> Result<(), AuthError> {
+    /// Refuses when this bucket has used up its failures in the current window.
+    pub async fn check(&self, bucket: Bucket<'_>) -> Result<(), AuthError> {
         let Some((limit, window)) = self.rate else {
             return Ok(());
         };
         let now = self.clock.now();
         match self
             .store
-            .rate_limit_hits(&key(email), now - window)
+            .rate_limit_hits(&bucket.key(), now - window)
             .await?
         {
             Some((hits, started)) if hits >= i64::from(limit) => {
@@ -117,14 +142,14 @@ impl FailedSignIns {
         }
     }
 
-    /// Counts a failed sign-in for this address.
-    pub async fn record_failure(&self, email: &str) -> Result<(), AuthError> {
+    /// Counts a failed sign-in against this bucket.
+    pub async fn record_failure(&self, bucket: Bucket<'_>) -> Result<(), AuthError> {
         let Some((_, window)) = self.rate else {
             return Ok(());
         };
         let now = self.clock.now();
         self.store
-            .hit_rate_limit(&key(email), now, now - window)
+            .hit_rate_limit(&bucket.key(), now, now - window)
             .await?;
         Ok(())
     }
@@ -169,5 +194,11 @@ mod tests {
     fn account_keys_ignore_case_and_reveal_no_address() {
         assert_eq!(key(" Ada@Example.com"), key("ada@example.com"));
         assert!(!key("ada@example.com").contains("ada"));
+        let device = TrustedDevice { id: "ab12".into() };
+        assert_ne!(
+            Bucket::Device(&device).key(),
+            Bucket::Account("ab12").key(),
+            "devices and accounts never share a counter"
+        );
     }
 }

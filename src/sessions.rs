@@ -327,8 +327,15 @@ impl Sessions {
     }
 
     /// `POST /signout`: ends the session named by a refresh token or, failing that, by an
-    /// access token whose signature, `iss` and `aud` verify (its `exp` may be past); with
-    /// `all`, every session of that user. Finding nothing is not an error.
+    /// access token whose signature, `iss` and `aud` verify (its `exp` may be past). Finding
+    /// nothing is not an error.
+    ///
+    /// With `all`, every session of that user, but only on the word of a live credential
+    /// presented with the request: a current refresh token of a live session, or an
+    /// unexpired access token of a live session, of that same user. Anyone who once saw an
+    /// old token could otherwise sign the user out everywhere, for ever. A dead credential
+    /// still ends the one session it names (as without `all`); the answer is then
+    /// `SignOutAllNeedsLiveCredential`, so that the client knows the others live on.
     pub async fn sign_out(
         &self,
         refresh_token: Option<&str>,
@@ -337,25 +344,34 @@ impl Sessions {
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let now = self.clock.now();
-        let mut target: Option<(Uuid, Uuid)> = None;
-        if let Some(token) = refresh_token.filter(|t| well_formed(t))
-            && let Some(session) = self
-                .store
-                .session_by_refresh_token(&hash_refresh_token(token))
-                .await?
-        {
-            target = Some((session.id, session.user_id));
+        // Each credential that names a session: (session, user, live). Liveness is only
+        // looked up when `all` needs it.
+        let mut named: Vec<(Uuid, Uuid, bool)> = Vec::new();
+        if let Some(token) = refresh_token.filter(|t| well_formed(t)) {
+            let hash = hash_refresh_token(token);
+            if let Some(session) = self.store.session_by_refresh_token(&hash).await? {
+                let live = all && self.store.refresh_token_is_current(&hash, now).await?;
+                named.push((session.id, session.user_id, live));
+            }
         }
-        if target.is_none()
+        if (named.is_empty() || all)
             && let Some(token) = access_token
             && let Ok(claims) = self.tokens.verify(token, now, Expiry::Ignore)
         {
-            target = Some((claims.sid, claims.sub));
+            let live = all
+                && self.tokens.verify(token, now, Expiry::Enforce).is_ok()
+                && self.store.session_is_live(claims.sid, now).await?;
+            named.push((claims.sid, claims.sub, live));
         }
-        let Some((session_id, user_id)) = target else {
-            return Ok(());
+        let Some(&(session_id, user_id, _)) = named.first() else {
+            return if all {
+                Err(AuthError::SignOutAllNeedsLiveCredential)
+            } else {
+                Ok(())
+            };
         };
-        let reason = if all { "signout-all" } else { "signout" };
+        let everywhere = all && named.iter().any(|&(_, user, live)| live && user == user_id);
+        let reason = if everywhere { "signout-all" } else { "signout" };
         let event = event(
             now,
             "session-revoked",
@@ -364,7 +380,7 @@ impl Sessions {
             client,
             json!({ "reason": reason, "by": "user" }),
         );
-        if all {
+        if everywhere {
             self.store
                 .revoke_user_sessions(user_id, None, reason, &event)
                 .await?;
@@ -372,6 +388,9 @@ impl Sessions {
             self.store
                 .revoke_session(session_id, user_id, reason, &event)
                 .await?;
+        }
+        if all && !everywhere {
+            return Err(AuthError::SignOutAllNeedsLiveCredential);
         }
         Ok(())
     }

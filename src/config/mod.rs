@@ -149,6 +149,8 @@ pub struct Config {
     pub event_retention: Duration,
     pub passwords: PasswordConfig,
     pub rate_limits: RateLimits,
+    /// How long a device cookie lets its client past an account's failed-sign-in lock.
+    pub device_cookie_ttl: Duration,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub log_format: LogFormat,
@@ -568,6 +570,12 @@ impl Config {
                     values::rate,
                 )?,
             },
+            device_cookie_ttl: env.parsed(
+                "TESSERA_DEVICE_COOKIE_TTL",
+                "365d",
+                Duration::from_secs(365 * 86_400),
+                |raw| duration(raw).and_then(positive),
+            )?,
             max_body_bytes: env.parsed("TESSERA_MAX_BODY_BYTES", "65536", 65_536, number)?,
             request_timeout,
             log_format: env.parsed(

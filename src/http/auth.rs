@@ -16,7 +16,9 @@ use super::AppState;
 use super::bearer::bearer_token;
 use super::bodies::{OkBody, SessionBody, SignInResponse, SignUpResponse, no_store};
 use super::client::Client;
-use super::cookies::{AuthModeHeader, CookiePolicy, requested_mode};
+use super::cookies::{
+    AuthModeHeader, CookiePolicy, DEVICE_COOKIE, raw_cookie_values, requested_mode,
+};
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::{Json, OptionalJson};
 use crate::accounts::SignUpOptions;
@@ -51,6 +53,16 @@ pub(super) fn deliver(
             SessionBody::cookie(session, policy.expose_access_token)
         }
     }
+}
+
+/// Sets a fresh device cookie after a password sign-in or sign-up, in every transport:
+/// browsers and cookie-jar clients keep it whether or not they use cookie transport.
+fn set_device_cookie(state: &AppState, cookies: &Cookies, session: &IssuedSession) {
+    CookiePolicy::new(&state.config).set_device(
+        cookies,
+        state.accounts.device_cookie(session.user.id),
+        state.accounts.device_cookie_ttl(),
+    );
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -114,8 +126,9 @@ struct SignUpOptionsBody {
         (status = 200, description = "The new account's session, or `{session: null}` when \
             the address must be verified first. `Cache-Control: no-store`.",
             body = SignUpResponse,
-            headers(("Set-Cookie" = String, description = "Cookie mode only: the access \
-                cookie, the refresh cookie and the `tessera-session` hint."))),
+            headers(("Set-Cookie" = String, description = "The device cookie \
+                `tessera-device` (every mode); in cookie mode also the access cookie, the \
+                refresh cookie and the `tessera-session` hint."))),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a missing \
             field, an invalid email, a role other than `user`, bad `metadata`, `displayName` or \
             `locale`; `password-too-short`; `password-too-weak`; `redirect-not-allowed`.",
@@ -154,6 +167,9 @@ async fn sign_up(
             &client,
         )
         .await?;
+    if let Some(session) = &session {
+        set_device_cookie(&state, &cookies, session);
+    }
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
     let session = session.map(|s| deliver(&state, &cookies, mode, s));
     Ok(no_store(Json(SignUpResponse { session })))
@@ -178,7 +194,11 @@ struct SignInRequest {
     summary = "Sign in with email and password",
     description = "Starts a session. A wrong password and an unknown account get the same \
         answer (status, body and timing); `disabled-user` and `unverified-user` are reported \
-        only after the right password. In cookie mode the tokens go into cookies.",
+        only after the right password. In cookie mode the tokens go into cookies. Every \
+        success sets the device cookie `tessera-device`, whatever the mode: after \
+        `TESSERA_RATE_LIMIT_FAILED_SIGNINS` failures the address is locked (429) for clients \
+        without a device cookie of the account, while a client with one keeps signing in \
+        unless it has failed that many times itself.",
     request_body(content = SignInRequest, description = "The credentials."),
     params(
         ("tessera-auth-mode" = inline(Option<AuthModeHeader>), Header,
@@ -187,8 +207,9 @@ struct SignInRequest {
     responses(
         (status = 200, description = "The session (`mfa` is always `null`). \
             `Cache-Control: no-store`.", body = SignInResponse,
-            headers(("Set-Cookie" = String, description = "Cookie mode only: the access \
-                cookie, the refresh cookie and the `tessera-session` hint."))),
+            headers(("Set-Cookie" = String, description = "The device cookie \
+                `tessera-device` (every mode); in cookie mode also the access cookie, the \
+                refresh cookie and the `tessera-session` hint."))),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a missing \
             field.", body = ErrorBody),
         (status = 401, description = "`invalid-email-password`: wrong password, or no such \
@@ -208,10 +229,12 @@ async fn sign_in(
     headers: HeaderMap,
     Json(request): Json<SignInRequest>,
 ) -> Result<Response, ApiError> {
+    let device_cookies = raw_cookie_values(&headers, DEVICE_COOKIE);
     let session = state
         .accounts
-        .sign_in(&request.email, &request.password, &client)
+        .sign_in(&request.email, &request.password, &device_cookies, &client)
         .await?;
+    set_device_cookie(&state, &cookies, &session);
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
     Ok(no_store(Json(SignInResponse {
         session: deliver(&state, &cookies, mode, session),
@@ -343,13 +366,14 @@ struct SignOutRequest {
     /// The refresh token of the session to end; absent, the refresh cookie, else the access
     /// token (`Authorization` or cookie, even expired) names the session.
     refresh_token: Option<String>,
-    /// End every session of the user, not only this one.
+    /// End every session of the user, not only this one: needs a live credential.
     #[serde(default)]
     all: bool,
 }
 
-/// Always 200 `"OK"` and always clears the cookies: signing out twice, or with a token
-/// that is already dead, is fine.
+/// 200 `"OK"` and always clears the cookies: signing out twice, or with a token that is
+/// already dead, is fine. Only `all: true` without a live credential is refused (401), after
+/// ending the one session the dead credential names.
 #[utoipa::path(
     post,
     path = "/signout",
@@ -359,7 +383,10 @@ struct SignOutRequest {
     description = "Ends the session named by the refresh token (body or cookie) or, failing \
         that, by the access token (`Authorization` or cookie; an expired one is accepted); \
         with `all: true`, every session of the user. Idempotent: finding no session is not an \
-        error. Always clears the cookies. Browser code sends `{}` as the body.",
+        error. `all: true` needs a live credential: a current refresh token, or an unexpired \
+        access token, of a live session; with a rotated, expired or revoked one only the \
+        session it names is ended and the answer is 401 `invalid-token` (refresh, or sign in \
+        again, and retry). Always clears the cookies. Browser code sends `{}` as the body.",
     request_body(content = Option<SignOutRequest>, description = "Optional."),
     security((), ("bearer" = []), ("accessCookie" = []), ("refreshCookie" = [])),
     responses(
@@ -368,6 +395,9 @@ struct SignOutRequest {
             headers(("Set-Cookie" = String, description = "Always: the three cookies cleared \
                 (empty, `Max-Age=0`)."))),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON.",
+            body = ErrorBody),
+        (status = 401, description = "`invalid-token`: `all: true` without a live credential \
+            (the session a dead credential names is ended all the same; no other is).",
             body = ErrorBody),
         (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
         (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),

@@ -5,6 +5,11 @@
 //! the refresh endpoints) and a hint (`tessera-session`, readable by scripts and SSR code:
 //! "a session may exist"). With Secure and no Domain, the access cookie is `__Host-` and the
 //! refresh cookie `__Secure-` prefixed, which browsers enforce.
+//!
+//! A fourth, the device cookie (`tessera-device`, HttpOnly, `Path=<base>/signin`, host-only),
+//! is set by every successful password sign-in and sign-up whatever the transport, and is
+//! never cleared by sign-out: it tells a later sign-in that this client has known the
+//! account's password ([`crate::devices`]).
 
 use axum::http::HeaderMap;
 use time::Duration;
@@ -30,12 +35,15 @@ pub enum AuthModeHeader {
 }
 /// The hint cookie's name (never prefixed: pages look for it by this name).
 pub const HINT_COOKIE: &str = "tessera-session";
+/// The device cookie's name (SPEC.md section 9).
+pub const DEVICE_COOKIE: &str = "tessera-device";
 
 /// Names and attributes of Tessera's cookies, derived from the configuration.
 pub struct CookiePolicy {
     pub access_name: &'static str,
     pub refresh_name: &'static str,
     refresh_path: String,
+    signin_path: String,
     domain: Option<String>,
     secure: bool,
     same_site: CookieSameSite,
@@ -59,6 +67,7 @@ impl CookiePolicy {
                 "tessera-refresh-token"
             },
             refresh_path: format!("{}/token", config.base_path()),
+            signin_path: format!("{}/signin", config.base_path()),
             domain: cookies.domain.clone(),
             secure: cookies.secure,
             same_site: match cookies.same_site {
@@ -134,6 +143,19 @@ impl CookiePolicy {
         }
     }
 
+    /// Sets the device cookie: sent back to the sign-in routes only, never to a sibling
+    /// host (no Domain: only Tessera reads it), kept for `max_age`.
+    pub fn set_device(&self, cookies: &Cookies, value: String, max_age: std::time::Duration) {
+        let max_age = Duration::try_from(max_age).unwrap_or(Duration::MAX);
+        let cookie = Cookie::build((DEVICE_COOKIE, value))
+            .path(self.signin_path.clone())
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(self.same_site)
+            .max_age(max_age);
+        cookies.add(cookie.build());
+    }
+
     /// The access token from its cookie.
     pub fn access_token(&self, cookies: &Cookies) -> Option<String> {
         cookies
@@ -161,6 +183,22 @@ impl CookiePolicy {
             .filter_map(|pair| pair.split_once('=').map(|(name, _)| name.trim()))
             .any(|name| name == self.access_name || name == self.refresh_name)
     }
+}
+
+/// The values of every cookie in the request's `Cookie` headers whose name is exactly
+/// `name`: compared byte for byte, never case-folded nor percent-decoded, and the value
+/// taken as sent (a browser can hold several cookies of one name, for different paths).
+pub fn raw_cookie_values(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(n, _)| n.trim() == name)
+        .map(|(_, value)| value.trim().trim_matches('"').to_owned())
+        .filter(|value| !value.is_empty())
+        .collect()
 }
 
 /// The transport a request asked for with `tessera-auth-mode`, or the default.

@@ -224,6 +224,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidRefreshToken => (S::UNAUTHORIZED, "invalid-refresh-token"),
             AuthError::RefreshTokenReused => (S::UNAUTHORIZED, "refresh-token-reused"),
             AuthError::InvalidToken => return ApiError::invalid_token(),
+            AuthError::SignOutAllNeedsLiveCredential => (S::UNAUTHORIZED, "invalid-token"),
             AuthError::SessionNotFound => (S::NOT_FOUND, "session-not-found"),
             AuthError::InvalidTicket => (S::UNAUTHORIZED, "invalid-ticket"),
             AuthError::RedirectNotAllowed => (S::BAD_REQUEST, "redirect-not-allowed"),

@@ -154,6 +154,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         token_hash: &[u8],
     ) -> StoreResult<Option<SessionRecord>>;
+    /// Whether a refresh token is its session's current one (unrotated, unexpired at `now`)
+    /// and that session is live (unrevoked, unexpired, under its cap, its user enabled).
+    async fn refresh_token_is_current(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
     async fn session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>>;
     /// Whether the session is unrevoked, unexpired at `now`, and its user enabled.
     async fn session_is_live(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool>;
@@ -193,6 +200,16 @@ pub trait Store: Send + Sync + 'static {
         purpose: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<TicketRecord>>;
+
+    /// The server secret named `name`, shared by every replica: `candidate` is stored if
+    /// there is none yet, and whichever row exists afterwards is returned (concurrent first
+    /// starts agree on one).
+    async fn server_secret(
+        &self,
+        name: &str,
+        candidate: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<u8>>;
 
     /// The hits of a rate-limit counter in its current window (started after `window_start`).
     async fn rate_limit_hits(

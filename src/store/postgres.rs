@@ -477,19 +477,15 @@ impl Store for PgStore {
         decide: &(dyn Fn(Option<TokenState>) -> RotationPlan + Send + Sync),
     ) -> StoreResult<RotationPlan> {
         let mut tx = self.pool.begin().await?;
-        // Four round trips in all (BEGIN, this SELECT, one write statement, COMMIT), like
-        // the bare rotation transaction this path is benchmarked against. Locking the token
-        // and its session makes a waiting caller re-read both once the lock is granted, so
-        // it sees the rotation the caller ahead of it committed. The user comes along for
-        // the response, and whether the successor was used already for reuse detection (a
-        // subquery, evaluated afresh on that re-read).
+        // Four round trips for a current token (BEGIN, this SELECT, one write statement,
+        // COMMIT), like the bare rotation transaction this path is benchmarked against.
+        // Locking the token and its session makes a waiting caller re-read both once the
+        // lock is granted, so it sees the rotation the caller ahead of it committed. The
+        // user comes along for the response.
         let row = sqlx::query(
             "SELECT u.*,
                     t.id AS token_id, t.expires_at AS token_expires_at, t.rotated_at,
-                    t.successor_sealed,
-                    EXISTS (SELECT 1 FROM refresh_tokens n
-                            WHERE n.id = t.successor_id AND n.rotated_at IS NOT NULL)
-                        AS successor_used,
+                    t.successor_id, t.successor_sealed,
                     s.id AS session_id, s.user_id AS session_user_id,
                     s.created_at AS session_created_at,
                     s.last_used_at AS session_last_used_at,
@@ -507,18 +503,41 @@ impl Store for PgStore {
         .fetch_optional(&mut *tx)
         .await?;
         let state = row
-            .map(|row| -> sqlx::Result<TokenState> {
-                Ok(TokenState {
+            .map(|row| -> sqlx::Result<(TokenState, Option<Uuid>)> {
+                let state = TokenState {
                     token_id: row.try_get("token_id")?,
                     token_expires_at: row.try_get("token_expires_at")?,
                     rotated_at: row.try_get("rotated_at")?,
                     successor_sealed: row.try_get("successor_sealed")?,
-                    successor_used: row.try_get("successor_used")?,
+                    successor_used: false,
                     session: session_from_columns(&row, &SessionColumns::PREFIXED)?,
                     user: user_from_row(&row)?,
-                })
+                };
+                Ok((state, row.try_get("successor_id")?))
             })
             .transpose()?;
+        // Whether a rotated token's successor was used already (reuse detection) needs a
+        // statement of its own, after the locks are granted. After a wait, READ COMMITTED
+        // re-reads only the locked rows; anything else in the statement above, a subquery
+        // on the successor included, is as its snapshot saw it, from before the wait. So
+        // a stolen token presented while the owner was rotating its successor saw that
+        // successor unused, and was handed it (then the owner's newest token) instead of
+        // revoking the session. This statement's snapshot is taken now, under the session
+        // lock, which every exchange of the session takes: the answer cannot change before
+        // the commit.
+        let state = match state {
+            Some((mut state, Some(successor_id))) if state.rotated_at.is_some() => {
+                state.successor_used = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM refresh_tokens
+                                    WHERE id = $1 AND rotated_at IS NOT NULL)",
+                )
+                .bind(successor_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                Some(state)
+            }
+            other => other.map(|(state, _)| state),
+        };
         let presented = state.as_ref().map(|s| (s.token_id, s.session.id));
         let plan = decide(state);
         match (&plan, presented) {
@@ -592,6 +611,27 @@ impl Store for PgStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(session_from_row).transpose()?)
+    }
+
+    async fn refresh_token_is_current(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let current: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM refresh_tokens t
+             JOIN sessions s ON s.id = t.session_id
+             JOIN users u ON u.id = s.user_id
+             WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.expires_at > $2
+               AND s.revoked_at IS NULL AND s.expires_at > $2
+               AND (s.absolute_expires_at IS NULL OR s.absolute_expires_at > $2)
+               AND NOT u.disabled",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(current.is_some())
     }
 
     async fn session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {
@@ -731,6 +771,29 @@ impl Store for PgStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(ticket_from_row).transpose()?)
+    }
+
+    async fn server_secret(
+        &self,
+        name: &str,
+        candidate: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<u8>> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, secret, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn rate_limit_hits(

@@ -550,6 +550,27 @@ impl Store for SqliteStore {
         Ok(row.as_ref().map(session_from_row).transpose()?)
     }
 
+    async fn refresh_token_is_current(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let current: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM refresh_tokens t
+             JOIN sessions s ON s.id = t.session_id
+             JOIN users u ON u.id = s.user_id
+             WHERE t.token_hash = ?1 AND t.rotated_at IS NULL AND t.expires_at > ?2
+               AND s.revoked_at IS NULL AND s.expires_at > ?2
+               AND (s.absolute_expires_at IS NULL OR s.absolute_expires_at > ?2)
+               AND NOT u.disabled",
+        )
+        .bind(token_hash)
+        .bind(to_micros(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(current.is_some())
+    }
+
     async fn session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {
         let row = sqlx::query("SELECT * FROM sessions WHERE id = ?1")
             .bind(id)
@@ -687,6 +708,29 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(ticket_from_row).transpose()?)
+    }
+
+    async fn server_secret(
+        &self,
+        name: &str,
+        candidate: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<u8>> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, secret, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(to_micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = ?1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn rate_limit_hits(
