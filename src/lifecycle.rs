@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::email::{Email, EmailKind, Mailer};
 use crate::passwords::{Passwords, Verified};
-use crate::ratelimit::FailedSignIns;
+use crate::ratelimit::{Bucket, FailedSignIns};
 use crate::redirects::{allowed_redirect, with_fragment, with_param};
 use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
 use crate::store::{Store, StoreError, UserRecord, UserUpdate};
@@ -389,7 +389,7 @@ impl Lifecycle {
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let email = user.email.clone().unwrap_or_default();
-        self.failed_signins.check(&email).await?;
+        self.failed_signins.check(Bucket::Account(&email)).await?;
         let verified = self
             .passwords
             .verify(password, user.password_hash.as_deref())
@@ -404,7 +404,9 @@ impl Lifecycle {
             json!({ "method": "current-password" }),
         )
         .await;
-        self.failed_signins.record_failure(&email).await?;
+        self.failed_signins
+            .record_failure(Bucket::Account(&email))
+            .await?;
         Err(AuthError::InvalidEmailPassword)
     }
 

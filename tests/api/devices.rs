@@ -205,11 +205,16 @@ async fn a_password_change_ends_the_trust_of_earlier_device_cookies(backend: Bac
         .unwrap();
     // Whoever knew the old password could have collected device cookies with it.
     app.clock.advance(std::time::Duration::from_secs(1));
-    let changed = tessera::store::UserRecord {
-        password_changed_at: Some(tessera::clock::Clock::now(&app.clock)),
-        ..user
+    let now = tessera::clock::Clock::now(&app.clock);
+    let changed = tessera::store::UserUpdate {
+        password_changed_at: Some(now),
+        ..Default::default()
     };
-    app.state.store.update_user(&changed).await.unwrap();
+    app.state
+        .store
+        .update_user(user.id, &changed, now)
+        .await
+        .unwrap();
     lock_out(&app, &email, None).await;
     assert_error(
         sign_in(&app, &email, PASSWORD, Some(&before)).await,
