@@ -303,7 +303,7 @@ async fn refresh(
             token,
             requested_mode(&headers, state.config.cookies.default_auth_mode),
         ),
-        None => match policy.refresh_token(&cookies) {
+        None => match policy.refresh_token(&headers) {
             Some(token) => (token, AuthMode::Cookie),
             None => return Err(ApiError::invalid_request("refreshToken is required.")),
         },
@@ -347,14 +347,13 @@ struct VerifyRequest {
 )]
 async fn verify(
     State(state): State<AppState>,
-    cookies: Cookies,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<VerifyRequest>,
 ) -> Result<Json<&'static str>, ApiError> {
     let token = body
         .and_then(|b| b.token)
         .or_else(|| bearer_token(&headers).map(str::to_owned))
-        .or_else(|| CookiePolicy::new(&state.config).access_token(&cookies))
+        .or_else(|| CookiePolicy::new(&state.config).access_token(&headers))
         .ok_or_else(ApiError::invalid_token)?;
     state.sessions.authenticate(&token).await?;
     Ok(Json("OK"))
@@ -417,10 +416,10 @@ async fn sign_out(
     let policy = CookiePolicy::new(&state.config);
     let refresh_token = request
         .refresh_token
-        .or_else(|| policy.refresh_token(&cookies));
+        .or_else(|| policy.refresh_token(&headers));
     let access_token = bearer_token(&headers)
         .map(str::to_owned)
-        .or_else(|| policy.access_token(&cookies));
+        .or_else(|| policy.access_token(&headers));
     policy.clear(&cookies);
     state
         .sessions
@@ -480,6 +479,7 @@ async fn bounce(
     State(state): State<AppState>,
     Client(client): Client,
     cookies: Cookies,
+    headers: HeaderMap,
     Query(query): Query<BounceQuery>,
 ) -> Result<Response, ApiError> {
     let target = query
@@ -496,7 +496,7 @@ async fn bounce(
             ApiError::invalid_request("redirectTo is missing or not an allowed redirect URL.")
         })?;
     let policy = CookiePolicy::new(&state.config);
-    let outcome = match policy.refresh_token(&cookies) {
+    let outcome = match policy.refresh_token(&headers) {
         Some(token) => state.sessions.refresh(&token, &client).await,
         None => Err(AuthError::InvalidRefreshToken),
     };

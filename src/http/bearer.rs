@@ -7,8 +7,6 @@ use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use tower_cookies::Cookies;
-
 use super::AppState;
 use super::cookies::CookiePolicy;
 use super::error::ApiError;
@@ -37,25 +35,16 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let app = AppState::from_ref(state);
-        let cookies = Cookies::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::invalid_token())?;
-        authenticate(&app, &parts.headers, &cookies)
-            .await
-            .map(Authenticated)
+        authenticate(&app, &parts.headers).await.map(Authenticated)
     }
 }
 
 /// The claims of the request's access token (header, else cookie), if valid and live.
-pub async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    cookies: &Cookies,
-) -> Result<AccessClaims, ApiError> {
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AccessClaims, ApiError> {
     let token = match bearer_token(headers) {
         Some(token) => token.to_owned(),
         None => CookiePolicy::new(&state.config)
-            .access_token(cookies)
+            .access_token(headers)
             .ok_or_else(ApiError::invalid_token)?,
     };
     Ok(state.sessions.authenticate(&token).await?)

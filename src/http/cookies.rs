@@ -157,47 +157,49 @@ impl CookiePolicy {
     }
 
     /// The access token from its cookie.
-    pub fn access_token(&self, cookies: &Cookies) -> Option<String> {
-        cookies
-            .get(self.access_name)
-            .map(|c| c.value().to_owned())
-            .filter(|v| !v.is_empty())
+    pub fn access_token(&self, headers: &HeaderMap) -> Option<String> {
+        raw_cookie_values(headers, self.access_name)
+            .into_iter()
+            .next()
     }
 
     /// The refresh token from its cookie.
-    pub fn refresh_token(&self, cookies: &Cookies) -> Option<String> {
-        cookies
-            .get(self.refresh_name)
-            .map(|c| c.value().to_owned())
-            .filter(|v| !v.is_empty())
+    pub fn refresh_token(&self, headers: &HeaderMap) -> Option<String> {
+        raw_cookie_values(headers, self.refresh_name)
+            .into_iter()
+            .next()
     }
 
     /// Whether a Cookie header carries one of the credential cookies (such a request is
-    /// subject to the CSRF checks when it changes state).
+    /// subject to the CSRF checks when it changes state). Reads the same pairs as
+    /// [`Self::access_token`] and [`Self::refresh_token`], so the gate and the readers
+    /// can never disagree about what a request carries.
     pub fn carries_credentials(&self, headers: &HeaderMap) -> bool {
-        headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.split_once('=').map(|(name, _)| name.trim()))
-            .any(|name| name == self.access_name || name == self.refresh_name)
+        cookie_pairs(headers).any(|(name, _)| name == self.access_name || name == self.refresh_name)
     }
 }
 
-/// The values of every cookie in the request's `Cookie` headers whose name is exactly
-/// `name`: compared byte for byte, never case-folded nor percent-decoded, and the value
-/// taken as sent (a browser can hold several cookies of one name, for different paths).
-pub fn raw_cookie_values(headers: &HeaderMap, name: &str) -> Vec<String> {
+/// Every `name=value` pair of the request's `Cookie` headers, as sent: names are never
+/// percent-decoded nor case-folded (a browser gives `%5F%5FHost-...` none of the `__Host-`
+/// prefix's protection, so it must never be read as that cookie). The one parser behind
+/// every cookie Tessera reads.
+fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.split_once('='))
-        .filter(|(n, _)| n.trim() == name)
-        .map(|(_, value)| value.trim().trim_matches('"').to_owned())
-        .filter(|value| !value.is_empty())
+        .map(|(name, value)| (name.trim(), value.trim().trim_matches('"')))
+}
+
+/// The values of every cookie in the request's `Cookie` headers whose name is exactly
+/// `name`: compared byte for byte, and the value taken as sent (a browser can hold several
+/// cookies of one name, for different paths; it sends the most specific first).
+pub fn raw_cookie_values(headers: &HeaderMap, name: &str) -> Vec<String> {
+    cookie_pairs(headers)
+        .filter(|(n, value)| *n == name && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
         .collect()
 }
 

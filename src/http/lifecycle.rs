@@ -268,7 +268,6 @@ async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
     headers: HeaderMap,
-    cookies: Cookies,
     Json(request): Json<PasswordRequest>,
 ) -> Result<Json<&'static str>, ApiError> {
     match request.ticket {
@@ -279,7 +278,7 @@ async fn change_password(
                 .await?
         }
         None => {
-            let claims = super::bearer::authenticate(&state, &headers, &cookies).await?;
+            let claims = super::bearer::authenticate(&state, &headers).await?;
             state
                 .lifecycle
                 .change_password(

@@ -474,3 +474,71 @@ both_backends!(
     cors_allows_exactly_the_listed_origins,
     the_ssr_bounce_refreshes_and_redirects_only_where_allowed,
 );
+
+/// `%5F%5FHost-tessera-token` is not `__Host-tessera-token`: a browser gives the encoded
+/// name none of the prefix's protection, so a sibling subdomain or a plain-http hop can set
+/// it. Decoding it would let an attacker fix a victim into the attacker's session.
+async fn percent_encoded_cookie_names_are_other_cookies(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let victim_email = unique_email();
+    app.sign_up(&victim_email).await;
+    let (victim, victim_cookies) = cookie_sign_in(&app, &victim_email).await;
+    let attacker = app.sign_up(&unique_email()).await;
+    let attacker_token = attacker["accessToken"].as_str().unwrap();
+    let user = |cookie: String| {
+        app.client
+            .get(app.url("/user"))
+            .header(COOKIE, cookie)
+            .send()
+    };
+
+    let encoded = user(format!("%5F%5FHost-tessera-token={attacker_token}"))
+        .await
+        .unwrap();
+    assert_error(encoded, StatusCode::UNAUTHORIZED, "invalid-token").await;
+    let both = user(format!(
+        "%5F%5FHost-tessera-token={attacker_token}; {}",
+        cookie_header(&victim_cookies, &[ACCESS])
+    ))
+    .await
+    .unwrap();
+    assert_eq!(both.status(), StatusCode::OK);
+    let me: Value = both.json().await.unwrap();
+    assert_eq!(
+        me["id"], victim["session"]["user"]["id"],
+        "the genuine cookie wins"
+    );
+
+    // A refresh cookie under an encoded name is no credential: no rotation from a foreign
+    // origin without JSON, and the real token stays live.
+    let refresh = attacker["refreshToken"].as_str().unwrap();
+    let foreign = app
+        .client
+        .post(app.url("/token"))
+        .header(
+            COOKIE,
+            format!("%5F%5FSecure-tessera-refresh-token={refresh}"),
+        )
+        .header(ORIGIN, "https://evil.example")
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(foreign.status(), StatusCode::OK, "no rotation");
+    assert!(
+        foreign
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .next()
+            .is_none()
+    );
+    assert_eq!(
+        app.refresh(refresh).await.status(),
+        StatusCode::OK,
+        "still live"
+    );
+}
+
+both_backends!(percent_encoded_cookie_names_are_other_cookies);
