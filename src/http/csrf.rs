@@ -5,6 +5,10 @@
 //! forms cannot send it without a CORS preflight) and come from an allowed origin: its
 //! `Origin` in `TESSERA_ALLOWED_ORIGINS` or the public URL's origin, or, without `Origin`,
 //! `Sec-Fetch-Site: same-origin|same-site` (403 `invalid-origin` otherwise).
+//!
+//! Sign-out changes the browser's cookies even when none were sent (a cross-site form
+//! carries none under SameSite), so every browser request to it (one with `Origin` or
+//! `Sec-Fetch-Site`) follows the same rule; clients that are no browser send neither.
 
 use std::time::Duration;
 
@@ -41,7 +45,10 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
     let policy = CookiePolicy::new(&state.config);
     let uses_cookies = policy.carries_credentials(headers)
         || requested_mode(headers, state.config.cookies.default_auth_mode) == AuthMode::Cookie;
-    if !uses_cookies {
+    let from_browser =
+        headers.contains_key(header::ORIGIN) || headers.contains_key("sec-fetch-site");
+    let signs_out = from_browser && request.uri().path().ends_with("/signout");
+    if !uses_cookies && !signs_out {
         return next.run(request).await;
     }
     let is_json = headers

@@ -542,3 +542,57 @@ async fn percent_encoded_cookie_names_are_other_cookies(backend: Backend) {
 }
 
 both_backends!(percent_encoded_cookie_names_are_other_cookies);
+
+/// A cross-site form posting to /signout sends no cookies (SameSite), yet used to get 200
+/// and cookie-clearing headers. Sign-out follows the origin rule of every state-changing
+/// browser request; a client that is no browser (no `Origin`, no `Sec-Fetch-Site`) is
+/// unaffected.
+async fn a_cross_site_form_cannot_sign_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let form = app
+        .client
+        .post(app.url("/signout"))
+        .header(ORIGIN, "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        form.headers().get_all(SET_COOKIE).iter().next().is_none(),
+        "no cookie is cleared"
+    );
+    // The gate checks the content type first, as for every cookie request.
+    assert_error(
+        form,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+    )
+    .await;
+    let foreign_json = app
+        .client
+        .post(app.url("/signout"))
+        .header(ORIGIN, "https://evil.example")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(foreign_json, StatusCode::FORBIDDEN, "invalid-origin").await;
+
+    // The app's own page, and a server-side client, still sign out.
+    let session = app.sign_up(&unique_email()).await;
+    let own = app
+        .client
+        .post(app.url("/signout"))
+        .header(ORIGIN, ORIGIN_OK)
+        .json(&json!({ "refreshToken": session["refreshToken"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    let server = app.post_json("/signout", &json!({})).await;
+    assert_eq!(server.status(), StatusCode::OK);
+}
+
+both_backends!(a_cross_site_form_cannot_sign_out);
