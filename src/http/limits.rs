@@ -1,5 +1,7 @@
-//! Request limits applied before any handler: the size of the header section (431), and
-//! the per-IP rate limits of each endpoint family (429 with `Retry-After`).
+//! Request limits applied before any handler: the size of the header section (431), the
+//! per-IP rate limits of each endpoint family (429 with `Retry-After`), and HEAD, which is
+//! GET without a body: it counts against GET's limits and never changes state (405 where
+//! the GET would).
 
 use std::net::SocketAddr;
 
@@ -31,8 +33,14 @@ pub async fn header_size(request: Request, next: Next) -> Response {
 }
 
 /// The family a request counts against (path relative to the base path, `/v1` or not).
+/// HEAD counts as GET.
 fn family(method: &Method, path: &str) -> Option<Family> {
     let path = path.strip_prefix("/v1").unwrap_or(path);
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     match (method, path) {
         (&Method::POST, "/signin/email-password") => Some(Family::SignIn),
         (&Method::POST, "/signup/email-password" | "/signin/anonymous") => Some(Family::SignUp),
@@ -74,6 +82,27 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     next.run(request).await
 }
 
+/// Whether a GET of this path changes state: following an emailed link spends its ticket,
+/// the SSR bounce rotates the refresh token.
+fn get_changes_state(path: &str) -> bool {
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    matches!(path, "/verify" | "/token/refresh")
+}
+
+/// Middleware: a HEAD of a route whose GET changes state answers 405 (`Allow: GET`) without
+/// running it. Link scanners in mail systems HEAD links before anyone clicks them.
+pub async fn head_changes_nothing(request: Request, next: Next) -> Response {
+    if request.method() == Method::HEAD && get_changes_state(request.uri().path()) {
+        let mut response = ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED).into_response();
+        response.headers_mut().insert(
+            axum::http::header::ALLOW,
+            axum::http::HeaderValue::from_static("GET"),
+        );
+        return response;
+    }
+    next.run(request).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +119,11 @@ mod tests {
             Some(Family::Refresh)
         );
         assert_eq!(family(&Method::GET, "/verify"), Some(Family::Verify));
+        assert_eq!(
+            family(&Method::HEAD, "/verify"),
+            Some(Family::Verify),
+            "HEAD is GET"
+        );
         assert_eq!(
             family(&Method::POST, "/user/password/reset"),
             Some(Family::Email)

@@ -116,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn(record_metrics))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
+        .layer(middleware::from_fn(limits::head_changes_nothing))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limits::rate_limit,

@@ -132,6 +132,59 @@ async fn per_ip_limits_answer_429_with_retry_after(backend: Backend) {
     );
 }
 
+/// HEAD is GET without a body: it counts against the same limits, and it never changes
+/// anything (a link scanner that HEADs an emailed link must not spend it; a HEAD of the
+/// SSR bounce must not rotate the session).
+async fn head_counts_as_get_and_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("TESSERA_RATE_LIMIT_VERIFY", "3/1m"),
+            ("TESSERA_ALLOWED_REDIRECT_URLS", "https://app.example.com/"),
+        ],
+    )
+    .await;
+    let head = |path: &str| app.client.head(app.url(path)).send();
+    for _ in 0..3 {
+        let response = head("/verify?ticket=x&type=emailVerify").await.unwrap();
+        assert_ne!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let limited = head("/verify?ticket=x&type=emailVerify").await.unwrap();
+    assert_eq!(
+        limited.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "HEAD is limited"
+    );
+    let get = app.get("/verify?ticket=x&type=emailVerify").await;
+    assert_eq!(
+        get.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "one bucket with GET"
+    );
+
+    // A HEAD of the SSR bounce with the refresh cookie rotates nothing.
+    let session = app.sign_up(&unique_email()).await;
+    let refresh = session["refreshToken"].as_str().unwrap();
+    let bounced = app
+        .client
+        .head(app.url("/token/refresh?redirectTo=https://app.example.com/"))
+        .header(
+            reqwest::header::COOKIE,
+            format!("__Secure-tessera-refresh-token={refresh}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bounced.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(bounced.headers()["allow"], "GET");
+    assert!(bounced.headers().get("set-cookie").is_none());
+    assert_eq!(
+        app.refresh(refresh).await.status(),
+        StatusCode::OK,
+        "the token was not rotated"
+    );
+}
+
 async fn spoofed_forwarded_for_is_ignored_from_an_untrusted_peer(backend: Backend) {
     // No trusted proxy: the socket's address is the client, whatever the headers say.
     let app = TestApp::spawn_with(backend, &[("TESSERA_RATE_LIMIT_SIGNUP", "2/1m")]).await;
@@ -230,6 +283,7 @@ async fn oversized_headers_get_431_in_the_envelope(backend: Backend) {
 }
 
 both_backends!(
+    head_counts_as_get_and_changes_nothing,
     failed_sign_ins_are_limited_per_account_across_ips,
     per_ip_limits_answer_429_with_retry_after,
     spoofed_forwarded_for_is_ignored_from_an_untrusted_peer,
