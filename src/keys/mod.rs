@@ -14,6 +14,7 @@
 //! a rotation made by another process or by `tessera keys rotate` is picked up without a
 //! restart; the JWKS is served from bytes precomputed at each reload.
 
+pub mod custody;
 pub mod material;
 
 use std::sync::{Arc, RwLock};
@@ -24,7 +25,6 @@ use aws_lc_rs::signature::EcdsaKeyPair;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
-use secrecy::ExposeSecret;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -42,9 +42,19 @@ pub enum KeyError {
     #[error("{0}")]
     Import(String),
     #[error(
-        "TESSERA_KEY_ENCRYPTION_KEY cannot decrypt signing key {kid} (is it the key the signing keys were encrypted with?)"
+        "{kek} cannot decrypt signing key {kid} (is it the key the signing keys were encrypted with?)"
     )]
-    Decrypt { kid: String },
+    Decrypt { kid: String, kek: String },
+    #[error("key-encryption key file {} {problem}", path.display())]
+    KeyFile {
+        path: std::path::PathBuf,
+        problem: String,
+    },
+    #[error(
+        "the signing keys are encrypted, but TESSERA_KEY_ENCRYPTION_KEY is not set and the key-encryption key file {} is missing; restore the file from a backup, or set the variable to the key they were encrypted with",
+        path.display()
+    )]
+    KeyFileMissing { path: std::path::PathBuf },
     #[error(
         "signing key {kid} is encrypted; set TESSERA_KEY_ENCRYPTION_KEY to the key it was encrypted with"
     )]
@@ -122,10 +132,35 @@ impl KeySet {
     }
 }
 
+/// Seals every key stored in clear (by an earlier release, or while the operator allowed
+/// plaintext keys) under `key`. Each is one conditional update, so replicas starting at once
+/// seal each key once. Old backups still hold the clear key: the log says to rotate.
+async fn encrypt_in_place(
+    store: &dyn Store,
+    key: &[u8; 32],
+    source: &str,
+    stored: &[KeyRecord],
+) -> Result<(), KeyError> {
+    for record in stored.iter().filter(|r| r.encryption == "none") {
+        // Only a key that parses is sealed: anything else fails loudly at load, as before.
+        material::key_pair(&record.private_key)?;
+        let sealed = sealing::seal(key, record.kid.as_bytes(), &record.private_key);
+        if store
+            .seal_signing_key(&record.kid, &sealed, "aes-256-gcm")
+            .await?
+        {
+            tracing::warn!(kid = %record.kid, key = %source, "signing key was stored in clear; it is encrypted now. Backups made before hold it in clear: rotate it (tessera keys rotate) if they may be read by others");
+        }
+    }
+    Ok(())
+}
+
 /// Lifecycle settings, from the configuration.
 #[derive(Clone)]
 struct Policy {
     encryption_key: Option<[u8; 32]>,
+    /// Where `encryption_key` came from, for messages.
+    key_source: String,
     rotation_interval: Duration,
     publish_lead: Duration,
     /// Retirement to removal: access-token TTL plus one JWKS cache lifetime.
@@ -149,21 +184,29 @@ pub struct Rotation {
 
 impl KeyService {
     /// Loads the key set, creating the first key if there is none and importing
-    /// `TESSERA_SIGNING_KEY_FILE` if it names a key not in the set yet.
+    /// `TESSERA_SIGNING_KEY_FILE` if it names a key not in the set yet. Finds the
+    /// key-encryption key first (see [`custody`]) and encrypts in place any key an earlier
+    /// release stored in clear.
     pub async fn start(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: &Config,
     ) -> Result<Arc<Self>, KeyError> {
+        let stored = store.signing_keys().await?;
+        let custody = custody::resolve(
+            &config.keys,
+            &config.database,
+            stored.iter().any(|k| k.encryption != "none"),
+        )?;
+        if let Some(key) = &custody.key {
+            encrypt_in_place(store.as_ref(), key, &custody.source, &stored).await?;
+        }
         let service = Arc::new(Self {
             store,
             clock,
             policy: Policy {
-                encryption_key: config
-                    .keys
-                    .encryption_key
-                    .as_ref()
-                    .map(|key| *key.expose_secret()),
+                encryption_key: custody.key,
+                key_source: custody.source,
                 rotation_interval: config.keys.rotation_interval,
                 publish_lead: config.keys.publish_lead,
                 retired_kept_for: config.access_token_ttl + config.keys.jwks_max_age,
@@ -337,7 +380,10 @@ impl KeyService {
                 record.private_key.clone()
             }
             ("aes-256-gcm", Some(key)) => sealing::open(key, kid.as_bytes(), &record.private_key)
-                .ok_or_else(|| KeyError::Decrypt { kid: kid.clone() })?,
+                .ok_or_else(|| KeyError::Decrypt {
+                kid: kid.clone(),
+                kek: self.policy.key_source.clone(),
+            })?,
             ("aes-256-gcm", None) => return Err(KeyError::EncryptionKeyMissing { kid }),
             (other, _) => {
                 return Err(KeyError::UnknownEncryption {

@@ -90,6 +90,14 @@ pub trait Store: Send + Sync + 'static {
     /// Adds a key if the newest key is still `expected_newest`; false if another process
     /// changed the key set first (or the kid exists).
     async fn insert_signing_key(&self, insertion: &KeyInsertion) -> StoreResult<bool>;
+    /// Replaces a key stored in clear (`encryption = 'none'`) by its sealing; false when
+    /// it is not stored in clear (any more).
+    async fn seal_signing_key(
+        &self,
+        kid: &str,
+        sealed: &[u8],
+        encryption: &str,
+    ) -> StoreResult<bool>;
     /// Removes keys whose `expires_at` is at or before `now`; returns how many.
     async fn delete_expired_signing_keys(&self, now: OffsetDateTime) -> StoreResult<u64>;
 

@@ -245,6 +245,25 @@ impl Store for PgStore {
         Ok(true)
     }
 
+    async fn seal_signing_key(
+        &self,
+        kid: &str,
+        sealed: &[u8],
+        encryption: &str,
+    ) -> StoreResult<bool> {
+        let updated = sqlx::query(
+            "UPDATE signing_keys SET private_key = $2, encryption = $3
+             WHERE kid = $1 AND encryption = 'none'",
+        )
+        .bind(kid)
+        .bind(sealed)
+        .bind(encryption)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
     async fn delete_expired_signing_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
         Ok(
             sqlx::query("DELETE FROM signing_keys WHERE expires_at <= $1")

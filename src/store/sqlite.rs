@@ -18,6 +18,8 @@ use sqlx::{Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::owner_only;
+
 use super::{
     EventFilter, KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord,
     SessionColumns, SessionRecord, Store, StoreError, StoreResult, TicketRecord, TokenState,
@@ -30,16 +32,13 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and its directory.
+    /// Opens (creating if needed) the database file and its directory, owner-only.
     pub async fn connect(
         path: &Path,
         max_connections: u32,
         timeout: Duration,
     ) -> StoreResult<Self> {
-        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|err| StoreError::Unavailable(sqlx::Error::Io(err)))?;
-        }
+        owner_only_files(path).map_err(|err| StoreError::Unavailable(sqlx::Error::Io(err)))?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -57,6 +56,33 @@ impl SqliteStore {
     async fn write_tx(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
+}
+
+/// Makes the database owner-only: its directory, when Tessera creates it, is 0700; the file
+/// is created empty at 0600 before SQLite opens it (SQLite gives its `-wal` and `-shm` files
+/// the mode of the database file), and a file an earlier release left readable by others is
+/// restricted, with its `-wal` and `-shm`.
+fn owner_only_files(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        owner_only::create_dir(dir)?;
+    }
+    match owner_only::create_file(path, b"") {
+        Ok(()) => return Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(err) => return Err(err),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = Path::new(&file);
+        if file.exists()
+            && let Some(mode) = owner_only::shared_mode(file)?
+        {
+            owner_only::restrict(file)?;
+            tracing::warn!(file = %file.display(), mode = format!("{mode:o}"), "the database file was readable by others; it is owner-only (0600) now");
+        }
+    }
+    Ok(())
 }
 
 fn time_at(row: &SqliteRow, column: &str) -> sqlx::Result<OffsetDateTime> {
@@ -279,6 +305,25 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn seal_signing_key(
+        &self,
+        kid: &str,
+        sealed: &[u8],
+        encryption: &str,
+    ) -> StoreResult<bool> {
+        let updated = sqlx::query(
+            "UPDATE signing_keys SET private_key = ?2, encryption = ?3
+             WHERE kid = ?1 AND encryption = 'none'",
+        )
+        .bind(kid)
+        .bind(sealed)
+        .bind(encryption)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
     }
 
     async fn delete_expired_signing_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {

@@ -12,6 +12,7 @@ mod cookies;
 mod envelope;
 mod health;
 mod hostile;
+mod key_custody;
 mod keys;
 mod lifecycle;
 mod limits;
