@@ -10,12 +10,15 @@
 //!    published until `expires_at` = retirement + access-token TTL + one cache lifetime;
 //! 4. *dropped*: after `expires_at` it leaves the JWKS and is deleted.
 //!
+//! Apart from that schedule, a key can be *revoked* at once (a leak): see [`revocation`].
+//!
 //! Each process keeps the key set in memory (parsed once) and reloads it periodically, so
 //! a rotation made by another process or by `tessera keys rotate` is picked up without a
 //! restart; the JWKS is served from bytes precomputed at each reload.
 
 pub mod custody;
 pub mod material;
+mod revocation;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -32,6 +35,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::sealing;
 use crate::store::{KeyInsertion, KeyRecord, Store, StoreError};
+
+pub use revocation::{REVOCATION_POLL_PERIOD, Revocation};
 
 /// How often each process reloads the key set and runs scheduled rotation.
 pub const KEY_REFRESH_PERIOD: Duration = Duration::from_secs(30);
@@ -63,6 +68,10 @@ pub enum KeyError {
     UnknownEncryption { kid: String, encryption: String },
     #[error("no signing key is active")]
     NoActiveKey,
+    #[error("no such key in the key set")]
+    NotFound,
+    #[error("key {kid} was revoked; a revoked key is never used again")]
+    Revoked { kid: String },
     #[error("a rotation is already pending: key {kid} starts signing at {activates_at}")]
     RotationPending {
         kid: String,
@@ -107,8 +116,11 @@ impl SigningKey {
 
 /// The keys of one reload, and the JWKS bytes made from them.
 pub struct KeySet {
-    /// Oldest activation first.
+    /// The unrevoked keys, oldest activation first: the only ones that sign or verify.
     pub keys: Vec<Arc<SigningKey>>,
+    /// Revoked keys (tombstones, their private keys erased), for listing and for refusing
+    /// to import them again.
+    pub revoked: Vec<KeyRecord>,
     pub jwks: Vec<u8>,
     pub etag: String,
 }
@@ -196,7 +208,7 @@ impl KeyService {
         let custody = custody::resolve(
             &config.keys,
             &config.database,
-            stored.iter().any(|k| k.encryption != "none"),
+            stored.iter().any(|k| k.encryption == "aes-256-gcm"),
         )?;
         if let Some(key) = &custody.key {
             encrypt_in_place(store.as_ref(), key, &custody.source, &stored).await?;
@@ -213,6 +225,7 @@ impl KeyService {
             },
             current: RwLock::new(Arc::new(KeySet {
                 keys: Vec::new(),
+                revoked: Vec::new(),
                 jwks: br#"{"keys":[]}"#.to_vec(),
                 etag: String::new(),
             })),
@@ -225,7 +238,15 @@ impl KeyService {
                     path.display()
                 ))
             })?;
-            service.import_pem(&pem).await?;
+            match service.import_pem(&pem).await {
+                Ok(_) => {}
+                // The operator revoked it and the variable still names it: keep it revoked.
+                Err(KeyError::Revoked { kid }) => tracing::warn!(
+                    %kid,
+                    "TESSERA_SIGNING_KEY_FILE names a revoked key; it is not used (unset the variable)"
+                ),
+                Err(err) => return Err(err),
+            }
         }
         if service.snapshot().keys.is_empty() {
             service
@@ -245,7 +266,12 @@ impl KeyService {
 
     /// Reloads the key set from the database.
     pub async fn refresh(&self) -> Result<(), KeyError> {
-        let records = self.store.signing_keys().await?;
+        let (revoked, records): (Vec<_>, Vec<_>) = self
+            .store
+            .signing_keys()
+            .await?
+            .into_iter()
+            .partition(|record| record.revoked_at.is_some());
         let keys = records
             .into_iter()
             .map(|record| self.load(record).map(Arc::new))
@@ -263,8 +289,12 @@ impl KeyService {
             "\"{}\"",
             URL_SAFE_NO_PAD.encode(&digest(&SHA256, &jwks).as_ref()[..16])
         );
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(KeySet { keys, jwks, etag });
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(KeySet {
+            keys,
+            revoked,
+            jwks,
+            etag,
+        });
         Ok(())
     }
 
@@ -316,7 +346,11 @@ impl KeyService {
         let pkcs8 = material::pkcs8_from_pem(pem)?;
         let (x, y) = material::coordinates(&material::key_pair(&pkcs8)?);
         let kid = material::thumbprint(&x, &y);
-        if self.snapshot().keys.iter().any(|k| k.kid == kid) {
+        let set = self.snapshot();
+        if set.revoked.iter().any(|k| k.kid == kid) {
+            return Err(KeyError::Revoked { kid });
+        }
+        if set.keys.iter().any(|k| k.kid == kid) {
             return Ok(None);
         }
         self.add_key(pkcs8, "imported").await.map(Some)
@@ -333,34 +367,18 @@ impl KeyService {
                 activates_at: newest.record.activates_at,
             });
         }
-        let pair = material::key_pair(&pkcs8)?;
-        let (x, y) = material::coordinates(&pair);
-        let kid = material::thumbprint(&x, &y);
         // The first key signs at once: no verifier can hold an older JWKS yet.
         let activates_at = match newest {
             None => now,
             Some(_) => now + self.policy.publish_lead,
         };
-        let (private_key, encryption) = match &self.policy.encryption_key {
-            Some(key) => (sealing::seal(key, kid.as_bytes(), &pkcs8), "aes-256-gcm"),
-            None => (pkcs8, "none"),
-        };
+        let key = self.new_record(pkcs8, origin, now, activates_at)?;
+        let kid = key.kid.clone();
         let insertion = KeyInsertion {
             expected_newest: newest.map(|k| k.kid.clone()),
             retire_previous: newest
                 .map(|_| (activates_at, activates_at + self.policy.retired_kept_for)),
-            key: KeyRecord {
-                public_jwk: material::public_jwk(&kid, &x, &y),
-                kid: kid.clone(),
-                private_key,
-                encryption: encryption.into(),
-                origin: origin.into(),
-                created_at: now,
-                published_at: now,
-                activates_at,
-                retires_at: None,
-                expires_at: None,
-            },
+            key,
         };
         if !self.store.insert_signing_key(&insertion).await? {
             self.refresh().await?;
@@ -368,6 +386,37 @@ impl KeyService {
         }
         self.refresh().await?;
         Ok(Rotation { kid, activates_at })
+    }
+
+    /// The row of a new key, published at `now`, its private key sealed under the
+    /// key-encryption key (in clear only when the operator allowed it).
+    fn new_record(
+        &self,
+        pkcs8: Vec<u8>,
+        origin: &str,
+        now: OffsetDateTime,
+        activates_at: OffsetDateTime,
+    ) -> Result<KeyRecord, KeyError> {
+        let pair = material::key_pair(&pkcs8)?;
+        let (x, y) = material::coordinates(&pair);
+        let kid = material::thumbprint(&x, &y);
+        let (private_key, encryption) = match &self.policy.encryption_key {
+            Some(key) => (sealing::seal(key, kid.as_bytes(), &pkcs8), "aes-256-gcm"),
+            None => (pkcs8, "none"),
+        };
+        Ok(KeyRecord {
+            public_jwk: material::public_jwk(&kid, &x, &y),
+            kid,
+            private_key,
+            encryption: encryption.into(),
+            origin: origin.into(),
+            created_at: now,
+            published_at: now,
+            activates_at,
+            retires_at: None,
+            expires_at: None,
+            revoked_at: None,
+        })
     }
 
     fn load(&self, record: KeyRecord) -> Result<SigningKey, KeyError> {
@@ -406,17 +455,27 @@ impl KeyService {
         })
     }
 
-    /// Runs [`KeyService::maintain`] every [`KEY_REFRESH_PERIOD`] until the process ends.
+    /// Runs [`KeyService::maintain`] every [`KEY_REFRESH_PERIOD`], and in between looks
+    /// for revocations every [`REVOCATION_POLL_PERIOD`], until the process ends.
     pub fn spawn_maintenance(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let service = Arc::clone(self);
+        let polls_per_refresh =
+            (KEY_REFRESH_PERIOD.as_secs() / REVOCATION_POLL_PERIOD.as_secs()).max(1);
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval(KEY_REFRESH_PERIOD);
+            let mut interval = tokio::time::interval(REVOCATION_POLL_PERIOD);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval.tick().await;
+            let mut ticks = 0u64;
             loop {
                 interval.tick().await;
-                if let Err(err) = service.maintain().await {
-                    tracing::warn!(error = %err, "key maintenance failed; keeping the current key set");
+                ticks += 1;
+                if ticks.is_multiple_of(polls_per_refresh) {
+                    if let Err(err) = service.maintain().await {
+                        tracing::warn!(error = %err, "key maintenance failed; keeping the current key set");
+                    }
+                } else if let Err(err) = service.reload_if_revoked().await {
+                    // Maintenance reports a lost database; this poll only says it missed one.
+                    tracing::debug!(error = %err, "revocation poll failed");
                 }
             }
         })

@@ -14,9 +14,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    CurrentRotation, EventFilter, KeyInsertion, KeyRecord, NewRefreshToken, RotatedSession,
-    RotationPlan, SecurityEventRecord, SessionColumns, SessionRecord, Store, StoreResult,
-    TicketRecord, TokenState, UserCursor, UserRecord,
+    CurrentRotation, EventFilter, KeyInsertion, KeyRecord, KeyRevocation, NewRefreshToken,
+    RevocationOutcome, RotatedSession, RotationPlan, SecurityEventRecord, SessionColumns,
+    SessionRecord, Store, StoreResult, TicketRecord, TokenState, UserCursor, UserRecord,
 };
 
 /// A pool of Postgres connections.
@@ -88,6 +88,7 @@ fn key_from_row(row: &PgRow) -> sqlx::Result<KeyRecord> {
         activates_at: row.try_get("activates_at")?,
         retires_at: row.try_get("retires_at")?,
         expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
     })
 }
 
@@ -201,7 +202,8 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         let newest: Option<String> = sqlx::query_scalar(
-            "SELECT kid FROM signing_keys ORDER BY activates_at DESC, created_at DESC LIMIT 1",
+            "SELECT kid FROM signing_keys WHERE revoked_at IS NULL
+             ORDER BY activates_at DESC, created_at DESC LIMIT 1",
         )
         .fetch_optional(&mut *tx)
         .await?;
@@ -264,9 +266,79 @@ impl Store for PgStore {
         Ok(updated == 1)
     }
 
+    async fn revoke_signing_key(
+        &self,
+        revocation: &KeyRevocation,
+    ) -> StoreResult<RevocationOutcome> {
+        let mut tx = self.pool.begin().await?;
+        // Serialised with rotations, which read the newest key and insert after it.
+        sqlx::query("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let revoked = sqlx::query(
+            "UPDATE signing_keys SET revoked_at = $2, private_key = ''::bytea, encryption = 'erased'
+             WHERE kid = $1 AND revoked_at IS NULL",
+        )
+        .bind(&revocation.kid)
+        .bind(revocation.revoked_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if revoked == 0 {
+            let found: Option<Option<OffsetDateTime>> =
+                sqlx::query_scalar("SELECT revoked_at FROM signing_keys WHERE kid = $1")
+                    .bind(&revocation.kid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Ok(match found.flatten() {
+                Some(at) => RevocationOutcome::AlreadyRevoked(at),
+                None => RevocationOutcome::NotFound,
+            });
+        }
+        if let Some(kid) = &revocation.unretire {
+            sqlx::query(
+                "UPDATE signing_keys SET retires_at = NULL, expires_at = NULL
+                 WHERE kid = $1 AND revoked_at IS NULL",
+            )
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(key) = &revocation.replacement {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, public_jwk, private_key, encryption, origin,
+                     created_at, published_at, activates_at, retires_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&key.kid)
+            .bind(&key.public_jwk)
+            .bind(&key.private_key)
+            .bind(&key.encryption)
+            .bind(&key.origin)
+            .bind(key.created_at)
+            .bind(key.published_at)
+            .bind(key.activates_at)
+            .bind(key.retires_at)
+            .bind(key.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_event(&mut tx, &revocation.event).await?;
+        tx.commit().await?;
+        Ok(RevocationOutcome::Revoked)
+    }
+
+    async fn revoked_signing_keys(&self) -> StoreResult<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE revoked_at IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn delete_expired_signing_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
         Ok(
-            sqlx::query("DELETE FROM signing_keys WHERE expires_at <= $1")
+            sqlx::query("DELETE FROM signing_keys WHERE expires_at <= $1 AND revoked_at IS NULL")
                 .bind(now)
                 .execute(&self.pool)
                 .await?

@@ -21,9 +21,10 @@ use uuid::Uuid;
 use crate::owner_only;
 
 use super::{
-    EventFilter, KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord,
-    SessionColumns, SessionRecord, Store, StoreError, StoreResult, TicketRecord, TokenState,
-    UserCursor, UserRecord, from_micros, like_pattern, to_micros,
+    EventFilter, KeyInsertion, KeyRecord, KeyRevocation, NewRefreshToken, RevocationOutcome,
+    RotationPlan, SecurityEventRecord, SessionColumns, SessionRecord, Store, StoreError,
+    StoreResult, TicketRecord, TokenState, UserCursor, UserRecord, from_micros, like_pattern,
+    to_micros,
 };
 
 /// A pool of connections to one SQLite file.
@@ -145,6 +146,7 @@ fn key_from_row(row: &SqliteRow) -> sqlx::Result<KeyRecord> {
         activates_at: time_at(row, "activates_at")?,
         retires_at: optional_time_at(row, "retires_at")?,
         expires_at: optional_time_at(row, "expires_at")?,
+        revoked_at: optional_time_at(row, "revoked_at")?,
     })
 }
 
@@ -263,7 +265,8 @@ impl Store for SqliteStore {
     async fn insert_signing_key(&self, insertion: &KeyInsertion) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
         let newest: Option<String> = sqlx::query_scalar(
-            "SELECT kid FROM signing_keys ORDER BY activates_at DESC, created_at DESC LIMIT 1",
+            "SELECT kid FROM signing_keys WHERE revoked_at IS NULL
+             ORDER BY activates_at DESC, created_at DESC LIMIT 1",
         )
         .fetch_optional(&mut *tx)
         .await?;
@@ -326,9 +329,75 @@ impl Store for SqliteStore {
         Ok(updated == 1)
     }
 
+    async fn revoke_signing_key(
+        &self,
+        revocation: &KeyRevocation,
+    ) -> StoreResult<RevocationOutcome> {
+        let mut tx = self.write_tx().await?;
+        let revoked = sqlx::query(
+            "UPDATE signing_keys SET revoked_at = ?2, private_key = X'', encryption = 'erased'
+             WHERE kid = ?1 AND revoked_at IS NULL",
+        )
+        .bind(&revocation.kid)
+        .bind(to_micros(revocation.revoked_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if revoked == 0 {
+            let found: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT revoked_at FROM signing_keys WHERE kid = ?1")
+                    .bind(&revocation.kid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Ok(match found.flatten() {
+                Some(at) => RevocationOutcome::AlreadyRevoked(from_micros(at)),
+                None => RevocationOutcome::NotFound,
+            });
+        }
+        if let Some(kid) = &revocation.unretire {
+            sqlx::query(
+                "UPDATE signing_keys SET retires_at = NULL, expires_at = NULL
+                 WHERE kid = ?1 AND revoked_at IS NULL",
+            )
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(key) = &revocation.replacement {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, public_jwk, private_key, encryption, origin,
+                     created_at, published_at, activates_at, retires_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .bind(&key.kid)
+            .bind(Json(&key.public_jwk))
+            .bind(&key.private_key)
+            .bind(&key.encryption)
+            .bind(&key.origin)
+            .bind(to_micros(key.created_at))
+            .bind(to_micros(key.published_at))
+            .bind(to_micros(key.activates_at))
+            .bind(key.retires_at.map(to_micros))
+            .bind(key.expires_at.map(to_micros))
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_event(&mut tx, &revocation.event).await?;
+        tx.commit().await?;
+        Ok(RevocationOutcome::Revoked)
+    }
+
+    async fn revoked_signing_keys(&self) -> StoreResult<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE revoked_at IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn delete_expired_signing_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
         Ok(
-            sqlx::query("DELETE FROM signing_keys WHERE expires_at <= ?1")
+            sqlx::query("DELETE FROM signing_keys WHERE expires_at <= ?1 AND revoked_at IS NULL")
                 .bind(to_micros(now))
                 .execute(&self.pool)
                 .await?

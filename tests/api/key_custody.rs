@@ -144,6 +144,7 @@ async fn plaintext_keys_of_an_earlier_release_are_encrypted_in_place(backend: Ba
                     activates_at: now,
                     retires_at: None,
                     expires_at: None,
+                    revoked_at: None,
                 },
             })
             .await

@@ -13,6 +13,7 @@ mod envelope;
 mod health;
 mod hostile;
 mod key_custody;
+mod key_revocation;
 mod keys;
 mod lifecycle;
 mod limits;

@@ -442,3 +442,62 @@ async fn allowing_plaintext_keys_starts_postgres_and_warns_at_every_start() {
         "stored in clear, as the operator chose"
     );
 }
+
+#[test]
+fn the_keys_cli_revokes_a_key_and_a_new_one_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = tessera(dir.path()).args(args).output().unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        (output.status.success(), stdout, stderr)
+    };
+    // `keys list` prints a header line, then one line per key: kid, state, ...
+    let states = |out: &str| -> Vec<(String, String)> {
+        out.lines()
+            .skip_while(|line| !line.starts_with("kid "))
+            .skip(1)
+            .map(|line| {
+                let mut words = line.split_whitespace();
+                let kid = words.next().unwrap().to_owned();
+                (kid, words.next().unwrap().to_owned())
+            })
+            .collect()
+    };
+    let (ok, out, err) = run(&["keys", "list"]);
+    assert!(ok, "{err}");
+    let listed = states(&out);
+    assert_eq!(listed.len(), 1, "{out}");
+    let (leaked, state) = listed[0].clone();
+    assert_eq!(state, "active", "{out}");
+
+    let (ok, out, err) = run(&["keys", "revoke", &leaked]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("revoked key {leaked}")), "{out}");
+    let listed = states(&out);
+    let revoked = listed.iter().find(|(kid, _)| *kid == leaked).unwrap();
+    assert_eq!(revoked.1, "revoked", "{out}");
+    let signing = listed.iter().find(|(_, state)| state == "active").unwrap();
+    assert_ne!(signing.0, leaked);
+    assert!(
+        out.contains(&format!("key {} signs now", signing.0)),
+        "{out}"
+    );
+
+    let (ok, out, err) = run(&["keys", "revoke", &leaked]);
+    assert!(ok, "{err}");
+    assert!(out.contains("already revoked"), "{out}");
+    let (ok, _, err) = run(&["keys", "revoke", "no-such-kid"]);
+    assert!(!ok, "an unknown kid is an error");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("no such key"), "{err}");
+
+    // The server started afterwards does not publish it.
+    let server = Server::start(tessera(dir.path()));
+    let (status, jwks) = http_get(&server.address, "/.well-known/jwks.json").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        !jwks.contains(&leaked) && jwks.contains(&signing.0),
+        "{jwks}"
+    );
+}
