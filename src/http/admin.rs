@@ -545,7 +545,8 @@ struct EventBody {
     occurred_at: String,
     /// `signin-succeeded`, `signin-failed`, `signup`, `refresh-token-reused`,
     /// `session-revoked`, `password-changed`, `password-reset`, `email-changed`,
-    /// `email-verified`, `user-deanonymized`, `user-disabled` or `admin-action`.
+    /// `email-verified`, `user-deanonymized`, `user-disabled`, `signing-key-revoked` or
+    /// `admin-action`.
     kind: String,
     #[schema(required = true)]
     user_id: Option<Uuid>,

@@ -4,6 +4,8 @@
 //! session (`FOR UPDATE OF t, s`), so concurrent callers with one token are serialised and
 //! the second one sees the first one's successor. Key-set changes take a table lock.
 
+mod keys;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -253,87 +255,18 @@ impl Store for PgStore {
         sealed: &[u8],
         encryption: &str,
     ) -> StoreResult<bool> {
-        let updated = sqlx::query(
-            "UPDATE signing_keys SET private_key = $2, encryption = $3
-             WHERE kid = $1 AND encryption = 'none'",
-        )
-        .bind(kid)
-        .bind(sealed)
-        .bind(encryption)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(updated == 1)
+        self.seal_key(kid, sealed, encryption).await
     }
 
     async fn revoke_signing_key(
         &self,
         revocation: &KeyRevocation,
     ) -> StoreResult<RevocationOutcome> {
-        let mut tx = self.pool.begin().await?;
-        // Serialised with rotations, which read the newest key and insert after it.
-        sqlx::query("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
-        let revoked = sqlx::query(
-            "UPDATE signing_keys SET revoked_at = $2, private_key = ''::bytea, encryption = 'erased'
-             WHERE kid = $1 AND revoked_at IS NULL",
-        )
-        .bind(&revocation.kid)
-        .bind(revocation.revoked_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if revoked == 0 {
-            let found: Option<Option<OffsetDateTime>> =
-                sqlx::query_scalar("SELECT revoked_at FROM signing_keys WHERE kid = $1")
-                    .bind(&revocation.kid)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            return Ok(match found.flatten() {
-                Some(at) => RevocationOutcome::AlreadyRevoked(at),
-                None => RevocationOutcome::NotFound,
-            });
-        }
-        if let Some(kid) = &revocation.unretire {
-            sqlx::query(
-                "UPDATE signing_keys SET retires_at = NULL, expires_at = NULL
-                 WHERE kid = $1 AND revoked_at IS NULL",
-            )
-            .bind(kid)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(key) = &revocation.replacement {
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, public_jwk, private_key, encryption, origin,
-                     created_at, published_at, activates_at, retires_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(&key.kid)
-            .bind(&key.public_jwk)
-            .bind(&key.private_key)
-            .bind(&key.encryption)
-            .bind(&key.origin)
-            .bind(key.created_at)
-            .bind(key.published_at)
-            .bind(key.activates_at)
-            .bind(key.retires_at)
-            .bind(key.expires_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        insert_event(&mut tx, &revocation.event).await?;
-        tx.commit().await?;
-        Ok(RevocationOutcome::Revoked)
+        self.revoke_key(revocation).await
     }
 
     async fn revoked_signing_keys(&self) -> StoreResult<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE revoked_at IS NOT NULL")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        self.revoked_kids().await
     }
 
     async fn delete_expired_signing_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {

@@ -5,6 +5,8 @@
 //! token are serialised exactly as the row locks serialise them on Postgres.
 //! Timestamps are INTEGER microseconds (see the migration).
 
+mod keys;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -316,83 +318,18 @@ impl Store for SqliteStore {
         sealed: &[u8],
         encryption: &str,
     ) -> StoreResult<bool> {
-        let updated = sqlx::query(
-            "UPDATE signing_keys SET private_key = ?2, encryption = ?3
-             WHERE kid = ?1 AND encryption = 'none'",
-        )
-        .bind(kid)
-        .bind(sealed)
-        .bind(encryption)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(updated == 1)
+        self.seal_key(kid, sealed, encryption).await
     }
 
     async fn revoke_signing_key(
         &self,
         revocation: &KeyRevocation,
     ) -> StoreResult<RevocationOutcome> {
-        let mut tx = self.write_tx().await?;
-        let revoked = sqlx::query(
-            "UPDATE signing_keys SET revoked_at = ?2, private_key = X'', encryption = 'erased'
-             WHERE kid = ?1 AND revoked_at IS NULL",
-        )
-        .bind(&revocation.kid)
-        .bind(to_micros(revocation.revoked_at))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if revoked == 0 {
-            let found: Option<Option<i64>> =
-                sqlx::query_scalar("SELECT revoked_at FROM signing_keys WHERE kid = ?1")
-                    .bind(&revocation.kid)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            return Ok(match found.flatten() {
-                Some(at) => RevocationOutcome::AlreadyRevoked(from_micros(at)),
-                None => RevocationOutcome::NotFound,
-            });
-        }
-        if let Some(kid) = &revocation.unretire {
-            sqlx::query(
-                "UPDATE signing_keys SET retires_at = NULL, expires_at = NULL
-                 WHERE kid = ?1 AND revoked_at IS NULL",
-            )
-            .bind(kid)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(key) = &revocation.replacement {
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, public_jwk, private_key, encryption, origin,
-                     created_at, published_at, activates_at, retires_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .bind(&key.kid)
-            .bind(Json(&key.public_jwk))
-            .bind(&key.private_key)
-            .bind(&key.encryption)
-            .bind(&key.origin)
-            .bind(to_micros(key.created_at))
-            .bind(to_micros(key.published_at))
-            .bind(to_micros(key.activates_at))
-            .bind(key.retires_at.map(to_micros))
-            .bind(key.expires_at.map(to_micros))
-            .execute(&mut *tx)
-            .await?;
-        }
-        insert_event(&mut tx, &revocation.event).await?;
-        tx.commit().await?;
-        Ok(RevocationOutcome::Revoked)
+        self.revoke_key(revocation).await
     }
 
     async fn revoked_signing_keys(&self) -> StoreResult<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE revoked_at IS NOT NULL")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        self.revoked_kids().await
     }
 
     async fn delete_expired_signing_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
