@@ -38,6 +38,8 @@ pub fn init_audit_logging() {
             .with_env_filter(filter)
             .with_writer(std::sync::Mutex::new(file))
             .try_init();
+        // The key-encryption key of the Postgres servers must never be logged either.
+        audit_secret(TEST_KEY_ENCRYPTION_KEY);
     });
 }
 
