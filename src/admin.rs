@@ -15,13 +15,26 @@ use crate::accounts::{self, DEFAULT_ROLE};
 use crate::anonymous::new_user;
 use crate::auth_error::AuthError;
 use crate::clock::Clock;
-use crate::keys::{KeyService, Rotation};
+use crate::keys::{KeyService, Revocation, Rotation};
 use crate::passwords::Passwords;
 use crate::sessions::{self, ClientInfo};
 use crate::store::{
     EventFilter, SecurityEventRecord, SessionRecord, Store, StoreError, UserCursor, UserRecord,
     UserUpdate,
 };
+
+/// The security event of a key revocation by `actor` (the API or the CLI); the key service
+/// adds the kids.
+pub fn key_revoked_event(now: time::OffsetDateTime, actor: &ClientInfo) -> SecurityEventRecord {
+    sessions::event(
+        now,
+        "signing-key-revoked",
+        None,
+        None,
+        actor,
+        json!({ "by": "admin" }),
+    )
+}
 
 /// Largest page the list endpoints return.
 pub const MAX_PAGE: i64 = 200;
@@ -421,6 +434,12 @@ impl Admin {
         self.audit("keys-rotated", None, actor, json!({ "kid": rotation.kid }))
             .await;
         Ok(rotation)
+    }
+
+    /// Revokes a signing key at once (a leak); a new key signs at once if it was signing.
+    pub async fn revoke_key(&self, kid: &str, actor: &ClientInfo) -> Result<Revocation, AuthError> {
+        let event = key_revoked_event(self.clock.now(), actor);
+        Ok(self.keys.revoke(kid, event).await?)
     }
 
     /// A page of security events (newest first) and the cursor of the next page.

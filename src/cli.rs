@@ -1,4 +1,5 @@
-//! The `tessera` command line: `serve` (the default) and `migrate`.
+//! The `tessera` command line: `serve` (the default), `migrate`, and the `keys`, `users`
+//! and `sessions` administration commands.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::admin::{Admin, NewUser, UserPatch};
 use crate::app::{self, Application};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::keys::KeyService;
 use crate::passwords::Passwords;
@@ -107,6 +108,13 @@ enum KeysCommand {
         /// The PEM file.
         file: std::path::PathBuf,
     },
+    /// Revoke a key at once (a leaked key): it leaves the JWKS and verification, its
+    /// private key is erased, and if it was signing a new key signs at once. Running
+    /// servers apply it within seconds.
+    Revoke {
+        /// The key's kid (see `tessera keys list`).
+        kid: String,
+    },
 }
 
 /// Parses the command line, runs the command, and turns any failure into one line on
@@ -187,6 +195,19 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
                 None => println!("that key is already in the key set"),
             }
         }
+        KeysCommand::Revoke { kid } => {
+            let event = crate::admin::key_revoked_event(clock.now(), &operator());
+            let revocation = keys.revoke(&kid, event).await?;
+            let signing = revocation.signing_kid.as_deref().unwrap_or("no key");
+            if revocation.already_revoked {
+                println!(
+                    "key {kid} was already revoked at {}; key {signing} signs now",
+                    rfc3339(revocation.revoked_at)
+                );
+            } else {
+                println!("revoked key {kid}; key {signing} signs now");
+            }
+        }
     }
     print_keys(&keys, clock.as_ref());
     store.close().await;
@@ -214,6 +235,19 @@ fn print_keys(keys: &KeyService, clock: &dyn crate::clock::Clock) {
             rfc3339(r.activates_at),
             at(r.retires_at),
             at(r.expires_at),
+        );
+    }
+    for r in &set.revoked {
+        println!(
+            "{:<43}  {:<9}  {:<9}  {:<11}  {:<20}  {:<20}  {:<20}  revoked {}",
+            r.kid,
+            "revoked",
+            r.origin,
+            r.encryption,
+            rfc3339(r.created_at),
+            rfc3339(r.activates_at),
+            at(r.retires_at),
+            at(r.revoked_at),
         );
     }
 }

@@ -22,6 +22,7 @@ pub mod http;
 pub mod keys;
 pub mod lifecycle;
 pub mod metrics;
+pub mod owner_only;
 pub mod passwords;
 pub mod ratelimit;
 pub mod redirects;

@@ -71,8 +71,12 @@ pub struct PasswordConfig {
 /// Signing keys: where they come from and how they rotate.
 #[derive(Debug)]
 pub struct KeyConfig {
-    /// AES-256-GCM key that encrypts private keys at rest.
+    /// AES-256-GCM key that encrypts private keys at rest. Unset on SQLite, the embedded
+    /// default makes its own, in a file next to the database (see `keys::custody`).
     pub encryption_key: Option<SecretBox<[u8; 32]>>,
+    /// `TESSERA_ALLOW_PLAINTEXT_KEYS`: the operator accepts private keys in clear in a
+    /// Postgres database that has no `TESSERA_KEY_ENCRYPTION_KEY` (refused otherwise).
+    pub allow_plaintext: bool,
     /// A PKCS#8 PEM imported at start-up if its key is not in the key set yet.
     pub signing_key_file: Option<PathBuf>,
     /// Scheduled rotation; zero turns it off.
@@ -158,6 +162,10 @@ pub struct Config {
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
+
+/// How to make a key-encryption key, in every message that asks for one.
+const KEY_ENCRYPTION_KEY_EXAMPLE: &str =
+    "<32 random bytes in base64, from `openssl rand -base64 32`>";
 
 /// Reads variables by name; `None` and an empty value both mean "not set".
 struct Source<'a> {
@@ -330,10 +338,16 @@ impl Config {
             encryption_key: env
                 .optional(
                     "TESSERA_KEY_ENCRYPTION_KEY",
-                    "<32 random bytes in base64, from `openssl rand -base64 32`>",
+                    KEY_ENCRYPTION_KEY_EXAMPLE,
                     parse_encryption_key,
                 )?
                 .map(|key| SecretBox::new(Box::new(key))),
+            allow_plaintext: env.parsed(
+                "TESSERA_ALLOW_PLAINTEXT_KEYS",
+                "false",
+                false,
+                values::boolean,
+            )?,
             signing_key_file: env.raw("TESSERA_SIGNING_KEY_FILE").map(PathBuf::from),
             rotation_interval: env.parsed(
                 "TESSERA_KEY_ROTATION_INTERVAL",
@@ -354,6 +368,18 @@ impl Config {
                 |raw| duration(raw).and_then(positive),
             )?,
         };
+        // Private keys are never stored in clear unless the operator says so. SQLite always
+        // has a key (its own key file, at worst); Postgres needs one from the operator.
+        if matches!(database, Database::Postgres(_))
+            && keys.encryption_key.is_none()
+            && !keys.allow_plaintext
+        {
+            return Err(error(
+                "TESSERA_KEY_ENCRYPTION_KEY",
+                "is required with a Postgres DATABASE_URL, so that private signing keys are encrypted at rest (set TESSERA_ALLOW_PLAINTEXT_KEYS=true to store them in clear instead)",
+                KEY_ENCRYPTION_KEY_EXAMPLE,
+            ));
+        }
         if keys.jwks_max_age >= keys.publish_lead {
             return Err(error(
                 "TESSERA_JWKS_MAX_AGE",
@@ -664,7 +690,9 @@ fn cookie_domain(raw: &str, public_url: &Url) -> Result<String, String> {
     }
 }
 
-fn parse_encryption_key(raw: &str) -> Result<[u8; 32], String> {
+/// A key-encryption key: 32 bytes in base64 (any alphabet, padded or not) or hex, as
+/// `TESSERA_KEY_ENCRYPTION_KEY` and the embedded default's key file hold it.
+pub fn parse_encryption_key(raw: &str) -> Result<[u8; 32], String> {
     let engines = [
         &base64::engine::general_purpose::STANDARD,
         &base64::engine::general_purpose::URL_SAFE,

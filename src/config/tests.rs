@@ -121,3 +121,27 @@ fn timeouts_must_nest() {
     let err = config(&[("TESSERA_JWKS_MAX_AGE", "2h")]).unwrap_err();
     assert_eq!(err.var, "TESSERA_JWKS_MAX_AGE");
 }
+
+#[test]
+fn postgres_needs_a_key_encryption_key_unless_plaintext_is_allowed() {
+    const URL: &str = "postgres://tessera@localhost/tessera";
+    let line = config(&[("DATABASE_URL", URL)]).unwrap_err().to_string();
+    assert!(
+        line.starts_with("invalid configuration: TESSERA_KEY_ENCRYPTION_KEY is required"),
+        "{line}"
+    );
+    assert!(line.contains("TESSERA_ALLOW_PLAINTEXT_KEYS=true"), "{line}");
+    assert!(line.contains("openssl rand -base64 32"), "{line}");
+    assert!(!line.contains('\n'));
+    let allowed = config(&[
+        ("DATABASE_URL", URL),
+        ("TESSERA_ALLOW_PLAINTEXT_KEYS", "true"),
+    ])
+    .unwrap();
+    assert!(allowed.keys.allow_plaintext && allowed.keys.encryption_key.is_none());
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    assert!(config(&[("DATABASE_URL", URL), ("TESSERA_KEY_ENCRYPTION_KEY", key)]).is_ok());
+    // SQLite, the embedded default, needs nothing: it makes its own key file.
+    assert!(config(&[]).is_ok());
+    assert!(config(&[("DATABASE_URL", "sqlite://elsewhere/t.db")]).is_ok());
+}

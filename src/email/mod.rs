@@ -16,6 +16,7 @@ use secrecy::ExposeSecret;
 use url::Url;
 
 use crate::config::Config;
+use crate::owner_only;
 pub use templates::EmailKind;
 
 /// Delays before the second and third attempts.
@@ -172,17 +173,20 @@ impl Mailer {
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
             Transport::Outbox(dir) => {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                // Messages carry sign-in links and tickets: owner-only, like the database.
                 let name = format!(
                     "{}-{}.eml",
                     time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
                     uuid::Uuid::new_v4().simple()
                 );
-                tokio::fs::write(dir.join(name), message.formatted())
-                    .await
-                    .map_err(|e| e.to_string())
+                let (dir, formatted) = (dir.clone(), message.formatted());
+                tokio::task::spawn_blocking(move || {
+                    owner_only::create_dir(&dir)?;
+                    owner_only::create_file(&dir.join(name), &formatted)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
             }
         }
     }

@@ -17,11 +17,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::AppState;
 use super::bodies::{OkBody, SessionInfoBody, SessionsResponse, UserBody, timestamp};
 use super::client::Client;
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
+use super::{AppState, admin_keys};
 use crate::admin::{NewUser, UserPatch};
 use crate::auth_error::AuthError;
 use crate::store::{EventFilter, SecurityEventRecord, UserRecord};
@@ -39,8 +39,7 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(enable_user))
         .routes(routes!(user_sessions, revoke_all_sessions))
         .routes(routes!(revoke_session))
-        .routes(routes!(list_keys))
-        .routes(routes!(rotate_keys))
+        .merge(admin_keys::routes())
         .routes(routes!(events))
         .route_layer(middleware::from_fn_with_state(state, require_secret))
 }
@@ -515,116 +514,6 @@ async fn revoke_session(
     Ok(Json("OK"))
 }
 
-/// One key of the key set, as `tessera keys list` shows it.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = AdminKey)]
-struct AdminKeyBody {
-    /// The RFC 7638 thumbprint.
-    kid: String,
-    /// `published` (not signing yet), `active` (signing), `retired` (still published to
-    /// verify older tokens) or `expired`.
-    #[schema(example = "active")]
-    state: &'static str,
-    /// Where the key came from (generated or imported).
-    origin: String,
-    /// How the private key is stored (AES-256-GCM or unencrypted).
-    encryption: String,
-    #[schema(format = DateTime)]
-    created_at: String,
-    /// When it starts (or started) signing.
-    #[schema(format = DateTime)]
-    activates_at: String,
-    /// When it stopped signing.
-    #[schema(required = true, format = DateTime)]
-    retires_at: Option<String>,
-    /// When it leaves the JWKS and is deleted.
-    #[schema(required = true, format = DateTime)]
-    expires_at: Option<String>,
-}
-
-/// The key set, oldest activation first.
-#[derive(Serialize, ToSchema)]
-#[schema(as = AdminKeys)]
-struct KeysBody {
-    keys: Vec<AdminKeyBody>,
-}
-
-#[utoipa::path(
-    get,
-    path = "/admin/keys",
-    operation_id = "adminListKeys",
-    tag = "admin",
-    summary = "The signing key set",
-    security(("adminSecret" = [])),
-    responses(
-        (status = 200, description = "Every key with its state.", body = KeysBody),
-        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
-        (status = 503, description = doc::TIMEOUT, body = ErrorBody),
-    )
-)]
-async fn list_keys(State(state): State<AppState>) -> Json<KeysBody> {
-    let now = state.clock.now();
-    let set = state.tokens.keys().snapshot();
-    let active = set.signing_key(now).map(|k| k.kid.clone());
-    let optional = |t: Option<OffsetDateTime>| t.map(timestamp);
-    let keys = set
-        .keys
-        .iter()
-        .map(|k| AdminKeyBody {
-            kid: k.kid.clone(),
-            state: k.state(now, active.as_deref() == Some(k.kid.as_str())),
-            origin: k.record.origin.clone(),
-            encryption: k.record.encryption.clone(),
-            created_at: timestamp(k.record.created_at),
-            activates_at: timestamp(k.record.activates_at),
-            retires_at: optional(k.record.retires_at),
-            expires_at: optional(k.record.expires_at),
-        })
-        .collect();
-    Json(KeysBody { keys })
-}
-
-/// The key a rotation published.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct RotationBody {
-    kid: String,
-    /// When it starts signing (`TESSERA_KEY_PUBLISH_LEAD` from now).
-    #[schema(format = DateTime)]
-    activates_at: String,
-}
-
-#[utoipa::path(
-    post,
-    path = "/admin/keys/rotate",
-    operation_id = "adminRotateKeys",
-    tag = "admin",
-    summary = "Publish a new signing key",
-    description = "The new key is in the JWKS at once and signs `TESSERA_KEY_PUBLISH_LEAD` \
-        later.",
-    security(("adminSecret" = [])),
-    responses(
-        (status = 200, description = "The new key.", body = RotationBody),
-        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
-        (status = 409, description = "`rotation-pending`: a published key has not started signing yet (one rotation at a time).", body = ErrorBody),
-        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
-        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
-        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
-        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
-    )
-)]
-async fn rotate_keys(
-    State(state): State<AppState>,
-    Client(actor): Client,
-) -> Result<Json<RotationBody>, ApiError> {
-    let rotation = state.admin.rotate_keys(&actor).await?;
-    Ok(Json(RotationBody {
-        kid: rotation.kid,
-        activates_at: timestamp(rotation.activates_at),
-    }))
-}
-
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
@@ -656,7 +545,8 @@ struct EventBody {
     occurred_at: String,
     /// `signin-succeeded`, `signin-failed`, `signup`, `refresh-token-reused`,
     /// `session-revoked`, `password-changed`, `password-reset`, `email-changed`,
-    /// `email-verified`, `user-deanonymized`, `user-disabled` or `admin-action`.
+    /// `email-verified`, `user-deanonymized`, `user-disabled`, `signing-key-revoked` or
+    /// `admin-action`.
     kind: String,
     #[schema(required = true)]
     user_id: Option<Uuid>,

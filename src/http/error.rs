@@ -240,6 +240,8 @@ impl From<AuthError> for ApiError {
             }
             AuthError::Keys(KeyError::RotationPending { .. }) => (S::CONFLICT, "rotation-pending"),
             AuthError::Keys(KeyError::Conflict) => (S::CONFLICT, "rotation-pending"),
+            AuthError::Keys(KeyError::NotFound) => (S::NOT_FOUND, "key-not-found"),
+            AuthError::Keys(KeyError::Revoked { .. }) => (S::CONFLICT, "key-revoked"),
             AuthError::Store(_) | AuthError::Keys(_) | AuthError::Hash(_) => {
                 return match err {
                     AuthError::Store(store) => store.into(),

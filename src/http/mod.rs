@@ -8,6 +8,7 @@
 //! header and gets the envelope from `error::envelope_bare_errors`.
 
 mod admin;
+mod admin_keys;
 mod auth;
 pub mod bearer;
 mod bodies;

@@ -360,9 +360,9 @@ Every error, whatever the route, is `{{"status": <http>, "error": "<kebab-case-c
 - 400: `invalid-request` (malformed JSON, missing or mistyped fields, an invalid email, a role request, a bad query), `password-too-short`, `password-too-weak`, `redirect-not-allowed`, `user-not-anonymous`
 - 401: `invalid-email-password`, `disabled-user`, `unverified-user`, `invalid-refresh-token`, `refresh-token-reused`, `invalid-token`, `invalid-ticket`, `invalid-admin-secret`
 - 403: `signup-disabled`, `email-domain-not-allowed`, `invalid-origin`
-- 404: `not-found` (no such route, on any path), `session-not-found`, `user-not-found`
+- 404: `not-found` (no such route, on any path), `session-not-found`, `user-not-found`, `key-not-found`
 - 405: `method-not-allowed` (a known path with another method; with `Allow`)
-- 409: `email-already-in-use`
+- 409: `email-already-in-use`, `rotation-pending`
 - 413: `payload-too-large` (a body over `TESSERA_MAX_BODY_BYTES`, on any route)
 - 415: `unsupported-media-type`
 - 500: `internal-error` (the body says nothing internal; the log line has the detail)

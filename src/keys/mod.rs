@@ -10,11 +10,15 @@
 //!    published until `expires_at` = retirement + access-token TTL + one cache lifetime;
 //! 4. *dropped*: after `expires_at` it leaves the JWKS and is deleted.
 //!
+//! Apart from that schedule, a key can be *revoked* at once (a leak): see [`revocation`].
+//!
 //! Each process keeps the key set in memory (parsed once) and reloads it periodically, so
 //! a rotation made by another process or by `tessera keys rotate` is picked up without a
 //! restart; the JWKS is served from bytes precomputed at each reload.
 
+pub mod custody;
 pub mod material;
+mod revocation;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -24,7 +28,6 @@ use aws_lc_rs::signature::EcdsaKeyPair;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
-use secrecy::ExposeSecret;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -32,6 +35,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::sealing;
 use crate::store::{KeyInsertion, KeyRecord, Store, StoreError};
+
+pub use revocation::{REVOCATION_POLL_PERIOD, Revocation};
 
 /// How often each process reloads the key set and runs scheduled rotation.
 pub const KEY_REFRESH_PERIOD: Duration = Duration::from_secs(30);
@@ -42,9 +47,19 @@ pub enum KeyError {
     #[error("{0}")]
     Import(String),
     #[error(
-        "TESSERA_KEY_ENCRYPTION_KEY cannot decrypt signing key {kid} (is it the key the signing keys were encrypted with?)"
+        "{kek} cannot decrypt signing key {kid} (is it the key the signing keys were encrypted with?)"
     )]
-    Decrypt { kid: String },
+    Decrypt { kid: String, kek: String },
+    #[error("key-encryption key file {} {problem}", path.display())]
+    KeyFile {
+        path: std::path::PathBuf,
+        problem: String,
+    },
+    #[error(
+        "the signing keys are encrypted, but TESSERA_KEY_ENCRYPTION_KEY is not set and the key-encryption key file {} is missing; restore the file from a backup, or set the variable to the key they were encrypted with",
+        path.display()
+    )]
+    KeyFileMissing { path: std::path::PathBuf },
     #[error(
         "signing key {kid} is encrypted; set TESSERA_KEY_ENCRYPTION_KEY to the key it was encrypted with"
     )]
@@ -53,6 +68,10 @@ pub enum KeyError {
     UnknownEncryption { kid: String, encryption: String },
     #[error("no signing key is active")]
     NoActiveKey,
+    #[error("no such key in the key set")]
+    NotFound,
+    #[error("key {kid} was revoked; a revoked key is never used again")]
+    Revoked { kid: String },
     #[error("a rotation is already pending: key {kid} starts signing at {activates_at}")]
     RotationPending {
         kid: String,
@@ -97,8 +116,11 @@ impl SigningKey {
 
 /// The keys of one reload, and the JWKS bytes made from them.
 pub struct KeySet {
-    /// Oldest activation first.
+    /// The unrevoked keys, oldest activation first: the only ones that sign or verify.
     pub keys: Vec<Arc<SigningKey>>,
+    /// Revoked keys (tombstones, their private keys erased), for listing and for refusing
+    /// to import them again.
+    pub revoked: Vec<KeyRecord>,
     pub jwks: Vec<u8>,
     pub etag: String,
 }
@@ -122,10 +144,35 @@ impl KeySet {
     }
 }
 
+/// Seals every key stored in clear (by an earlier release, or while the operator allowed
+/// plaintext keys) under `key`. Each is one conditional update, so replicas starting at once
+/// seal each key once. Old backups still hold the clear key: the log says to rotate.
+async fn encrypt_in_place(
+    store: &dyn Store,
+    key: &[u8; 32],
+    source: &str,
+    stored: &[KeyRecord],
+) -> Result<(), KeyError> {
+    for record in stored.iter().filter(|r| r.encryption == "none") {
+        // Only a key that parses is sealed: anything else fails loudly at load, as before.
+        material::key_pair(&record.private_key)?;
+        let sealed = sealing::seal(key, record.kid.as_bytes(), &record.private_key);
+        if store
+            .seal_signing_key(&record.kid, &sealed, "aes-256-gcm")
+            .await?
+        {
+            tracing::warn!(kid = %record.kid, key = %source, "signing key was stored in clear; it is encrypted now. Backups made before hold it in clear: rotate it (tessera keys rotate) if they may be read by others");
+        }
+    }
+    Ok(())
+}
+
 /// Lifecycle settings, from the configuration.
 #[derive(Clone)]
 struct Policy {
     encryption_key: Option<[u8; 32]>,
+    /// Where `encryption_key` came from, for messages.
+    key_source: String,
     rotation_interval: Duration,
     publish_lead: Duration,
     /// Retirement to removal: access-token TTL plus one JWKS cache lifetime.
@@ -149,27 +196,36 @@ pub struct Rotation {
 
 impl KeyService {
     /// Loads the key set, creating the first key if there is none and importing
-    /// `TESSERA_SIGNING_KEY_FILE` if it names a key not in the set yet.
+    /// `TESSERA_SIGNING_KEY_FILE` if it names a key not in the set yet. Finds the
+    /// key-encryption key first (see [`custody`]) and encrypts in place any key an earlier
+    /// release stored in clear.
     pub async fn start(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: &Config,
     ) -> Result<Arc<Self>, KeyError> {
+        let stored = store.signing_keys().await?;
+        let custody = custody::resolve(
+            &config.keys,
+            &config.database,
+            stored.iter().any(|k| k.encryption == "aes-256-gcm"),
+        )?;
+        if let Some(key) = &custody.key {
+            encrypt_in_place(store.as_ref(), key, &custody.source, &stored).await?;
+        }
         let service = Arc::new(Self {
             store,
             clock,
             policy: Policy {
-                encryption_key: config
-                    .keys
-                    .encryption_key
-                    .as_ref()
-                    .map(|key| *key.expose_secret()),
+                encryption_key: custody.key,
+                key_source: custody.source,
                 rotation_interval: config.keys.rotation_interval,
                 publish_lead: config.keys.publish_lead,
                 retired_kept_for: config.access_token_ttl + config.keys.jwks_max_age,
             },
             current: RwLock::new(Arc::new(KeySet {
                 keys: Vec::new(),
+                revoked: Vec::new(),
                 jwks: br#"{"keys":[]}"#.to_vec(),
                 etag: String::new(),
             })),
@@ -182,7 +238,15 @@ impl KeyService {
                     path.display()
                 ))
             })?;
-            service.import_pem(&pem).await?;
+            match service.import_pem(&pem).await {
+                Ok(_) => {}
+                // The operator revoked it and the variable still names it: keep it revoked.
+                Err(KeyError::Revoked { kid }) => tracing::warn!(
+                    %kid,
+                    "TESSERA_SIGNING_KEY_FILE names a revoked key; it is not used (unset the variable)"
+                ),
+                Err(err) => return Err(err),
+            }
         }
         if service.snapshot().keys.is_empty() {
             service
@@ -202,7 +266,12 @@ impl KeyService {
 
     /// Reloads the key set from the database.
     pub async fn refresh(&self) -> Result<(), KeyError> {
-        let records = self.store.signing_keys().await?;
+        let (revoked, records): (Vec<_>, Vec<_>) = self
+            .store
+            .signing_keys()
+            .await?
+            .into_iter()
+            .partition(|record| record.revoked_at.is_some());
         let keys = records
             .into_iter()
             .map(|record| self.load(record).map(Arc::new))
@@ -220,8 +289,12 @@ impl KeyService {
             "\"{}\"",
             URL_SAFE_NO_PAD.encode(&digest(&SHA256, &jwks).as_ref()[..16])
         );
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(KeySet { keys, jwks, etag });
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(KeySet {
+            keys,
+            revoked,
+            jwks,
+            etag,
+        });
         Ok(())
     }
 
@@ -273,7 +346,11 @@ impl KeyService {
         let pkcs8 = material::pkcs8_from_pem(pem)?;
         let (x, y) = material::coordinates(&material::key_pair(&pkcs8)?);
         let kid = material::thumbprint(&x, &y);
-        if self.snapshot().keys.iter().any(|k| k.kid == kid) {
+        let set = self.snapshot();
+        if set.revoked.iter().any(|k| k.kid == kid) {
+            return Err(KeyError::Revoked { kid });
+        }
+        if set.keys.iter().any(|k| k.kid == kid) {
             return Ok(None);
         }
         self.add_key(pkcs8, "imported").await.map(Some)
@@ -290,34 +367,18 @@ impl KeyService {
                 activates_at: newest.record.activates_at,
             });
         }
-        let pair = material::key_pair(&pkcs8)?;
-        let (x, y) = material::coordinates(&pair);
-        let kid = material::thumbprint(&x, &y);
         // The first key signs at once: no verifier can hold an older JWKS yet.
         let activates_at = match newest {
             None => now,
             Some(_) => now + self.policy.publish_lead,
         };
-        let (private_key, encryption) = match &self.policy.encryption_key {
-            Some(key) => (sealing::seal(key, kid.as_bytes(), &pkcs8), "aes-256-gcm"),
-            None => (pkcs8, "none"),
-        };
+        let key = self.new_record(pkcs8, origin, now, activates_at)?;
+        let kid = key.kid.clone();
         let insertion = KeyInsertion {
             expected_newest: newest.map(|k| k.kid.clone()),
             retire_previous: newest
                 .map(|_| (activates_at, activates_at + self.policy.retired_kept_for)),
-            key: KeyRecord {
-                public_jwk: material::public_jwk(&kid, &x, &y),
-                kid: kid.clone(),
-                private_key,
-                encryption: encryption.into(),
-                origin: origin.into(),
-                created_at: now,
-                published_at: now,
-                activates_at,
-                retires_at: None,
-                expires_at: None,
-            },
+            key,
         };
         if !self.store.insert_signing_key(&insertion).await? {
             self.refresh().await?;
@@ -325,6 +386,37 @@ impl KeyService {
         }
         self.refresh().await?;
         Ok(Rotation { kid, activates_at })
+    }
+
+    /// The row of a new key, published at `now`, its private key sealed under the
+    /// key-encryption key (in clear only when the operator allowed it).
+    fn new_record(
+        &self,
+        pkcs8: Vec<u8>,
+        origin: &str,
+        now: OffsetDateTime,
+        activates_at: OffsetDateTime,
+    ) -> Result<KeyRecord, KeyError> {
+        let pair = material::key_pair(&pkcs8)?;
+        let (x, y) = material::coordinates(&pair);
+        let kid = material::thumbprint(&x, &y);
+        let (private_key, encryption) = match &self.policy.encryption_key {
+            Some(key) => (sealing::seal(key, kid.as_bytes(), &pkcs8), "aes-256-gcm"),
+            None => (pkcs8, "none"),
+        };
+        Ok(KeyRecord {
+            public_jwk: material::public_jwk(&kid, &x, &y),
+            kid,
+            private_key,
+            encryption: encryption.into(),
+            origin: origin.into(),
+            created_at: now,
+            published_at: now,
+            activates_at,
+            retires_at: None,
+            expires_at: None,
+            revoked_at: None,
+        })
     }
 
     fn load(&self, record: KeyRecord) -> Result<SigningKey, KeyError> {
@@ -337,7 +429,10 @@ impl KeyService {
                 record.private_key.clone()
             }
             ("aes-256-gcm", Some(key)) => sealing::open(key, kid.as_bytes(), &record.private_key)
-                .ok_or_else(|| KeyError::Decrypt { kid: kid.clone() })?,
+                .ok_or_else(|| KeyError::Decrypt {
+                kid: kid.clone(),
+                kek: self.policy.key_source.clone(),
+            })?,
             ("aes-256-gcm", None) => return Err(KeyError::EncryptionKeyMissing { kid }),
             (other, _) => {
                 return Err(KeyError::UnknownEncryption {
@@ -360,17 +455,27 @@ impl KeyService {
         })
     }
 
-    /// Runs [`KeyService::maintain`] every [`KEY_REFRESH_PERIOD`] until the process ends.
+    /// Runs [`KeyService::maintain`] every [`KEY_REFRESH_PERIOD`], and in between looks
+    /// for revocations every [`REVOCATION_POLL_PERIOD`], until the process ends.
     pub fn spawn_maintenance(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let service = Arc::clone(self);
+        let polls_per_refresh =
+            (KEY_REFRESH_PERIOD.as_secs() / REVOCATION_POLL_PERIOD.as_secs()).max(1);
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval(KEY_REFRESH_PERIOD);
+            let mut interval = tokio::time::interval(REVOCATION_POLL_PERIOD);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval.tick().await;
+            let mut ticks = 0u64;
             loop {
                 interval.tick().await;
-                if let Err(err) = service.maintain().await {
-                    tracing::warn!(error = %err, "key maintenance failed; keeping the current key set");
+                ticks += 1;
+                if ticks.is_multiple_of(polls_per_refresh) {
+                    if let Err(err) = service.maintain().await {
+                        tracing::warn!(error = %err, "key maintenance failed; keeping the current key set");
+                    }
+                } else if let Err(err) = service.reload_if_revoked().await {
+                    // Maintenance reports a lost database; this poll only says it missed one.
+                    tracing::debug!(error = %err, "revocation poll failed");
                 }
             }
         })

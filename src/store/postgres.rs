@@ -4,6 +4,8 @@
 //! session (`FOR UPDATE OF t, s`), so concurrent callers with one token are serialised and
 //! the second one sees the first one's successor. Key-set changes take a table lock.
 
+mod keys;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,9 +16,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    CurrentRotation, EventFilter, KeyInsertion, KeyRecord, NewRefreshToken, RotatedSession,
-    RotationPlan, SecurityEventRecord, SessionColumns, SessionRecord, Store, StoreResult,
-    TicketRecord, TokenState, UserCursor, UserRecord, UserUpdate,
+    CurrentRotation, EventFilter, KeyInsertion, KeyRecord, KeyRevocation, NewRefreshToken,
+    RevocationOutcome, RotatedSession, RotationPlan, SecurityEventRecord, SessionColumns,
+    SessionRecord, Store, StoreResult, TicketRecord, TokenState, UserCursor, UserRecord,
+    UserUpdate,
 };
 
 /// A pool of Postgres connections.
@@ -88,6 +91,7 @@ fn key_from_row(row: &PgRow) -> sqlx::Result<KeyRecord> {
         activates_at: row.try_get("activates_at")?,
         retires_at: row.try_get("retires_at")?,
         expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
     })
 }
 
@@ -201,7 +205,8 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         let newest: Option<String> = sqlx::query_scalar(
-            "SELECT kid FROM signing_keys ORDER BY activates_at DESC, created_at DESC LIMIT 1",
+            "SELECT kid FROM signing_keys WHERE revoked_at IS NULL
+             ORDER BY activates_at DESC, created_at DESC LIMIT 1",
         )
         .fetch_optional(&mut *tx)
         .await?;
@@ -245,9 +250,29 @@ impl Store for PgStore {
         Ok(true)
     }
 
+    async fn seal_signing_key(
+        &self,
+        kid: &str,
+        sealed: &[u8],
+        encryption: &str,
+    ) -> StoreResult<bool> {
+        self.seal_key(kid, sealed, encryption).await
+    }
+
+    async fn revoke_signing_key(
+        &self,
+        revocation: &KeyRevocation,
+    ) -> StoreResult<RevocationOutcome> {
+        self.revoke_key(revocation).await
+    }
+
+    async fn revoked_signing_keys(&self) -> StoreResult<Vec<String>> {
+        self.revoked_kids().await
+    }
+
     async fn delete_expired_signing_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
         Ok(
-            sqlx::query("DELETE FROM signing_keys WHERE expires_at <= $1")
+            sqlx::query("DELETE FROM signing_keys WHERE expires_at <= $1 AND revoked_at IS NULL")
                 .bind(now)
                 .execute(&self.pool)
                 .await?

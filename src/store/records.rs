@@ -19,6 +19,31 @@ pub struct KeyRecord {
     pub activates_at: OffsetDateTime,
     pub retires_at: Option<OffsetDateTime>,
     pub expires_at: Option<OffsetDateTime>,
+    /// Set when the key was revoked: it then verifies and signs nothing, its private key is
+    /// erased, and the row stays as a tombstone. New keys are inserted unrevoked.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// An emergency revocation, carried out in one transaction: mark the key revoked and erase
+/// its private key, insert the key that signs from now on (when the revoked one was
+/// signing), undo the retirement a revoked pending key would have caused, record the event.
+#[derive(Debug)]
+pub struct KeyRevocation {
+    pub kid: String,
+    pub revoked_at: OffsetDateTime,
+    pub replacement: Option<KeyRecord>,
+    /// The key the revoked (pending) key was to retire: it keeps signing, unretired.
+    pub unretire: Option<String>,
+    pub event: SecurityEventRecord,
+}
+
+/// What a revocation found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationOutcome {
+    Revoked,
+    /// Revoked before, at this instant; nothing was changed.
+    AlreadyRevoked(OffsetDateTime),
+    NotFound,
 }
 
 /// A change to the key set, applied only if the newest key is still the one the caller saw,

@@ -5,6 +5,8 @@
 //! token are serialised exactly as the row locks serialise them on Postgres.
 //! Timestamps are INTEGER microseconds (see the migration).
 
+mod keys;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,10 +20,13 @@ use sqlx::{Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::owner_only;
+
 use super::{
-    EventFilter, KeyInsertion, KeyRecord, NewRefreshToken, RotationPlan, SecurityEventRecord,
-    SessionColumns, SessionRecord, Store, StoreError, StoreResult, TicketRecord, TokenState,
-    UserCursor, UserRecord, UserUpdate, from_micros, like_pattern, to_micros,
+    EventFilter, KeyInsertion, KeyRecord, KeyRevocation, NewRefreshToken, RevocationOutcome,
+    RotationPlan, SecurityEventRecord, SessionColumns, SessionRecord, Store, StoreError,
+    StoreResult, TicketRecord, TokenState, UserCursor, UserRecord, UserUpdate, from_micros,
+    like_pattern, to_micros,
 };
 
 /// A pool of connections to one SQLite file.
@@ -30,16 +35,13 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and its directory.
+    /// Opens (creating if needed) the database file and its directory, owner-only.
     pub async fn connect(
         path: &Path,
         max_connections: u32,
         timeout: Duration,
     ) -> StoreResult<Self> {
-        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|err| StoreError::Unavailable(sqlx::Error::Io(err)))?;
-        }
+        owner_only_files(path).map_err(|err| StoreError::Unavailable(sqlx::Error::Io(err)))?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -57,6 +59,33 @@ impl SqliteStore {
     async fn write_tx(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
+}
+
+/// Makes the database owner-only: its directory, when Tessera creates it, is 0700; the file
+/// is created empty at 0600 before SQLite opens it (SQLite gives its `-wal` and `-shm` files
+/// the mode of the database file), and a file an earlier release left readable by others is
+/// restricted, with its `-wal` and `-shm`.
+fn owner_only_files(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        owner_only::create_dir(dir)?;
+    }
+    match owner_only::create_file(path, b"") {
+        Ok(()) => return Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(err) => return Err(err),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = Path::new(&file);
+        if file.exists()
+            && let Some(mode) = owner_only::shared_mode(file)?
+        {
+            owner_only::restrict(file)?;
+            tracing::warn!(file = %file.display(), mode = format!("{mode:o}"), "the database file was readable by others; it is owner-only (0600) now");
+        }
+    }
+    Ok(())
 }
 
 fn time_at(row: &SqliteRow, column: &str) -> sqlx::Result<OffsetDateTime> {
@@ -119,6 +148,7 @@ fn key_from_row(row: &SqliteRow) -> sqlx::Result<KeyRecord> {
         activates_at: time_at(row, "activates_at")?,
         retires_at: optional_time_at(row, "retires_at")?,
         expires_at: optional_time_at(row, "expires_at")?,
+        revoked_at: optional_time_at(row, "revoked_at")?,
     })
 }
 
@@ -237,7 +267,8 @@ impl Store for SqliteStore {
     async fn insert_signing_key(&self, insertion: &KeyInsertion) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
         let newest: Option<String> = sqlx::query_scalar(
-            "SELECT kid FROM signing_keys ORDER BY activates_at DESC, created_at DESC LIMIT 1",
+            "SELECT kid FROM signing_keys WHERE revoked_at IS NULL
+             ORDER BY activates_at DESC, created_at DESC LIMIT 1",
         )
         .fetch_optional(&mut *tx)
         .await?;
@@ -281,9 +312,29 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
+    async fn seal_signing_key(
+        &self,
+        kid: &str,
+        sealed: &[u8],
+        encryption: &str,
+    ) -> StoreResult<bool> {
+        self.seal_key(kid, sealed, encryption).await
+    }
+
+    async fn revoke_signing_key(
+        &self,
+        revocation: &KeyRevocation,
+    ) -> StoreResult<RevocationOutcome> {
+        self.revoke_key(revocation).await
+    }
+
+    async fn revoked_signing_keys(&self) -> StoreResult<Vec<String>> {
+        self.revoked_kids().await
+    }
+
     async fn delete_expired_signing_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
         Ok(
-            sqlx::query("DELETE FROM signing_keys WHERE expires_at <= ?1")
+            sqlx::query("DELETE FROM signing_keys WHERE expires_at <= ?1 AND revoked_at IS NULL")
                 .bind(to_micros(now))
                 .execute(&self.pool)
                 .await?

@@ -47,6 +47,7 @@ async fn every_admin_route_refuses_a_missing_or_wrong_secret(backend: Backend) {
     let id = session["user"]["id"].as_str().unwrap().to_owned();
     let sid = session["refreshTokenId"].as_str().unwrap().to_owned();
     let keys_before = app.state.store.signing_keys().await.unwrap().len();
+    let kid = app.state.store.signing_keys().await.unwrap()[0].kid.clone();
     let routes = [
         (Method::GET, "/admin/users".to_owned(), None),
         (
@@ -72,6 +73,7 @@ async fn every_admin_route_refuses_a_missing_or_wrong_secret(backend: Backend) {
         ),
         (Method::GET, "/admin/keys".to_owned(), None),
         (Method::POST, "/admin/keys/rotate".to_owned(), None),
+        (Method::POST, format!("/admin/keys/{kid}/revoke"), None),
         (Method::GET, "/admin/events".to_owned(), None),
     ];
     let wrong = [
@@ -110,6 +112,17 @@ async fn every_admin_route_refuses_a_missing_or_wrong_secret(backend: Backend) {
     assert_eq!(
         app.state.store.signing_keys().await.unwrap().len(),
         keys_before
+    );
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks["keys"][0]["kid"],
+        kid.as_str(),
+        "the key is not revoked"
     );
     let users: Value = admin(&app, Method::GET, "/admin/users", None)
         .await

@@ -38,6 +38,8 @@ pub fn init_audit_logging() {
             .with_env_filter(filter)
             .with_writer(std::sync::Mutex::new(file))
             .try_init();
+        // The key-encryption key of the Postgres servers must never be logged either.
+        audit_secret(TEST_KEY_ENCRYPTION_KEY);
     });
 }
 
@@ -182,10 +184,15 @@ impl Drop for TestDb {
     }
 }
 
+/// The key-encryption key every Postgres test server starts with (a Postgres deployment
+/// refuses to start without one). SQLite servers get none: the embedded default makes its
+/// own key file next to the database, which is what the SQLite runs exercise.
+pub const TEST_KEY_ENCRYPTION_KEY: &str = "dGVzc2VyYS10ZXN0LWtleS1lbmNyeXB0aW9uLWtleSE=";
+
 /// The variables every test server starts with: a free port, and argon2 parameters small
 /// enough for tests (set through configuration, as any operator could).
 pub fn test_env(database_url: &str) -> HashMap<String, String> {
-    [
+    let mut env: HashMap<String, String> = [
         ("DATABASE_URL", database_url),
         ("TESSERA_LISTEN", "127.0.0.1:0"),
         ("TESSERA_ARGON2_MEMORY_KIB", "64"),
@@ -202,7 +209,14 @@ pub fn test_env(database_url: &str) -> HashMap<String, String> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+    .collect();
+    if database_url.starts_with("postgres") {
+        env.insert(
+            "TESSERA_KEY_ENCRYPTION_KEY".into(),
+            TEST_KEY_ENCRYPTION_KEY.into(),
+        );
+    }
+    env
 }
 
 /// A running Tessera and what a test needs to talk to it.

@@ -18,7 +18,7 @@ use crate::helpers::{Backend, TestApp};
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// A token signed by the server for a fresh user and session.
-fn issue(app: &TestApp) -> String {
+pub(crate) fn issue(app: &TestApp) -> String {
     let roles = vec!["user".to_owned(), "editor".to_owned()];
     let subject = Subject {
         user_id: Uuid::new_v4(),
@@ -36,7 +36,7 @@ async fn jwks(app: &TestApp) -> JwkSet {
     response.json().await.unwrap()
 }
 
-async fn kids(app: &TestApp) -> BTreeSet<String> {
+pub(crate) async fn kids(app: &TestApp) -> BTreeSet<String> {
     jwks(app)
         .await
         .keys
@@ -47,7 +47,7 @@ async fn kids(app: &TestApp) -> BTreeSet<String> {
 
 /// Verifies like a third-party verifier: key by kid from the JWKS, ES256 only, iss and
 /// aud enforced; `exp` checked against the test's clock.
-async fn verify_with_jwks(app: &TestApp, token: &str) -> Result<Value, String> {
+pub(crate) async fn verify_with_jwks(app: &TestApp, token: &str) -> Result<Value, String> {
     let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
     let kid = header.kid.ok_or("no kid")?;
     let set = jwks(app).await;

@@ -13,6 +13,8 @@ mod devices;
 mod envelope;
 mod health;
 mod hostile;
+mod key_custody;
+mod key_revocation;
 mod keys;
 mod lifecycle;
 mod limits;

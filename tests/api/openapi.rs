@@ -53,6 +53,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/admin/users/{id}/sessions/{session}"),
     ("GET", "/admin/keys"),
     ("POST", "/admin/keys/rotate"),
+    ("POST", "/admin/keys/{kid}/revoke"),
     ("GET", "/admin/events"),
 ];
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::helpers::{Backend, TestDb, test_env};
+use crate::helpers::{Backend, TEST_KEY_ENCRYPTION_KEY, TestDb, test_env};
 use crate::proxy::{Mode, Proxy};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
@@ -171,6 +171,7 @@ fn unreachable_postgres_stops_start_up_with_a_clear_line() {
             "DATABASE_URL",
             format!("postgres://postgres:pw@127.0.0.1:{port}/x"),
         )
+        .env("TESSERA_KEY_ENCRYPTION_KEY", TEST_KEY_ENCRYPTION_KEY)
         .env("TESSERA_DATABASE_TIMEOUT", "1s")
         .output()
         .unwrap();
@@ -288,7 +289,13 @@ fn the_admin_cli_manages_users_and_sessions() {
         !out.contains("correct-Horse") && !err.contains("correct-Horse"),
         "the password is never printed"
     );
-    let id = out.split_whitespace().next().unwrap().to_owned();
+    // The first command also logs (to stdout) that it made the key-encryption key file.
+    let id = out
+        .lines()
+        .find(|line| line.contains("ops@example.com"))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap()
+        .to_owned();
 
     let (ok, out, _) = run(&["users", "list", "--search", "OPS@"]);
     assert!(ok && out.contains(&id), "{out}");
@@ -311,4 +318,186 @@ fn the_admin_cli_manages_users_and_sessions() {
     assert!(ok && !out.contains(&id), "{out}");
     let (ok, _, err) = run(&["users", "disable", "nobody@example.com"]);
     assert!(!ok && err.contains("no such user"), "{err}");
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn the_embedded_default_keeps_its_data_directory_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(tessera(dir.path()));
+    let data = dir.path().join("data");
+    assert_eq!(mode(&data), 0o700, "data/ is owner-only");
+    // While the server runs, SQLite's write-ahead log and shared-memory files exist too.
+    for name in [
+        "tessera.db",
+        "tessera.db-wal",
+        "tessera.db-shm",
+        "key-encryption-key",
+    ] {
+        assert_eq!(mode(&data.join(name)), 0o600, "data/{name} is owner-only");
+    }
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait().0, Some(0));
+}
+
+/// Runs the binary and, if it is still running after `limit`, kills it: (exit code,
+/// stderr), or `None` when it kept running.
+fn run_briefly(mut command: Command, limit: Duration) -> Option<(Option<i32>, String)> {
+    let mut child = command
+        .env("TESSERA_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            return Some((status.code(), stderr));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_without_a_key_encryption_key_refuses_to_start() {
+    let db = TestDb::create(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = tessera(dir.path());
+    for (k, v) in test_env(db.url()) {
+        if k != "TESSERA_KEY_ENCRYPTION_KEY" && k != "TESSERA_LISTEN" {
+            command.env(k, v);
+        }
+    }
+    let (code, stderr) =
+        tokio::task::spawn_blocking(move || run_briefly(command, Duration::from_secs(15)))
+            .await
+            .unwrap()
+            .expect("tessera must not start on Postgres without a key-encryption key");
+    assert_eq!(code, Some(2), "a configuration error: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("TESSERA_KEY_ENCRYPTION_KEY")
+            && stderr.contains("TESSERA_ALLOW_PLAINTEXT_KEYS=true"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("openssl rand -base64 32"),
+        "says how to make one: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowing_plaintext_keys_starts_postgres_and_warns_at_every_start() {
+    let db = TestDb::create(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let mut command = tessera(dir.path());
+        for (k, v) in test_env(db.url()) {
+            if k != "TESSERA_KEY_ENCRYPTION_KEY" && k != "TESSERA_LISTEN" {
+                command.env(k, v);
+            }
+        }
+        command.env("TESSERA_ALLOW_PLAINTEXT_KEYS", "true");
+        let (code, logs) = tokio::task::spawn_blocking(move || {
+            let server = Server::start(command);
+            server.signal(Signal::SIGTERM);
+            server.wait()
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, Some(0), "{logs}");
+        let warning = logs
+            .lines()
+            .find(|line| line.contains("TESSERA_ALLOW_PLAINTEXT_KEYS"))
+            .unwrap_or_else(|| panic!("a warning at every start: {logs}"));
+        assert!(warning.contains("WARN"), "{warning}");
+    }
+    let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+    let encryption: Vec<String> = sqlx::query_scalar("SELECT encryption FROM signing_keys")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(
+        encryption,
+        ["none"],
+        "stored in clear, as the operator chose"
+    );
+}
+
+#[test]
+fn the_keys_cli_revokes_a_key_and_a_new_one_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = tessera(dir.path()).args(args).output().unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        (output.status.success(), stdout, stderr)
+    };
+    // `keys list` prints a header line, then one line per key: kid, state, ...
+    let states = |out: &str| -> Vec<(String, String)> {
+        out.lines()
+            .skip_while(|line| !line.starts_with("kid "))
+            .skip(1)
+            .map(|line| {
+                let mut words = line.split_whitespace();
+                let kid = words.next().unwrap().to_owned();
+                (kid, words.next().unwrap().to_owned())
+            })
+            .collect()
+    };
+    let (ok, out, err) = run(&["keys", "list"]);
+    assert!(ok, "{err}");
+    let listed = states(&out);
+    assert_eq!(listed.len(), 1, "{out}");
+    let (leaked, state) = listed[0].clone();
+    assert_eq!(state, "active", "{out}");
+
+    let (ok, out, err) = run(&["keys", "revoke", &leaked]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("revoked key {leaked}")), "{out}");
+    let listed = states(&out);
+    let revoked = listed.iter().find(|(kid, _)| *kid == leaked).unwrap();
+    assert_eq!(revoked.1, "revoked", "{out}");
+    let signing = listed.iter().find(|(_, state)| state == "active").unwrap();
+    assert_ne!(signing.0, leaked);
+    assert!(
+        out.contains(&format!("key {} signs now", signing.0)),
+        "{out}"
+    );
+
+    let (ok, out, err) = run(&["keys", "revoke", &leaked]);
+    assert!(ok, "{err}");
+    assert!(out.contains("already revoked"), "{out}");
+    let (ok, _, err) = run(&["keys", "revoke", "no-such-kid"]);
+    assert!(!ok, "an unknown kid is an error");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("no such key"), "{err}");
+
+    // The server started afterwards does not publish it.
+    let server = Server::start(tessera(dir.path()));
+    let (status, jwks) = http_get(&server.address, "/.well-known/jwks.json").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        !jwks.contains(&leaked) && jwks.contains(&signing.0),
+        "{jwks}"
+    );
 }

@@ -1,0 +1,21 @@
+-- Emergency revocation of a signing key: `tessera keys revoke KID` and
+-- `POST /admin/keys/{kid}/revoke`, for a private key that has leaked (or may have).
+--
+-- Revocation is a timestamp, like every other stage of a key's life (see signing_keys in
+-- 0001_initial.sql), so that every replica agrees without talking to the others:
+--   * from revoked_at on, the key is out of the JWKS and out of Tessera's own
+--     verification, and signs nothing. The process that revokes applies it at once; the
+--     other replicas at their next look at this column (a few seconds, see src/keys).
+--   * In the same transaction the private key is erased (private_key = '', encryption =
+--     'erased'): nothing can sign with it again, even by mistake, and no later dump or
+--     backup holds it. If the revoked key was signing, a new key is inserted that signs
+--     at once (activates_at = the revocation instant), and a 'signing-key-revoked' row is
+--     written to security_events.
+--   * The row itself is kept for ever, as a tombstone: the kid stays known as revoked, so
+--     importing the same key again (TESSERA_SIGNING_KEY_FILE still naming it, or
+--     `tessera keys import`) is refused, and the removal of expired keys skips it. A row is
+--     a few hundred bytes and revocations are rare.
+-- Queries that pick "the newest key" (rotation) and the JWKS ignore revoked rows.
+--
+-- NULL for every key that is not revoked, which is every key before this migration.
+ALTER TABLE signing_keys ADD COLUMN revoked_at TIMESTAMPTZ;
