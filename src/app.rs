@@ -5,13 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use std::time::Duration;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
 
 use crate::accounts::Accounts;
 use crate::admin::Admin;
@@ -158,8 +152,9 @@ impl Application {
                 limits.forget_idle();
             }
         });
+        let connections = self.state.config.connections.clone();
         let app = http::router(self.state);
-        serve(self.listener, app, shutdown).await;
+        http::server::serve(self.listener, app, connections, shutdown).await;
         forget_idle.abort();
         maintenance.abort();
         cleanup.abort();
@@ -167,62 +162,6 @@ impl Application {
         tracing::info!("tessera stopped");
         Ok(())
     }
-}
-
-/// How long a client may take to send a request's header section (slowloris defence).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// The most header bytes hyper buffers; Tessera's own limit (16 KiB, 431) is below it.
-const MAX_BUFFER_BYTES: usize = 64 * 1024;
-
-/// Accepts connections until `shutdown`, then waits for in-flight requests to finish.
-/// This is `axum::serve` with hyper's connection settings exposed: a header read timeout
-/// and a bounded header buffer.
-async fn serve(
-    listener: TcpListener,
-    app: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_BUFFER_BYTES);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors and the like: wait a moment, keep serving.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let app = app.clone();
-        let service = hyper::service::service_fn(
-            move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                app.clone().oneshot(request.map(axum::body::Body::new))
-            },
-        );
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
 }
 
 /// Completes on SIGINT or SIGTERM.

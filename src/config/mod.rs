@@ -157,6 +157,8 @@ pub struct Config {
     pub device_cookie_ttl: Duration,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Idle connections and the cap on open ones.
+    pub connections: ConnectionConfig,
     pub log_format: LogFormat,
     pub log_level: String,
 }
@@ -166,6 +168,30 @@ const MINUTE: Duration = Duration::from_secs(60);
 /// How to make a key-encryption key, in every message that asks for one.
 const KEY_ENCRYPTION_KEY_EXAMPLE: &str =
     "<32 random bytes in base64, from `openssl rand -base64 32`>";
+
+/// How the listener treats connections (`TESSERA_IDLE_TIMEOUT`, `TESSERA_MAX_CONNECTIONS`).
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// A connection with nothing in flight and no bytes moving for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once; over it, new ones wait to be accepted.
+    pub max_connections: usize,
+}
+
+/// The default cap on open connections: half the process's open-file limit (the rest is
+/// for the database pool, files and the listener), between 64 and 10,000.
+fn default_max_connections() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own and reads nothing else.
+    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let files = if known { limit.rlim_cur } else { 1024 };
+    usize::try_from(files / 2)
+        .unwrap_or(10_000)
+        .clamp(64, 10_000)
+}
 
 /// Reads variables by name; `None` and an empty value both mean "not set".
 struct Source<'a> {
@@ -604,6 +630,25 @@ impl Config {
             )?,
             max_body_bytes: env.parsed("TESSERA_MAX_BODY_BYTES", "65536", 65_536, number)?,
             request_timeout,
+            connections: ConnectionConfig {
+                idle_timeout: env.parsed(
+                    "TESSERA_IDLE_TIMEOUT",
+                    "75s",
+                    Duration::from_secs(75),
+                    |raw| duration(raw).and_then(positive),
+                )?,
+                max_connections: env.parsed(
+                    "TESSERA_MAX_CONNECTIONS",
+                    "1000",
+                    default_max_connections(),
+                    |raw| {
+                        number(raw).and_then(|n: usize| match n {
+                            0 => Err("must be at least 1".into()),
+                            n => Ok(n),
+                        })
+                    },
+                )?,
+            },
             log_format: env.parsed(
                 "TESSERA_LOG_FORMAT",
                 "json",

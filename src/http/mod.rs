@@ -21,6 +21,7 @@ pub mod json;
 mod lifecycle;
 mod limits;
 mod openapi;
+pub mod server;
 mod user;
 mod wellknown;
 

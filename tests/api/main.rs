@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod browser;
 mod compat;
+mod connections;
 mod cookies;
 mod devices;
 mod envelope;
