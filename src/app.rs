@@ -25,6 +25,8 @@ use crate::{cleanup, store};
 /// A Tessera server, bound and ready to serve.
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` on a listener of its own (`TESSERA_METRICS_LISTEN`).
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -96,9 +98,17 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (TESSERA_LISTEN)", config.listen))?;
+        let metrics_listener =
+            match config.metrics_listen {
+                Some(address) => Some(TcpListener::bind(address).await.with_context(|| {
+                    format!("cannot listen on {address} (TESSERA_METRICS_LISTEN)")
+                })?),
+                None => None,
+            };
         tracing::info!(database = %described, "database ready");
         Ok(Self {
             listener,
+            metrics_listener,
             state: AppState {
                 config: Arc::new(config),
                 store,
@@ -153,9 +163,22 @@ impl Application {
             }
         });
         let connections = self.state.config.connections.clone();
+        let metrics = self.metrics_listener.map(|listener| {
+            let app = http::metrics_router(self.state.clone());
+            let connections = connections.clone();
+            tokio::spawn(http::server::serve(
+                listener,
+                app,
+                connections,
+                std::future::pending(),
+            ))
+        });
         let app = http::router(self.state);
         http::server::serve(self.listener, app, connections, shutdown).await;
         forget_idle.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         maintenance.abort();
         cleanup.abort();
         store.close().await;

@@ -36,6 +36,12 @@ pub fn handle() -> &'static PrometheusHandle {
 
 /// One HTTP request answered.
 pub fn request(route: &str, method: &str, status: u16, seconds: f64) {
+    // Labels from closed sets only: a made-up method is `other` (the route is a matched
+    // template or `unmatched`, the status a number), so no request adds a series for ever.
+    let method = match method {
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+        _ => "other",
+    };
     let (route, method) = (route.to_owned(), method.to_owned());
     counter!("tessera_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.to_string()).increment(1);
     histogram!("tessera_http_request_duration_seconds", "route" => route, "method" => method)

@@ -149,6 +149,11 @@ pub struct Config {
     pub require_email_verification: bool,
     pub disable_signup: bool,
     pub admin_secret: Option<SecretString>,
+    /// A bearer secret `/metrics` requires (`TESSERA_METRICS_TOKEN`); open when unset.
+    pub metrics_token: Option<SecretString>,
+    /// A listener of its own for `/metrics` (`TESSERA_METRICS_LISTEN`); then the public
+    /// listener has no `/metrics`.
+    pub metrics_listen: Option<SocketAddr>,
     /// How long security events are kept; zero keeps them forever.
     pub event_retention: Duration,
     pub passwords: PasswordConfig,
@@ -561,6 +566,21 @@ impl Config {
                     }
                 },
             )?,
+            metrics_token: env.optional(
+                "TESSERA_METRICS_TOKEN",
+                "<a long random string>",
+                |raw| {
+                    if raw.len() >= 32 {
+                        Ok(SecretString::from(raw.to_owned()))
+                    } else {
+                        Err("is shorter than 32 characters".into())
+                    }
+                },
+            )?,
+            metrics_listen: env.optional("TESSERA_METRICS_LISTEN", "127.0.0.1:9090", |raw| {
+                raw.parse()
+                    .map_err(|_| "is not an address and port".to_string())
+            })?,
             event_retention: env.parsed(
                 "TESSERA_EVENT_RETENTION",
                 "90d",

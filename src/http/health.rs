@@ -1,4 +1,8 @@
 //! Liveness, version and metrics: `GET|HEAD /healthz`, `GET /version`, `GET /metrics`.
+//!
+//! `/metrics` is open by default (the Prometheus convention). `TESSERA_METRICS_TOKEN` makes
+//! it require `Authorization: Bearer <token>`; `TESSERA_METRICS_LISTEN` serves it on a
+//! listener of its own instead of the public one.
 
 use axum::extract::State;
 use axum::http::header;
@@ -12,12 +16,17 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
 
-/// The routes of this module, each documented by its `#[utoipa::path]`.
+/// The routes of this module, each documented by its `#[utoipa::path]`, without
+/// `/metrics`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(version))
-        .routes(routes!(metrics))
+}
+
+/// `GET /metrics`, on the public listener or on its own.
+pub fn metrics_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
 }
 
 /// Prometheus text exposition of the process's metrics (names in `src/metrics.rs`).
@@ -30,12 +39,33 @@ pub fn router() -> OpenApiRouter<AppState> {
     description = "Requests by route and status with latency histograms; refresh and sign-in \
         outcomes; password-hash queue depth and wait; database pool connections and errors; \
         the active signing key's age; rows removed by the database upkeep. Text format 0.0.4.",
+    security((), ("metricsToken" = [])),
     responses(
         (status = 200, description = "The metrics.", content_type = "text/plain", body = String),
+        (status = 401, description = "`invalid-token`: `TESSERA_METRICS_TOKEN` is set and the \
+            request does not carry it as a bearer token.", body = ErrorBody),
         (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
     )
 )]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(expected) = &state.config.metrics_token {
+        use secrecy::ExposeSecret;
+        let presented = super::bearer::bearer_token(&headers).unwrap_or_default();
+        // Compare digests in constant time: the comparison says nothing about the secret.
+        let digest =
+            |text: &str| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+        let matches = aws_lc_rs::constant_time::verify_slices_are_equal(
+            digest(expected.expose_secret()).as_ref(),
+            digest(presented).as_ref(),
+        )
+        .is_ok();
+        if !matches {
+            return Err(ApiError::invalid_token());
+        }
+    }
     let (size, idle, max) = state.store.pool_stats();
     let now = state.clock.now();
     let set = state.tokens.keys().snapshot();
@@ -43,10 +73,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .signing_key(now)
         .map(|key| (now - key.record.activates_at).as_seconds_f64());
     crate::metrics::sample(size, idle, max, age);
-    (
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::handle().render(),
-    )
+    ))
 }
 
 /// The answer of a healthy server.

@@ -93,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(wellknown::router())
         .split_for_parts();
+    // `/metrics` is documented either way; it is mounted here unless it has a listener of
+    // its own (see [`metrics_router`]).
+    let (metrics_route, metrics_doc) = health::metrics_router().split_for_parts();
+    document.merge(metrics_doc);
     let (openapi_route, openapi_doc) = openapi::router().split_for_parts();
     // The admin API is documented whether or not this server serves it (the document
     // describes the product; its tag says when it exists).
@@ -110,6 +114,9 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi_route.layer(Extension(document)))
         .merge(api.clone())
         .nest("/v1", api);
+    if config.metrics_listen.is_none() {
+        routes = routes.merge(metrics_route);
+    }
     // Without TESSERA_ADMIN_SECRET there is no admin API at all: /admin paths are 404s.
     if admin_enabled {
         routes = routes.merge(admin_routes);
@@ -228,6 +235,17 @@ async fn record_metrics(
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// The router of the separate metrics listener (`TESSERA_METRICS_LISTEN`): `/metrics` only,
+/// at the root, with the same token rule.
+pub fn metrics_router(state: AppState) -> Router {
+    let (routes, _) = health::metrics_router().split_for_parts();
+    routes
+        .fallback(not_found)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .with_state(state)
 }
 
 async fn not_found() -> ApiError {

@@ -267,6 +267,18 @@ fn add_security_schemes(components: &mut Components, config: &Config) {
         ))),
     );
     components.add_security_scheme(
+        "metricsToken",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "`TESSERA_METRICS_TOKEN` as a bearer token, compared in constant time; \
+                     required by `/metrics` only when that variable is set.",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
         "adminSecret",
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
             ADMIN_SECRET_HEADER.to_owned(),

@@ -186,3 +186,87 @@ async fn clients_that_hang_up_mid_request_cost_no_database_connection() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// Metric labels come from closed sets: a made-up method becomes `other`, an unknown path
+/// `unmatched`, so no request can add a series (and memory) to `/metrics` for ever.
+async fn metrics_labels_come_from_closed_sets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let made_up = reqwest::Method::from_bytes(b"PWNED123").unwrap();
+    app.client
+        .request(made_up, app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let long_method = "Q".repeat(30_000);
+    let request = format!("{long_method} /user HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let _ = crate::helpers::raw_http(&app.address, request.as_bytes()).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        !metrics.contains("PWNED123"),
+        "a made-up method is no label"
+    );
+    assert!(!metrics.contains("QQQQ"), "nor a long one");
+    assert!(metrics.contains(r#"method="other""#), "they count as other");
+}
+
+/// `/metrics` is open by default (the Prometheus convention); an operator can require a
+/// bearer secret, or serve it on a listener of its own.
+async fn metrics_can_require_a_secret_or_a_listener_of_their_own(backend: Backend) {
+    let secret = "a-metrics-secret-of-32-characters-at-least";
+    let app = TestApp::spawn_with(backend, &[("TESSERA_METRICS_TOKEN", secret)]).await;
+    let anonymous = app.get("/metrics").await;
+    assert_error(
+        anonymous,
+        reqwest::StatusCode::UNAUTHORIZED,
+        "invalid-token",
+    )
+    .await;
+    let wrong = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("not-the-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let scraper = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraper.status(), 200);
+    assert!(
+        scraper
+            .text()
+            .await
+            .unwrap()
+            .contains("tessera_http_requests_total")
+    );
+
+    let port = crate::helpers::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let separate = TestApp::spawn_with(backend, &[("TESSERA_METRICS_LISTEN", &listen)]).await;
+    let on_main = separate.get("/metrics").await;
+    assert_eq!(on_main.status(), 404, "not on the public listener");
+    let scraped = separate
+        .client
+        .get(format!("http://{listen}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(
+        scraped
+            .text()
+            .await
+            .unwrap()
+            .contains("tessera_http_requests_total")
+    );
+}
+
+crate::both_backends!(
+    metrics_labels_come_from_closed_sets,
+    metrics_can_require_a_secret_or_a_listener_of_their_own,
+);
