@@ -45,6 +45,32 @@ fn secrets_are_never_echoed() {
     assert!(!err.to_string().contains("s3cret"), "{err}");
     let err = config(&[("TESSERA_KEY_ENCRYPTION_KEY", "tooshortsecret")]).unwrap_err();
     assert!(!err.to_string().contains("tooshortsecret"), "{err}");
+    let err = config(&[("TESSERA_METRICS_TOKEN", "shortmetrics")]).unwrap_err();
+    assert!(!err.to_string().contains("shortmetrics"), "{err}");
+}
+
+#[test]
+fn connection_settings_parse_and_refuse_nonsense() {
+    let defaults = config(&[]).unwrap();
+    assert_eq!(defaults.connections.idle_timeout.as_secs(), 75);
+    assert!((64..=10_000).contains(&defaults.connections.max_connections));
+    let set = config(&[
+        ("TESSERA_IDLE_TIMEOUT", "5s"),
+        ("TESSERA_MAX_CONNECTIONS", "3"),
+        ("TESSERA_METRICS_LISTEN", "127.0.0.1:9090"),
+    ])
+    .unwrap();
+    assert_eq!(set.connections.idle_timeout.as_secs(), 5);
+    assert_eq!(set.connections.max_connections, 3);
+    assert_eq!(set.metrics_listen.unwrap().port(), 9090);
+    for (var, value) in [
+        ("TESSERA_MAX_CONNECTIONS", "0"),
+        ("TESSERA_IDLE_TIMEOUT", "0"),
+        ("TESSERA_METRICS_LISTEN", "nowhere"),
+    ] {
+        let err = config(&[(var, value)]).unwrap_err();
+        assert!(err.to_string().contains(var), "{err}");
+    }
 }
 
 #[test]
