@@ -245,7 +245,11 @@ impl Source<'_> {
 fn is_secret(var: &str) -> bool {
     matches!(
         var,
-        "DATABASE_URL" | "TESSERA_KEY_ENCRYPTION_KEY" | "TESSERA_SMTP_URL" | "TESSERA_ADMIN_SECRET"
+        "DATABASE_URL"
+            | "TESSERA_KEY_ENCRYPTION_KEY"
+            | "TESSERA_SMTP_URL"
+            | "TESSERA_ADMIN_SECRET"
+            | "TESSERA_METRICS_TOKEN"
     )
 }
 
