@@ -48,9 +48,24 @@ fn limiter(rate: Rate) -> Option<DefaultKeyedRateLimiter<IpAddr>> {
     Some(RateLimiter::keyed(quota))
 }
 
-/// Per-IP limits, one bucket per (family, IP).
+/// The bucket of a client address: an IPv4 address itself, an IPv6 address its network of
+/// `prefix` bits (whoever has one address of a /64 has them all).
+fn bucket(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+    }
+}
+
+/// Per-IP limits, one bucket per (family, IP; IPv6 per network prefix).
 pub struct IpLimits {
     limiters: [Option<DefaultKeyedRateLimiter<IpAddr>>; 5],
+    ipv6_prefix: u8,
 }
 
 impl IpLimits {
@@ -64,6 +79,7 @@ impl IpLimits {
                 limiter(config.email),
                 limiter(config.verify),
             ],
+            ipv6_prefix: config.ipv6_prefix,
         }
     }
 
@@ -73,7 +89,7 @@ impl IpLimits {
             return Ok(());
         };
         limiter
-            .check_key(&ip)
+            .check_key(&bucket(ip, self.ipv6_prefix))
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
@@ -168,6 +184,7 @@ mod tests {
             email: None,
             verify: None,
             failed_signins_per_account: None,
+            ipv6_prefix: 64,
         });
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..3 {
@@ -187,6 +204,21 @@ mod tests {
         assert!(
             limits.check(Family::SignUp, ip).is_ok(),
             "per family; 0 means no limit"
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_share_a_bucket_per_prefix() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(bucket(ip("2001:db8:1:2::7"), 64), ip("2001:db8:1:2::"));
+        assert_eq!(bucket(ip("2001:db8:1:2:ffff::1"), 64), ip("2001:db8:1:2::"));
+        assert_ne!(bucket(ip("2001:db8:1:3::1"), 64), ip("2001:db8:1:2::"));
+        assert_eq!(bucket(ip("2001:db8::1"), 128), ip("2001:db8::1"));
+        assert_eq!(bucket(ip("2001:db8::1"), 1), ip("::"));
+        assert_eq!(
+            bucket(ip("203.0.113.9"), 64),
+            ip("203.0.113.9"),
+            "IPv4 as it is"
         );
     }
 

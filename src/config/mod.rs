@@ -100,6 +100,18 @@ pub struct RateLimits {
     pub email: Rate,
     pub verify: Rate,
     pub failed_signins_per_account: Rate,
+    /// IPv6 clients share a per-IP bucket per prefix of this length
+    /// (`TESSERA_RATE_LIMIT_IPV6_PREFIX`, 64: one customer's network).
+    pub ipv6_prefix: u8,
+}
+
+/// The header a trusted proxy names the client in (`TESSERA_CLIENT_IP_HEADER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIpHeader {
+    /// RFC 7239 `Forwarded: for=...`, the standard (the default).
+    Forwarded,
+    /// `X-Forwarded-For`, when the proxy sets that one.
+    XForwardedFor,
 }
 
 /// Cookie transport (SPEC.md section 4).
@@ -136,6 +148,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub allowed_redirect_urls: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
+    /// The one header those proxies set; any other is the client's own and ignored.
+    pub client_ip_header: ClientIpHeader,
     pub smtp_url: Option<SecretString>,
     pub email_from: String,
     /// Where messages go without SMTP (development).
@@ -513,6 +527,16 @@ impl Config {
                         .collect()
                 })?
                 .unwrap_or_default(),
+            client_ip_header: env.parsed(
+                "TESSERA_CLIENT_IP_HEADER",
+                "forwarded",
+                ClientIpHeader::Forwarded,
+                |raw| match raw.to_ascii_lowercase().as_str() {
+                    "forwarded" => Ok(ClientIpHeader::Forwarded),
+                    "x-forwarded-for" => Ok(ClientIpHeader::XForwardedFor),
+                    _ => Err("must be forwarded or x-forwarded-for".into()),
+                },
+            )?,
             smtp_url: env.optional(
                 "TESSERA_SMTP_URL",
                 "smtp://user:pass@smtp.example.com:587",
@@ -645,6 +669,12 @@ impl Config {
                     Some((100, Duration::from_secs(3600))),
                     values::rate,
                 )?,
+                ipv6_prefix: env.parsed("TESSERA_RATE_LIMIT_IPV6_PREFIX", "64", 64, |raw| {
+                    number(raw).and_then(|n: u8| match n {
+                        1..=128 => Ok(n),
+                        _ => Err("must be from 1 to 128".into()),
+                    })
+                })?,
             },
             device_cookie_ttl: env.parsed(
                 "TESSERA_DEVICE_COOKIE_TTL",

@@ -1,5 +1,6 @@
-//! Who is calling: the client IP (from the socket, or from `X-Forwarded-For` when the peer
-//! is a proxy listed in `TESSERA_TRUSTED_PROXIES`) and the user agent.
+//! Who is calling: the client IP (from the socket, or, when the peer is a proxy listed in
+//! `TESSERA_TRUSTED_PROXIES`, from the one header that proxy sets: `Forwarded` by default,
+//! `X-Forwarded-For` with `TESSERA_CLIENT_IP_HEADER=x-forwarded-for`) and the user agent.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -11,6 +12,7 @@ use ipnet::IpNet;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::config::{ClientIpHeader, Config};
 use crate::sessions::ClientInfo;
 
 /// The calling client, for sessions and security events.
@@ -28,9 +30,7 @@ where
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| {
-                request_ip(info.0.ip(), &parts.headers, &state.config.trusted_proxies).to_string()
-            })
+            .map(|info| request_ip(info.0.ip(), &parts.headers, &state.config).to_string())
             .unwrap_or_default();
         let user_agent = parts
             .headers
@@ -42,9 +42,10 @@ where
 }
 
 /// The client's IP for a request from `peer`: the peer itself unless it is a trusted
-/// proxy, then the chain of `X-Forwarded-For` (or, without it, the `for=` parameters of
-/// `Forwarded`, RFC 7239).
-pub fn request_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+/// proxy, then the chain of the one header the operator's proxy sets (the `for=`
+/// parameters of `Forwarded`, RFC 7239, or `X-Forwarded-For`). The other header is the
+/// client's own: a proxy that sets one passes the other through untouched.
+pub fn request_ip(peer: IpAddr, headers: &HeaderMap, config: &Config) -> IpAddr {
     let values = |name: &str| {
         headers
             .get_all(name)
@@ -53,11 +54,11 @@ pub fn request_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAdd
             .collect::<Vec<_>>()
             .join(",")
     };
-    let mut chain = values("x-forwarded-for");
-    if chain.is_empty() {
-        chain = forwarded_for(&values("forwarded"));
-    }
-    client_ip(peer, &chain, trusted)
+    let chain = match config.client_ip_header {
+        ClientIpHeader::Forwarded => forwarded_for(&values("forwarded")),
+        ClientIpHeader::XForwardedFor => values("x-forwarded-for"),
+    };
+    client_ip(peer, &chain, &config.trusted_proxies)
 }
 
 /// The `for=` addresses of a `Forwarded` header as a comma-separated chain.

@@ -68,7 +68,7 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip());
         if let Some(peer) = peer {
-            let ip = request_ip(peer, request.headers(), &state.config.trusted_proxies);
+            let ip = request_ip(peer, request.headers(), &state.config);
             if let Err(wait) = state.ip_limits.check(family, ip) {
                 tracing::info!(?family, %ip, "rate limited");
                 return ApiError {

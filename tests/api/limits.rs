@@ -9,11 +9,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::both_backends;
 use crate::helpers::{Backend, PASSWORD, TestApp, assert_error, raw_http, unique_email};
 
+/// `Forwarded: for=...` naming `ip` (IPv6 bracketed and quoted, as RFC 7239 requires).
+fn forwarded_for(ip: &str) -> String {
+    if ip.contains(':') {
+        format!("for=\"[{ip}]\"")
+    } else {
+        format!("for={ip}")
+    }
+}
+
 /// A sign-in attempt that appears to come from `ip` (through a trusted proxy).
 async fn sign_in_from(app: &TestApp, ip: &str, email: &str, password: &str) -> reqwest::Response {
     app.client
         .post(app.url("/signin/email-password"))
-        .header("x-forwarded-for", ip)
+        .header("forwarded", forwarded_for(ip))
         .json(&json!({ "email": email, "password": password }))
         .send()
         .await
@@ -185,6 +194,84 @@ async fn head_counts_as_get_and_changes_nothing(backend: Backend) {
     );
 }
 
+/// The client address comes from the one header the operator's proxy sets: by default the
+/// standard `Forwarded`, so a client-supplied `X-Forwarded-For` (which a proxy that sets
+/// only `Forwarded` passes through untouched) is ignored; `X-Forwarded-For` when chosen.
+async fn only_the_proxys_own_header_names_the_client(backend: Backend) {
+    let ip_of_session = |app: &TestApp, headers: Vec<(&'static str, String)>| {
+        let email = unique_email();
+        let client = app.client.clone();
+        let (signup, sessions) = (app.url("/signup/email-password"), app.url("/user/sessions"));
+        async move {
+            let mut request = client
+                .post(signup)
+                .json(&json!({ "email": email, "password": PASSWORD }));
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            crate::helpers::audit_session(&body["session"]);
+            let listed: Value = client
+                .get(sessions)
+                .bearer_auth(body["session"]["accessToken"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            listed["sessions"][0]["ip"].as_str().unwrap().to_owned()
+        }
+    };
+    let spoofed = || {
+        vec![
+            ("x-forwarded-for", "6.6.6.6".to_owned()),
+            ("forwarded", "for=192.0.2.1".to_owned()),
+        ]
+    };
+    let standard = TestApp::spawn_with(backend, &[("TESSERA_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    assert_eq!(ip_of_session(&standard, spoofed()).await, "192.0.2.1");
+    let xff = TestApp::spawn_with(
+        backend,
+        &[
+            ("TESSERA_TRUSTED_PROXIES", "127.0.0.1"),
+            ("TESSERA_CLIENT_IP_HEADER", "x-forwarded-for"),
+        ],
+    )
+    .await;
+    let chosen = vec![
+        ("x-forwarded-for", "192.0.2.7".to_owned()),
+        ("forwarded", "for=6.6.6.6".to_owned()),
+    ];
+    assert_eq!(ip_of_session(&xff, chosen).await, "192.0.2.7");
+}
+
+/// One IPv6 /64 is one client for the per-IP limits: its owner controls every address in
+/// it, so counting them apart would make every limit useless.
+async fn ipv6_clients_share_a_bucket_per_64(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("TESSERA_RATE_LIMIT_SIGNIN", "3/1m"),
+            ("TESSERA_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    )
+    .await;
+    let email = unique_email();
+    for address in [
+        "2001:db8:1:2::1",
+        "2001:db8:1:2::2",
+        "2001:db8:1:2:ffff:ffff:ffff:3",
+    ] {
+        let response = sign_in_from(&app, address, &email, "Wrong-77").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = sign_in_from(&app, "2001:db8:1:2::4", &email, "Wrong-77").await;
+    assert_error(limited, StatusCode::TOO_MANY_REQUESTS, "too-many-requests").await;
+    let neighbour = sign_in_from(&app, "2001:db8:1:3::1", &email, "Wrong-77").await;
+    assert_eq!(neighbour.status(), StatusCode::UNAUTHORIZED, "another /64");
+}
+
 async fn spoofed_forwarded_for_is_ignored_from_an_untrusted_peer(backend: Backend) {
     // No trusted proxy: the socket's address is the client, whatever the headers say.
     let app = TestApp::spawn_with(backend, &[("TESSERA_RATE_LIMIT_SIGNUP", "2/1m")]).await;
@@ -284,6 +371,8 @@ async fn oversized_headers_get_431_in_the_envelope(backend: Backend) {
 
 both_backends!(
     head_counts_as_get_and_changes_nothing,
+    only_the_proxys_own_header_names_the_client,
+    ipv6_clients_share_a_bucket_per_64,
     failed_sign_ins_are_limited_per_account_across_ips,
     per_ip_limits_answer_429_with_retry_after,
     spoofed_forwarded_for_is_ignored_from_an_untrusted_peer,
