@@ -151,8 +151,7 @@ impl Application {
         let cleanup = cleanup::spawn(
             self.state.store.clone(),
             self.state.clock.clone(),
-            self.state.config.event_retention,
-            self.state.config.refresh_reuse_grace,
+            cleanup::Retention::of(&self.state.config),
         );
         let limits = self.state.ip_limits.clone();
         let forget_idle = tokio::spawn(async move {

@@ -5,13 +5,17 @@
 //!   until then a rotated token stays, so its reuse is still detected;
 //! - the sealed successor of a rotated token is forgotten once the grace window is over;
 //! - tickets a day past their expiry go;
-//! - security events older than `TESSERA_EVENT_RETENTION` go.
+//! - security events older than `TESSERA_EVENT_RETENTION` go;
+//! - rate-limit counters whose window is over go (one row per address ever tried);
+//! - anonymous users whose last session ended `TESSERA_ANONYMOUS_USER_RETENTION` ago go,
+//!   with their sessions and tickets.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::store::{Store, StoreResult};
 
 /// Rows per statement.
@@ -23,6 +27,34 @@ pub const ENDED_SESSIONS_KEPT: Duration = Duration::from_secs(7 * 86_400);
 /// How long an expired ticket is kept.
 pub const EXPIRED_TICKETS_KEPT: Duration = Duration::from_secs(86_400);
 
+/// How long each kind of row is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Security events (`TESSERA_EVENT_RETENTION`; zero keeps them).
+    pub events: Duration,
+    /// The refresh grace window: sealed successors are needed that long.
+    pub grace: Duration,
+    /// Anonymous users after their last session ended (zero keeps them).
+    pub anonymous_users: Duration,
+    /// The longest rate-limit window counted in the database (failed sign-ins).
+    pub rate_limit_window: Duration,
+}
+
+impl Retention {
+    /// The retention of this configuration.
+    pub fn of(config: &Config) -> Self {
+        Self {
+            events: config.event_retention,
+            grace: config.refresh_reuse_grace,
+            anonymous_users: config.anonymous_user_retention,
+            rate_limit_window: config
+                .rate_limits
+                .failed_signins_per_account
+                .map_or(Duration::from_secs(3600), |(_, window)| window),
+        }
+    }
+}
+
 /// What one run removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
@@ -30,6 +62,8 @@ pub struct Report {
     pub sealed_successors: u64,
     pub tickets: u64,
     pub events: u64,
+    pub rate_limits: u64,
+    pub anonymous_users: u64,
 }
 
 /// Repeats a batch until it comes back short.
@@ -67,16 +101,28 @@ pub async fn prune_events(
 pub async fn run_once(
     store: &dyn Store,
     clock: &dyn Clock,
-    event_retention: Duration,
-    grace: Duration,
+    retention: &Retention,
 ) -> StoreResult<Report> {
     let now = clock.now();
+    let anonymous_users = if retention.anonymous_users.is_zero() {
+        0
+    } else {
+        let ended_before = now - retention.anonymous_users;
+        in_batches(|| store.prune_anonymous_users(ended_before, BATCH)).await?
+    };
     Ok(Report {
         sessions: in_batches(|| store.prune_sessions(now - ENDED_SESSIONS_KEPT, BATCH)).await?,
-        sealed_successors: in_batches(|| store.forget_sealed_successors(now - grace, BATCH))
-            .await?,
+        sealed_successors: in_batches(|| {
+            store.forget_sealed_successors(now - retention.grace, BATCH)
+        })
+        .await?,
         tickets: in_batches(|| store.prune_tickets(now - EXPIRED_TICKETS_KEPT, BATCH)).await?,
-        events: prune_events(store, clock, event_retention).await?,
+        events: prune_events(store, clock, retention.events).await?,
+        rate_limits: in_batches(|| {
+            store.prune_rate_limits(now - retention.rate_limit_window, BATCH)
+        })
+        .await?,
+        anonymous_users,
     })
 }
 
@@ -84,8 +130,7 @@ pub async fn run_once(
 pub fn spawn(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    event_retention: Duration,
-    grace: Duration,
+    retention: Retention,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(PERIOD);
@@ -94,7 +139,7 @@ pub fn spawn(
         interval.tick().await;
         loop {
             interval.tick().await;
-            match run_once(store.as_ref(), clock.as_ref(), event_retention, grace).await {
+            match run_once(store.as_ref(), clock.as_ref(), &retention).await {
                 Ok(report) if report == Report::default() => {}
                 Ok(report) => {
                     crate::metrics::cleaned(&report);

@@ -92,6 +92,8 @@ pub fn cleaned(report: &Report) {
         ("sealed_successors", report.sealed_successors),
         ("tickets", report.tickets),
         ("events", report.events),
+        ("rate_limits", report.rate_limits),
+        ("anonymous_users", report.anonymous_users),
     ] {
         counter!("tessera_cleanup_removed_total", "kind" => kind).increment(count);
     }

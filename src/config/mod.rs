@@ -170,6 +170,9 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// How long security events are kept; zero keeps them forever.
     pub event_retention: Duration,
+    /// Anonymous users whose last session ended this long ago are deleted
+    /// (`TESSERA_ANONYMOUS_USER_RETENTION`; zero keeps them).
+    pub anonymous_user_retention: Duration,
     pub passwords: PasswordConfig,
     pub rate_limits: RateLimits,
     /// How long a device cookie lets its client past an account's failed-sign-in lock.
@@ -609,6 +612,12 @@ impl Config {
                 raw.parse()
                     .map_err(|_| "is not an address and port".to_string())
             })?,
+            anonymous_user_retention: env.parsed(
+                "TESSERA_ANONYMOUS_USER_RETENTION",
+                "30d",
+                Duration::from_secs(30 * 86_400),
+                duration,
+            )?,
             event_retention: env.parsed(
                 "TESSERA_EVENT_RETENTION",
                 "90d",

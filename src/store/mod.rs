@@ -265,6 +265,21 @@ pub trait Store: Send + Sync + 'static {
     async fn prune_tickets(&self, expired_before: OffsetDateTime, batch: i64) -> StoreResult<u64>;
     /// Deletes up to `batch` events older than `before`; returns how many.
     async fn prune_events(&self, before: OffsetDateTime, batch: i64) -> StoreResult<u64>;
+    /// Deletes up to `batch` rate-limit counters whose window started before
+    /// `window_started_before` (spent: the next hit starts a new window); returns how many.
+    async fn prune_rate_limits(
+        &self,
+        window_started_before: OffsetDateTime,
+        batch: i64,
+    ) -> StoreResult<u64>;
+    /// Deletes up to `batch` anonymous users created before `ended_before` that have no
+    /// session ending (revoked or expiring) at or after it, with what names them; returns
+    /// how many.
+    async fn prune_anonymous_users(
+        &self,
+        ended_before: OffsetDateTime,
+        batch: i64,
+    ) -> StoreResult<u64>;
     /// A page of users ordered by creation, after `after`, optionally matching `search`
     /// in the email or display name (case-insensitive).
     async fn list_users(

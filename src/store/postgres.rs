@@ -949,6 +949,46 @@ impl Store for PgStore {
         .rows_affected())
     }
 
+    async fn prune_rate_limits(
+        &self,
+        window_started_before: OffsetDateTime,
+        batch: i64,
+    ) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM rate_limits WHERE key IN (
+                 SELECT key FROM rate_limits WHERE window_started_at < $1 LIMIT $2
+                 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(window_started_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn prune_anonymous_users(
+        &self,
+        ended_before: OffsetDateTime,
+        batch: i64,
+    ) -> StoreResult<u64> {
+        // Sessions and tickets go with the user (ON DELETE CASCADE); its events age out
+        // with TESSERA_EVENT_RETENTION like everyone's.
+        Ok(sqlx::query(
+            "DELETE FROM users WHERE id IN (
+                 SELECT u.id FROM users u
+                 WHERE u.is_anonymous AND u.created_at < $1
+                   AND NOT EXISTS (
+                       SELECT 1 FROM sessions s
+                       WHERE s.user_id = u.id AND COALESCE(s.revoked_at, s.expires_at) >= $1)
+                 LIMIT $2 FOR UPDATE OF u SKIP LOCKED)",
+        )
+        .bind(ended_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     async fn prune_events(&self, before: OffsetDateTime, batch: i64) -> StoreResult<u64> {
         // Small batches keep each transaction short, so pruning never blocks sign-ins.
         Ok(sqlx::query(

@@ -293,38 +293,26 @@ async fn the_upkeep_removes_ended_sessions_and_spent_secrets(backend: Backend) {
 
     // Within the grace window nothing goes.
     let store = app.state.store.as_ref();
-    let report = tessera::cleanup::run_once(
-        store,
-        &app.clock,
-        Duration::from_secs(90 * 86_400),
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let retention = tessera::cleanup::Retention::of(&app.state.config);
+    let report = tessera::cleanup::run_once(store, &app.clock, &retention)
+        .await
+        .unwrap();
     assert_eq!(report, tessera::cleanup::Report::default());
     // After it, the sealed successor is forgotten; the rotated token stays, so reuse is
     // still detected.
     app.clock.advance(Duration::from_secs(31));
-    let report = tessera::cleanup::run_once(
-        store,
-        &app.clock,
-        Duration::from_secs(90 * 86_400),
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let retention = tessera::cleanup::Retention::of(&app.state.config);
+    let report = tessera::cleanup::run_once(store, &app.clock, &retention)
+        .await
+        .unwrap();
     assert_eq!(report.sealed_successors, 1);
     assert_eq!(app.scalar(sealed, live_id).await, 0);
     // A week after it ended, the signed-out session goes with its tokens.
     app.clock.advance(Duration::from_secs(7 * 86_400));
-    let report = tessera::cleanup::run_once(
-        store,
-        &app.clock,
-        Duration::from_secs(90 * 86_400),
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let retention = tessera::cleanup::Retention::of(&app.state.config);
+    let report = tessera::cleanup::run_once(store, &app.clock, &retention)
+        .await
+        .unwrap();
     assert_eq!(report.sessions, 1);
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM sessions WHERE id = $1", ended_id)
@@ -354,4 +342,73 @@ async fn the_upkeep_removes_ended_sessions_and_spent_secrets(backend: Backend) {
     drop(rotated);
 }
 
-both_backends!(the_upkeep_removes_ended_sessions_and_spent_secrets);
+/// Rows that would otherwise grow for ever: a rate-limit counter for every address ever
+/// tried, and anonymous users who never came back. Anonymous users with a live session,
+/// and regular users, stay.
+async fn the_upkeep_removes_spent_counters_and_abandoned_anonymous_users(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let count = async |sql: &'static str| app.scalar(sql, uuid::Uuid::nil()).await;
+    const COUNTERS: &str = "SELECT COUNT(*) FROM rate_limits WHERE $1 IS NOT NULL";
+    const USERS: &str = "SELECT COUNT(*) FROM users WHERE id <> $1";
+    for _ in 0..2 {
+        let wrong = app
+            .post_json(
+                "/signin/email-password",
+                &json!({ "email": unique_email(), "password": "Wrong-password-1" }),
+            )
+            .await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(count(COUNTERS).await, 2);
+    let anonymous = async |app: &TestApp| {
+        let body: Value = app
+            .post_json("/signin/anonymous", &json!({}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        crate::helpers::audit_session(&body["session"]);
+        body["session"].clone()
+    };
+    let gone = anonymous(&app).await;
+    app.post_json("/signout", &json!({ "refreshToken": gone["refreshToken"] }))
+        .await;
+    let mut returning = anonymous(&app).await;
+    app.sign_up(&unique_email()).await;
+    assert_eq!(count(USERS).await, 3);
+
+    // Twenty days on, the returning visitor refreshes; eleven more, and the other's
+    // session ended 31 days ago.
+    app.clock.advance(Duration::from_secs(20 * 86_400));
+    returning = app
+        .refresh(returning["refreshToken"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    crate::helpers::audit_session(&returning);
+    app.clock.advance(Duration::from_secs(11 * 86_400));
+    let retention = tessera::cleanup::Retention::of(&app.state.config);
+    let report = tessera::cleanup::run_once(app.state.store.as_ref(), &app.clock, &retention)
+        .await
+        .unwrap();
+    assert_eq!(report.rate_limits, 2);
+    assert_eq!(count(COUNTERS).await, 0, "spent counters are gone");
+    assert_eq!(report.anonymous_users, 1);
+    assert_eq!(
+        count(USERS).await,
+        2,
+        "the returning visitor and the regular user stay"
+    );
+    assert_eq!(
+        app.refresh(returning["refreshToken"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+both_backends!(
+    the_upkeep_removes_ended_sessions_and_spent_secrets,
+    the_upkeep_removes_spent_counters_and_abandoned_anonymous_users,
+);
