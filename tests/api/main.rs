@@ -9,6 +9,7 @@ mod admin;
 mod browser;
 mod compat;
 mod connections;
+mod container;
 mod cookies;
 mod devices;
 mod envelope;

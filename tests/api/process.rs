@@ -17,7 +17,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
 /// A command for the binary with an empty environment, run from `dir` (so no stray .env
 /// or TESSERA_* variable of the developer's shell leaks in).
-fn tessera(dir: &Path) -> Command {
+pub(crate) fn tessera(dir: &Path) -> Command {
     let mut command = Command::new(BIN);
     command
         .env_clear()
@@ -27,14 +27,14 @@ fn tessera(dir: &Path) -> Command {
 }
 
 /// A server process and the address it listens on.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    address: String,
+    pub(crate) address: String,
 }
 
 impl Server {
     /// Starts the binary on a free port and waits until it answers /healthz.
-    fn start(mut command: Command) -> Server {
+    pub(crate) fn start(mut command: Command) -> Server {
         let port = free_port();
         let address = format!("127.0.0.1:{port}");
         let child = command
