@@ -50,7 +50,12 @@ fn findings(line: &str) -> Vec<String> {
             continue;
         }
         for segment in segments {
-            let is_key_id = line[..at].ends_with("\"kid\":\"") || line[..at].ends_with("kid=");
+            // Key ids are public (JWK thumbprints): in a `*kid` field or a kid parameter, or in the
+            // path of an admin key route (`/admin/keys/{kid}/revoke`).
+            let before = &line[..at];
+            let is_key_id = before.ends_with("kid\":\"")
+                || before.ends_with("kid=")
+                || before.ends_with("/admin/keys/");
             if segment.len() == 43 && !is_key_id && segment.chars().any(|c| c.is_ascii_digit()) {
                 found.push(format!("a token-shaped string: {segment:.12}..."));
             }
@@ -69,6 +74,15 @@ fn the_scanner_finds_what_it_must() {
     assert!(
         findings(&format!(r#"{{"kid":"{token}"}}"#)).is_empty(),
         "key ids are public"
+    );
+    assert!(
+        findings(&format!(r#"{{"path":"/auth/admin/keys/{token}/revoke"}}"#)).is_empty(),
+        "nor in an admin key route"
+    );
+    assert_eq!(
+        findings(&format!(r#"{{"path":"/auth/verify/{token}"}}"#)).len(),
+        1,
+        "elsewhere in a path it is a finding"
     );
     assert!(findings(r#"{"request_id":"0ae16fcb-7406-4437-97b2-bff2b1ddb778"}"#).is_empty());
 }

@@ -99,7 +99,7 @@ impl KeyService {
         self.refresh().await?;
         match outcome {
             RevocationOutcome::Revoked => {
-                tracing::warn!(%kid, signing_kid = ?signing_kid, "signing key revoked");
+                tracing::warn!(%kid, signing_kid = signing_kid.as_deref().unwrap_or("none"), "signing key revoked");
                 Ok(Revocation {
                     kid: kid.to_owned(),
                     revoked_at: now,
