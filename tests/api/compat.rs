@@ -1,6 +1,7 @@
 //! The real `@nhost/nhost-js` SDK (pinned in tests/compat/nhost/package.json) in Node,
 //! against a running Tessera on each store: sign up, sign in, a forced refresh through the
-//! SDK's own refresh path, getUser, signOut, and a refresh after sign-out failing.
+//! SDK's own refresh path, getUser, signOut, and a refresh after sign-out failing; and the
+//! README's list of the SDK calls Tessera does not serve, checked against the SDK itself.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -39,3 +40,70 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
 }
 
 both_backends!(nhost_js_sdk_works_against_tessera);
+
+/// The README's heading above the list of SDK calls Tessera does not serve.
+const UNSERVED_HEADING: &str = "### SDK calls Tessera does not serve";
+
+/// Every route the pinned SDK's auth client calls is served by Tessera (in its OpenAPI
+/// document) or listed in the README as not served, and the README lists nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_lists_exactly_the_sdk_calls_tessera_does_not_serve() {
+    npm_ci(&compat_dir());
+    let output = Command::new("node")
+        .arg("sdk-routes.mjs")
+        .current_dir(compat_dir())
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let calls: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        calls.len() > 40,
+        "the SDK's routes were read: {}",
+        calls.len()
+    );
+
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let document: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let served = |method: &str, path: &str| {
+        let operations = &document["paths"][path];
+        let method = method.to_lowercase();
+        // A HEAD of a GET route is answered by it.
+        !operations[&method].is_null() || (method == "head" && !operations["get"].is_null())
+    };
+    let mut unserved: Vec<String> = calls
+        .iter()
+        .filter(|c| !served(c["method"].as_str().unwrap(), c["path"].as_str().unwrap()))
+        .map(|c| {
+            format!(
+                "- `{}` (`{} {}`)",
+                c["call"].as_str().unwrap(),
+                c["method"].as_str().unwrap(),
+                c["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    unserved.sort();
+    println!("SDK calls Tessera does not serve:\n{}", unserved.join("\n"));
+
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split(UNSERVED_HEADING)
+        .nth(1)
+        .expect("the README has the list");
+    let mut listed: Vec<String> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("- `"))
+        .take_while(|l| l.starts_with("- `"))
+        .map(|l| l.split(':').next().unwrap().trim().to_owned())
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed, unserved,
+        "the README's list of unserved SDK calls is out of date"
+    );
+}
