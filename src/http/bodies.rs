@@ -168,6 +168,12 @@ pub struct SignUpResponse {
     pub session: Option<SessionBody>,
 }
 
+/// `{session}`: Nhost's `SessionPayload`, the answer of `POST /token/exchange`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionPayload {
+    pub session: SessionBody,
+}
+
 /// `{session, mfa}`: the answer of sign-in (Nhost's shape; `mfa` is always `null`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SignInResponse {

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::deliver;
 use super::bearer::Authenticated;
-use super::bodies::{OkBody, SessionBody, SignInResponse, no_store};
+use super::bodies::{OkBody, SessionPayload, SignInResponse, no_store};
 use super::client::Client;
 use super::cookies::{AuthModeHeader, requested_mode};
 use super::error::{ApiError, ErrorBody, doc};
@@ -544,7 +544,8 @@ struct ExchangeRequest {
     code_verifier: String,
 }
 
-/// `POST /token/exchange {code, codeVerifier}`: a bare Session, or cookies in cookie mode.
+/// `POST /token/exchange {code, codeVerifier}`: `{session}` (Nhost's `SessionPayload`), with
+/// cookies in cookie mode.
 #[utoipa::path(
     post,
     path = "/token/exchange",
@@ -558,8 +559,9 @@ struct ExchangeRequest {
             description = "`cookie` for cookie transport (see the API description)."),
     ),
     responses(
-        (status = 200, description = "A bare Session. `Cache-Control: no-store`.",
-            body = SessionBody,
+        (status = 200, description = "`{session}`, as Nhost's `SessionPayload`. \
+            `Cache-Control: no-store`.",
+            body = SessionPayload,
             headers(("Set-Cookie" = String, description = "Cookie mode only: the access \
                 cookie, the refresh cookie and the `tessera-session` hint."))),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a \
@@ -585,5 +587,7 @@ async fn exchange(
         .exchange(&request.code, &request.code_verifier, &client)
         .await?;
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
-    Ok(no_store(Json(deliver(&state, &cookies, mode, session))))
+    Ok(no_store(Json(SessionPayload {
+        session: deliver(&state, &cookies, mode, session),
+    })))
 }

@@ -1,6 +1,8 @@
 //! The real `@nhost/nhost-js` SDK (pinned in tests/compat/nhost/package.json) in Node,
 //! against a running Tessera on each store: sign up, sign in, a forced refresh through the
-//! SDK's own refresh path, getUser, signOut, and a refresh after sign-out failing; and the
+//! SDK's own refresh path, getUser, signOut, and a refresh after sign-out failing
+//! (nhost.test.mjs); anonymous sign-in and deanonymize, a PKCE link through tokenExchange,
+//! password change and reset, email change and verification (flows.test.mjs); and the
 //! README's list of the SDK calls Tessera does not serve, checked against the SDK itself.
 
 use std::path::PathBuf;
@@ -15,12 +17,24 @@ fn compat_dir() -> PathBuf {
 
 async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
     npm_ci(&compat_dir());
-    let app = TestApp::spawn_realtime(backend).await;
+    let app = TestApp::spawn_realtime_with(
+        backend,
+        &[("TESSERA_ALLOWED_REDIRECT_URLS", "https://app.example.com")],
+    )
+    .await;
     let auth_url = format!("{}/v1", app.address);
+    let outbox = app.outbox.path().to_owned();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .args(["--test", "--test-reporter=spec", "nhost.test.mjs"])
+            .args([
+                "--test",
+                "--test-reporter=spec",
+                "nhost.test.mjs",
+                "flows.test.mjs",
+            ])
             .env("TESSERA_URL", auth_url)
+            .env("OUTBOX_DIR", outbox)
+            .env("APP_URL", "https://app.example.com/welcome")
             .current_dir(compat_dir())
             .output()
             .expect("node runs")

@@ -252,12 +252,8 @@ impl TestApp {
         Self::start(Backend::Postgres, db, vars, true, ManualClock::new()).await
     }
 
-    /// A server on the system clock, for clients that look at real time (SDKs).
-    pub async fn spawn_realtime(backend: Backend) -> TestApp {
-        Self::spawn_realtime_with(backend, &[]).await
-    }
-
-    /// [`TestApp::spawn_realtime`] with extra variables.
+    /// A server on the system clock, for clients that look at real time (SDKs), with extra
+    /// variables.
     pub async fn spawn_realtime_with(backend: Backend, vars: &[(&str, &str)]) -> TestApp {
         let db = Arc::new(TestDb::create(backend).await);
         Self::start_with(

@@ -428,7 +428,8 @@ async fn magic_link_leads_to_a_code_exchanged_with_pkce(backend: Backend) {
         3,
         "cookies set"
     );
-    let session: Value = exchange.json().await.unwrap();
+    let body: Value = exchange.json().await.unwrap();
+    let session = &body["session"];
     assert_eq!(session["user"]["email"], email);
     assert_eq!(
         session["user"]["emailVerified"], true,

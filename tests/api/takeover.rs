@@ -81,9 +81,9 @@ async fn sign_in_by_link(app: &TestApp, sink: &SmtpSink, email: &str, nth: usize
     )
     .await;
     assert_eq!(exchange.status(), StatusCode::OK);
-    let session: Value = exchange.json().await.unwrap();
-    crate::helpers::audit_session(&session);
-    session
+    let body: Value = exchange.json().await.unwrap();
+    crate::helpers::audit_session(&body["session"]);
+    body["session"].clone()
 }
 
 async fn event_kinds(app: &TestApp, user_id: &Value) -> Vec<String> {
