@@ -177,6 +177,12 @@ pub struct SignInResponse {
     pub mfa: (),
 }
 
+/// `{session}`: Nhost's `SessionPayload`, the answer of the newer sign-in routes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionPayload {
+    pub session: SessionBody,
+}
+
 /// `{sessions}`: a user's live sessions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionsResponse {
