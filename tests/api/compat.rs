@@ -1,6 +1,7 @@
 //! The real `@nhost/nhost-js` SDK (pinned in tests/compat/nhost/package.json) in Node,
 //! against a running Tessera on each store: sign up, sign in, a forced refresh through the
-//! SDK's own refresh path, getUser, signOut, and a refresh after sign-out failing.
+//! SDK's own refresh path, getUser, signOut, and a refresh after sign-out failing; and
+//! createPAT / signInPAT, with the session the SDK then holds.
 
 use std::path::PathBuf;
 use std::process::Command;
