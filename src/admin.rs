@@ -17,6 +17,7 @@ use crate::auth_error::AuthError;
 use crate::clock::Clock;
 use crate::keys::{KeyService, Revocation, Rotation};
 use crate::passwords::Passwords;
+use crate::pats;
 use crate::sessions::{self, ClientInfo};
 use crate::store::{
     EventFilter, SecurityEventRecord, SessionRecord, Store, StoreError, UserCursor, UserRecord,
@@ -344,6 +345,15 @@ impl Admin {
             self.store
                 .revoke_user_sessions(id, None, "user-disabled", &event)
                 .await?;
+            pats::revoke_all(
+                self.store.as_ref(),
+                id,
+                now,
+                "user-disabled",
+                "admin",
+                actor,
+            )
+            .await?;
             let event = sessions::event(
                 now,
                 "user-disabled",

@@ -17,6 +17,7 @@ use crate::http::{self, AppState};
 use crate::keys::KeyService;
 use crate::lifecycle::Lifecycle;
 use crate::passwords::Passwords;
+use crate::pats::PersonalAccessTokens;
 use crate::ratelimit::IpLimits;
 use crate::sessions::Sessions;
 use crate::tokens::TokenIssuer;
@@ -93,6 +94,11 @@ impl Application {
             devices,
             &config,
         ));
+        let pats = Arc::new(PersonalAccessTokens::new(
+            store.clone(),
+            clock.clone(),
+            sessions.clone(),
+        ));
         let ip_limits = Arc::new(IpLimits::new(&config.rate_limits));
         crate::metrics::handle();
         let listener = TcpListener::bind(config.listen)
@@ -118,6 +124,7 @@ impl Application {
                 accounts,
                 lifecycle,
                 admin,
+                pats,
                 ip_limits,
             },
         })

@@ -46,9 +46,13 @@ pub enum AuthError {
     #[error("no such user")]
     UserNotFound,
     #[error(
-        "this change needs a recent sign-in: sign in again, or send the current password as currentPassword"
+        "this change needs a recent sign-in: sign in again (a password change also accepts the current password as currentPassword)"
     )]
     ElevatedClaimRequired,
+    #[error("the personal access token is invalid, expired or revoked")]
+    InvalidPat,
+    #[error("no such personal access token")]
+    PatNotFound,
     #[error("too many attempts; retry later")]
     TooManyRequests(std::time::Duration),
     #[error(transparent)]

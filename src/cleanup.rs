@@ -8,7 +8,9 @@
 //! - security events older than `TESSERA_EVENT_RETENTION` go;
 //! - rate-limit counters whose window is over go (one row per address ever tried);
 //! - anonymous users whose last session ended `TESSERA_ANONYMOUS_USER_RETENTION` ago go,
-//!   with their sessions and tickets.
+//!   with their sessions and tickets;
+//! - personal access tokens that expired or were revoked a week ago go (a week, like ended
+//!   sessions, so that an administrator looking into an incident still finds them).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +26,8 @@ pub const BATCH: i64 = 1000;
 pub const PERIOD: Duration = Duration::from_secs(600);
 /// How long an ended session (and its tokens) is kept, for administrators to see.
 pub const ENDED_SESSIONS_KEPT: Duration = Duration::from_secs(7 * 86_400);
+/// How long an expired or revoked personal access token is kept.
+pub const ENDED_PATS_KEPT: Duration = Duration::from_secs(7 * 86_400);
 /// How long an expired ticket is kept.
 pub const EXPIRED_TICKETS_KEPT: Duration = Duration::from_secs(86_400);
 
@@ -64,6 +68,7 @@ pub struct Report {
     pub events: u64,
     pub rate_limits: u64,
     pub anonymous_users: u64,
+    pub pats: u64,
 }
 
 /// Repeats a batch until it comes back short.
@@ -123,6 +128,7 @@ pub async fn run_once(
         })
         .await?,
         anonymous_users,
+        pats: in_batches(|| store.prune_pats(now - ENDED_PATS_KEPT, BATCH)).await?,
     })
 }
 

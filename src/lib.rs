@@ -24,6 +24,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod owner_only;
 pub mod passwords;
+pub mod pats;
 pub mod ratelimit;
 pub mod redirects;
 pub mod sealing;

@@ -14,7 +14,6 @@
 //! with access: see [`Lifecycle::claim_mailbox`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -28,6 +27,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::email::{Email, EmailKind, Mailer};
 use crate::passwords::{Passwords, Verified};
+use crate::pats;
 use crate::ratelimit::{Bucket, FailedSignIns};
 use crate::redirects::{allowed_redirect, with_fragment, with_param};
 use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
@@ -65,8 +65,6 @@ pub struct Lifecycle {
     pub(crate) disable_signup: bool,
     pub(crate) allowed_domains: Vec<String>,
     pub(crate) blocked_domains: Vec<String>,
-    /// How old a session's sign-in may be for a password change without the current one.
-    recent_auth_window: Duration,
     /// Wrong current passwords count as failed sign-ins of the account.
     failed_signins: FailedSignIns,
 }
@@ -88,7 +86,6 @@ impl Lifecycle {
                 clock.clone(),
                 config.rate_limits.failed_signins_per_account,
             ),
-            recent_auth_window: config.recent_auth_window,
             store,
             clock,
             mailer,
@@ -313,13 +310,24 @@ impl Lifecycle {
             .store
             .revoke_user_sessions(user.id, None, "unverified-account-claimed", &event)
             .await?;
-        if had_password || revoked > 0 {
+        // A PAT is a credential like a session: whoever made it before the address was
+        // proven may not be the mailbox holder.
+        let pats_revoked = pats::revoke_all(
+            self.store.as_ref(),
+            user.id,
+            now,
+            "unverified-account-claimed",
+            "user",
+            client,
+        )
+        .await?;
+        if had_password || revoked > 0 || pats_revoked > 0 {
             self.record(
                 "unverified-account-claimed",
                 user.id,
                 client,
                 json!({ "route": route, "passwordRemoved": had_password,
-                        "sessionsRevoked": revoked }),
+                        "sessionsRevoked": revoked, "patsRevoked": pats_revoked }),
             )
             .await;
         }
@@ -345,16 +353,9 @@ impl Lifecycle {
             .user_by_id(user_id)
             .await?
             .ok_or(AuthError::InvalidToken)?;
-        let session = self
-            .store
-            .session(current_session)
-            .await?
-            .ok_or(AuthError::InvalidToken)?;
-        // A session's sign-in is its creation: refreshes do not renew it.
-        let recent = self.clock.now() - session.created_at <= self.recent_auth_window;
         match current_password {
             Some(current) => self.confirm_password(&user, current, client).await?,
-            None if recent => {}
+            None if self.sessions.recent_sign_in(current_session).await? => {}
             None => return Err(AuthError::ElevatedClaimRequired),
         }
         self.set_password(&user, password, UserUpdate::default())
@@ -370,6 +371,17 @@ impl Lifecycle {
         self.store
             .revoke_user_sessions(user.id, Some(current_session), "password-changed", &event)
             .await?;
+        // A password change is what a user does who fears someone else got in: a PAT made
+        // by that someone must not outlive it (SPEC: no session survives for the others).
+        pats::revoke_all(
+            self.store.as_ref(),
+            user.id,
+            self.clock.now(),
+            "password-changed",
+            "user",
+            client,
+        )
+        .await?;
         self.record(
             "password-changed",
             user.id,
@@ -455,6 +467,15 @@ impl Lifecycle {
         self.store
             .revoke_user_sessions(user.id, None, "password-reset", &event)
             .await?;
+        pats::revoke_all(
+            self.store.as_ref(),
+            user.id,
+            self.clock.now(),
+            "password-reset",
+            "user",
+            client,
+        )
+        .await?;
         self.record(
             "password-reset",
             user.id,
@@ -773,6 +794,15 @@ impl Lifecycle {
         self.store
             .revoke_user_sessions(user.id, None, "email-change-reverted", &event)
             .await?;
+        pats::revoke_all(
+            self.store.as_ref(),
+            user.id,
+            now,
+            "email-change-reverted",
+            "user",
+            client,
+        )
+        .await?;
         self.record(
             "email-change-reverted",
             user.id,

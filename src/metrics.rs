@@ -94,6 +94,7 @@ pub fn cleaned(report: &Report) {
         ("events", report.events),
         ("rate_limits", report.rate_limits),
         ("anonymous_users", report.anonymous_users),
+        ("pats", report.pats),
     ] {
         counter!("tessera_cleanup_removed_total", "kind" => kind).increment(count);
     }

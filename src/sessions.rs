@@ -131,6 +131,8 @@ struct Lifetimes {
     refresh_ttl: Duration,
     max_age: Option<Duration>,
     grace: Duration,
+    /// How old a sign-in may be and still count as recent (`TESSERA_RECENT_AUTH_WINDOW`).
+    recent_auth: Duration,
 }
 
 /// Creates, rotates, lists and ends sessions.
@@ -158,6 +160,7 @@ impl Sessions {
                 refresh_ttl: config.refresh_token_ttl,
                 max_age: config.session_max_age,
                 grace: config.refresh_reuse_grace,
+                recent_auth: config.recent_auth_window,
             },
             rng: SystemRandom::new(),
         }
@@ -393,6 +396,21 @@ impl Sessions {
             return Err(AuthError::SignOutAllNeedsLiveCredential);
         }
         Ok(())
+    }
+
+    /// Whether a session's sign-in is recent enough for a sensitive change (a password
+    /// change without the current password, a new personal access token): it was created
+    /// within `TESSERA_RECENT_AUTH_WINDOW` (refreshes do not renew it) by a sign-in that
+    /// proved who the user is. A session started with a personal access token never
+    /// counts: a PAT must not be turned into a new PAT or a new password.
+    pub async fn recent_sign_in(&self, session_id: Uuid) -> Result<bool, AuthError> {
+        let session = self
+            .store
+            .session(session_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let recent = self.clock.now() - session.created_at <= self.lifetimes.recent_auth;
+        Ok(recent && !self.store.session_from_pat(session_id).await?)
     }
 
     /// The user's live sessions, newest first.

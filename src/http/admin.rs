@@ -21,7 +21,7 @@ use super::bodies::{OkBody, SessionInfoBody, SessionsResponse, UserBody, timesta
 use super::client::Client;
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
-use super::{AppState, admin_keys};
+use super::{AppState, admin_keys, pats};
 use crate::admin::{NewUser, UserPatch};
 use crate::auth_error::AuthError;
 use crate::store::{EventFilter, SecurityEventRecord, UserRecord};
@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(user_sessions, revoke_all_sessions))
         .routes(routes!(revoke_session))
         .merge(admin_keys::routes())
+        .merge(pats::admin_routes())
         .routes(routes!(events))
         .route_layer(middleware::from_fn_with_state(state, require_secret))
 }
@@ -545,8 +546,8 @@ struct EventBody {
     occurred_at: String,
     /// `signin-succeeded`, `signin-failed`, `signup`, `refresh-token-reused`,
     /// `session-revoked`, `password-changed`, `password-reset`, `email-changed`,
-    /// `email-verified`, `user-deanonymized`, `user-disabled`, `signing-key-revoked` or
-    /// `admin-action`.
+    /// `email-verified`, `user-deanonymized`, `user-disabled`, `signing-key-revoked`,
+    /// `pat-created`, `pat-revoked` or `admin-action`.
     kind: String,
     #[schema(required = true)]
     user_id: Option<Uuid>,

@@ -168,12 +168,6 @@ pub struct SignUpResponse {
     pub session: Option<SessionBody>,
 }
 
-/// `{session}`: Nhost's `SessionPayload`, the answer of `POST /token/exchange`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionPayload {
-    pub session: SessionBody,
-}
-
 /// `{session, mfa}`: the answer of sign-in (Nhost's shape; `mfa` is always `null`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SignInResponse {
@@ -181,6 +175,12 @@ pub struct SignInResponse {
     /// Always `null`: Tessera has no MFA yet.
     #[schema(schema_with = null_schema)]
     pub mfa: (),
+}
+
+/// `{session}`: Nhost's `SessionPayload`, the answer of the newer sign-in routes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionPayload {
+    pub session: SessionBody,
 }
 
 /// `{sessions}`: a user's live sessions.

@@ -232,6 +232,8 @@ impl From<AuthError> for ApiError {
             AuthError::NotAnonymous => (S::BAD_REQUEST, "user-not-anonymous"),
             AuthError::UserNotFound => (S::NOT_FOUND, "user-not-found"),
             AuthError::ElevatedClaimRequired => (S::FORBIDDEN, "elevated-claim-required"),
+            AuthError::InvalidPat => (S::UNAUTHORIZED, "invalid-pat"),
+            AuthError::PatNotFound => (S::NOT_FOUND, "pat-not-found"),
             AuthError::TooManyRequests(wait) => {
                 return ApiError {
                     retry_after: Some(wait.as_secs().max(1)),

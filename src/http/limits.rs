@@ -42,7 +42,7 @@ fn family(method: &Method, path: &str) -> Option<Family> {
         method
     };
     match (method, path) {
-        (&Method::POST, "/signin/email-password") => Some(Family::SignIn),
+        (&Method::POST, "/signin/email-password" | "/signin/pat") => Some(Family::SignIn),
         (&Method::POST, "/signup/email-password" | "/signin/anonymous") => Some(Family::SignUp),
         (&Method::POST, "/token" | "/token/exchange") | (&Method::GET, "/token/refresh") => {
             Some(Family::Refresh)

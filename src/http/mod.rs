@@ -21,6 +21,7 @@ pub mod json;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod pats;
 pub mod server;
 mod user;
 mod wellknown;
@@ -49,6 +50,7 @@ use crate::admin::Admin;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
+use crate::pats::PersonalAccessTokens;
 use crate::ratelimit::IpLimits;
 use crate::sessions::Sessions;
 use crate::store::Store;
@@ -67,6 +69,7 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub lifecycle: Arc<Lifecycle>,
     pub admin: Arc<Admin>,
+    pub pats: Arc<PersonalAccessTokens>,
     pub ip_limits: Arc<IpLimits>,
 }
 
@@ -85,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(user::router())
         .merge(lifecycle::router())
+        .merge(pats::router())
         .split_for_parts();
     // The routes that write to or read from the database finish what they started (the
     // JWKS, discovery and health answers are from memory or a ping, and skip the task).

@@ -299,14 +299,18 @@ fn tags() -> Vec<utoipa::openapi::Tag> {
     vec![
         tag(
             "auth",
-            "Signing up and signing in (Nhost's shapes). Also served under `/v1`.",
+            "Signing up and signing in (Nhost's shapes), also with a personal access token. \
+             Also served under `/v1`.",
         ),
         tag(
             "session",
             "Refreshing, verifying and ending sessions, and the user's own sessions. Also \
              served under `/v1`.",
         ),
-        tag("user", "The signed-in user. Also served under `/v1`."),
+        tag(
+            "user",
+            "The signed-in user and their personal access tokens. Also served under `/v1`.",
+        ),
         tag(
             "lifecycle",
             "Email links, password reset and change, email change, passwordless and \
@@ -370,9 +374,9 @@ All three have `SameSite` from `TESSERA_COOKIE_SAMESITE`, `Secure` unless `TESSE
 Every error, whatever the route, is `{{"status": <http>, "error": "<kebab-case-code>", "message": "..."}}` (schema `Error`). Messages never echo submitted values. The codes:
 
 - 400: `invalid-request` (malformed JSON, missing or mistyped fields, an invalid email, a role request, a bad query), `password-too-short`, `password-too-weak`, `redirect-not-allowed`, `user-not-anonymous`
-- 401: `invalid-email-password`, `disabled-user`, `unverified-user`, `invalid-refresh-token`, `refresh-token-reused`, `invalid-token`, `invalid-ticket`, `invalid-admin-secret`
-- 403: `signup-disabled`, `email-domain-not-allowed`, `invalid-origin`
-- 404: `not-found` (no such route, on any path), `session-not-found`, `user-not-found`, `key-not-found`
+- 401: `invalid-email-password`, `disabled-user`, `unverified-user`, `invalid-refresh-token`, `refresh-token-reused`, `invalid-token`, `invalid-ticket`, `invalid-pat`, `invalid-admin-secret`
+- 403: `signup-disabled`, `email-domain-not-allowed`, `invalid-origin`, `elevated-claim-required`
+- 404: `not-found` (no such route, on any path), `session-not-found`, `pat-not-found`, `user-not-found`, `key-not-found`
 - 405: `method-not-allowed` (a known path with another method; with `Allow`)
 - 409: `email-already-in-use`, `rotation-pending`
 - 413: `payload-too-large` (a body over `TESSERA_MAX_BODY_BYTES`, on any route)

@@ -5,6 +5,7 @@
 //! the second one sees the first one's successor. Key-set changes take a table lock.
 
 mod keys;
+mod pats;
 
 use std::time::Duration;
 

@@ -288,3 +288,18 @@ pub struct EventFilter {
 
 /// Where a page of users starts: after this (created_at, id).
 pub type UserCursor = (OffsetDateTime, uuid::Uuid);
+
+/// A personal access token as kept in `personal_access_tokens`: only its hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// SHA-256 of the token.
+    pub hash: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+    /// A JSON object the user attached.
+    pub metadata: Value,
+}

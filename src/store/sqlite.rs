@@ -6,6 +6,7 @@
 //! Timestamps are INTEGER microseconds (see the migration).
 
 mod keys;
+mod pats;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -1,9 +1,10 @@
 //! The real `@nhost/nhost-js` SDK (pinned in tests/compat/nhost/package.json) in Node,
 //! against a running Tessera on each store: sign up, sign in, a forced refresh through the
-//! SDK's own refresh path, getUser, signOut, and a refresh after sign-out failing
-//! (nhost.test.mjs); anonymous sign-in and deanonymize, a PKCE link through tokenExchange,
-//! password change and reset, email change and verification (flows.test.mjs); and the
-//! README's list of the SDK calls Tessera does not serve, checked against the SDK itself.
+//! SDK's own refresh path, getUser, signOut, a refresh after sign-out failing, and
+//! createPAT / signInPAT with the session the SDK then holds (nhost.test.mjs); anonymous
+//! sign-in and deanonymize, a PKCE link through tokenExchange, password change and reset,
+//! email change and verification (flows.test.mjs); and the README's list of the SDK calls
+//! Tessera does not serve, checked against the SDK itself.
 
 use std::path::PathBuf;
 use std::process::Command;

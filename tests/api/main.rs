@@ -21,6 +21,7 @@ mod keys;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod pats;
 mod process;
 mod properties;
 mod replicas;

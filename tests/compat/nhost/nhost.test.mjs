@@ -1,4 +1,5 @@
-// Runs the official @nhost/nhost-js SDK (pinned 4.7.0) against a running Tessera server.
+// Runs the official @nhost/nhost-js SDK (pinned 4.7.0) against a running Tessera server:
+// the session lifecycle, and personal access tokens (createPAT, signInPAT).
 //
 //   cd tests/compat/nhost && npm ci
 //   TESSERA_URL=http://127.0.0.1:4000/v1 npm test
@@ -196,6 +197,82 @@ if (!rawUrl) {
       // And through the SDK's own refresh path: with nothing stored there is nothing to refresh.
       assert.equal(await nhost.refreshSession(0), null);
       assert.equal(nhost.getUserSession(), null);
+    });
+  });
+
+  test('nhost-js: createPAT and signInPAT', { skip: !parsed }, async (t) => {
+    let failed = false;
+    const step = (name, fn) =>
+      t.test(name, { skip: failed && 'an earlier step failed' }, async () => {
+        try {
+          await fn();
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      });
+
+    const nhost = createClient({ authUrl, storage: new MemoryStorage() });
+    const email = `nhost-pat-${Date.now()}-${randomBytes(4).toString('hex')}@example.com`;
+    let signUp; // Session from sign-up
+    let pat; // CreatePATResponse
+    let fromPat; // Session from signInPAT
+
+    await step('createPAT, right after sign-up, answers {id, personalAccessToken}', async () => {
+      signUp = (await nhost.auth.signUpEmailPassword({ email, password: PASSWORD })).body.session;
+      assert.ok(signUp, 'sign-up returned no session');
+      const expiresAt = new Date(Date.now() + 7 * 86_400_000).toISOString();
+      const res = await nhost.auth.createPAT({ expiresAt, metadata: { name: 'nhost-js' } });
+      pat = res.body;
+      assert.deepEqual(Object.keys(pat).sort(), ['id', 'personalAccessToken']);
+      assert.match(pat.id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      assert.equal(typeof pat.personalAccessToken, 'string');
+      assert.ok(pat.personalAccessToken.length >= 43, 'the PAT is too short to be unguessable');
+    });
+
+    await step('signInPAT returns {session} for the same user and the SDK stores it', async () => {
+      nhost.clearSession();
+      const res = await nhost.auth.signInPAT({ personalAccessToken: pat.personalAccessToken });
+      fromPat = res.body.session;
+      assert.ok(fromPat, `signInPAT returned no session (body ${JSON.stringify(res.body)})`);
+      assertSession(fromPat, email);
+      assert.equal(fromPat.user.id, signUp.user.id);
+      assert.notEqual(fromPat.refreshTokenId, signUp.refreshTokenId, 'not a new session');
+
+      const stored = nhost.getUserSession();
+      assert.ok(stored, 'the SDK did not store the PAT session');
+      assert.equal(stored.accessToken, fromPat.accessToken);
+      assert.equal(stored.refreshToken, fromPat.refreshToken);
+      assertUsableExpiry(stored);
+      assert.equal(stored.decodedToken.sub, signUp.user.id);
+    });
+
+    await step('the app sees the PAT user through the SDK (getUser)', async () => {
+      const user = (await nhost.auth.getUser()).body;
+      assert.equal(user.id, signUp.user.id);
+      assert.equal(user.email, email);
+    });
+
+    await step('a PAT session cannot mint another PAT (elevated-claim-required)', async () => {
+      const expiresAt = new Date(Date.now() + 86_400_000).toISOString();
+      await assert.rejects(nhost.auth.createPAT({ expiresAt }), (err) => {
+        assert.ok(err instanceof FetchError, `expected a FetchError, got ${err?.name}: ${err}`);
+        assert.equal(err.status, 403);
+        assert.equal(err.body?.error, 'elevated-claim-required');
+        return true;
+      });
+    });
+
+    await step('an unknown PAT is refused with 401 invalid-pat', async () => {
+      await assert.rejects(
+        nhost.auth.signInPAT({ personalAccessToken: '2c35b6f3-c4b9-48e3-978a-d4d0f1d42e24' }),
+        (err) => {
+          assert.ok(err instanceof FetchError, `expected a FetchError, got ${err?.name}: ${err}`);
+          assert.equal(err.status, 401);
+          assert.equal(err.body?.error, 'invalid-pat');
+          return true;
+        },
+      );
     });
   });
 }

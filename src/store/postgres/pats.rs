@@ -1,0 +1,180 @@
+//! Personal access tokens, Postgres flavour (see `crate::pats` and migration 0004).
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{PgStore, insert_event};
+use crate::store::{PatRecord, PatStore, SecurityEventRecord, StoreResult};
+
+fn pat_from_row(row: &PgRow) -> sqlx::Result<PatRecord> {
+    Ok(PatRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        hash: row.try_get("token_hash")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        metadata: row.try_get("metadata")?,
+    })
+}
+
+#[async_trait]
+impl PatStore for PgStore {
+    async fn insert_pat(&self, pat: &PatRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO personal_access_tokens (id, user_id, token_hash, created_at, expires_at,
+                 metadata)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(pat.id)
+        .bind(pat.user_id)
+        .bind(&pat.hash)
+        .bind(pat.created_at)
+        .bind(pat.expires_at)
+        .bind(&pat.metadata)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn use_pat(&self, hash: &[u8], now: OffsetDateTime) -> StoreResult<Option<PatRecord>> {
+        let row = sqlx::query(
+            "UPDATE personal_access_tokens SET last_used_at = $2
+             WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2
+             RETURNING *",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(pat_from_row).transpose()?)
+    }
+
+    async fn pat(&self, id: Uuid) -> StoreResult<Option<PatRecord>> {
+        let row = sqlx::query("SELECT * FROM personal_access_tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(pat_from_row).transpose()?)
+    }
+
+    async fn live_pats(&self, user_id: Uuid, now: OffsetDateTime) -> StoreResult<Vec<PatRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM personal_access_tokens
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+             ORDER BY created_at DESC, id",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(pat_from_row).collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn link_pat_session(&self, session_id: Uuid, pat_id: Uuid) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET personal_access_token_id = $2 WHERE id = $1")
+            .bind(session_id)
+            .bind(pat_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_from_pat(&self, session_id: Uuid) -> StoreResult<bool> {
+        let found: Option<bool> = sqlx::query_scalar(
+            "SELECT personal_access_token_id IS NOT NULL FROM sessions WHERE id = $1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.unwrap_or(false))
+    }
+
+    async fn revoke_pat(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        reason: &str,
+        event: &SecurityEventRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let revoked = sqlx::query(
+            "UPDATE personal_access_tokens SET revoked_at = $3, revoked_reason = $4
+             WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(event.occurred_at)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if revoked == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $2, revoked_reason = 'pat-revoked'
+             WHERE personal_access_token_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(event.occurred_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn revoke_user_pats(
+        &self,
+        user_id: Uuid,
+        reason: &str,
+        event: &SecurityEventRecord,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let revoked = sqlx::query(
+            "UPDATE personal_access_tokens SET revoked_at = $2, revoked_reason = $3
+             WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(event.occurred_at)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // Also the sessions of PATs that expired without being revoked.
+        let sessions = sqlx::query(
+            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3
+             WHERE user_id = $1 AND personal_access_token_id IS NOT NULL AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(event.occurred_at)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if revoked > 0 || sessions > 0 {
+            insert_event(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn prune_pats(&self, ended_before: OffsetDateTime, batch: i64) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM personal_access_tokens WHERE id IN (
+                 SELECT id FROM personal_access_tokens
+                 WHERE expires_at < $1 OR revoked_at < $1
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(ended_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+}
