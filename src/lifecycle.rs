@@ -665,7 +665,7 @@ impl Lifecycle {
                     &[("ticket", &form_ticket), ("type", purpose.link_type())],
                 ));
             }
-            Purpose::ExchangeCode | Purpose::PasswordResetForm => {
+            Purpose::ExchangeCode | Purpose::PasswordResetForm | Purpose::EmailOtp => {
                 return Err(AuthError::InvalidTicket);
             }
         }
