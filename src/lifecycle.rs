@@ -160,6 +160,7 @@ impl Lifecycle {
             to: to.to_owned(),
             kind,
             link: self.link(&ticket, purpose, &redirect_to),
+            code: SecretString::default(),
             new_email,
             display_name: user.display_name.clone(),
             expires_in: purpose.lifetime(),
