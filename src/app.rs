@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::devices::DeviceCookies;
 use crate::email::Mailer;
+use crate::email_otp::EmailOtp;
 use crate::http::{self, AppState};
 use crate::keys::KeyService;
 use crate::lifecycle::Lifecycle;
@@ -72,6 +73,15 @@ impl Application {
             sessions.clone(),
             &config,
         ));
+        let email_otp = Arc::new(
+            EmailOtp::load(
+                lifecycle.clone(),
+                tokens.keys().derived_secret(EmailOtp::DERIVED_PURPOSE),
+                config.rate_limits.failed_signins_per_account,
+            )
+            .await
+            .context("cannot load the email-code secret")?,
+        );
         let admin = Arc::new(Admin::new(
             store.clone(),
             clock.clone(),
@@ -117,6 +127,7 @@ impl Application {
                 sessions,
                 accounts,
                 lifecycle,
+                email_otp,
                 admin,
                 ip_limits,
             },
