@@ -353,7 +353,7 @@ Paths are relative to the server URL, the public URL (`TESSERA_PUBLIC_URL`), who
 
 ## Bearer or cookie transport
 
-In bearer mode, tokens travel in response bodies and the access token in `Authorization: Bearer <token>`. In cookie mode (the request header `{mode_header}: cookie`; this server's default is `{default_mode}`, `TESSERA_DEFAULT_AUTH_MODE`), the operations that start or rotate a session (sign-up, sign-in, anonymous sign-in, refresh, code exchange, the refresh bounce) set three cookies with `Set-Cookie` instead of returning the tokens; the Session body keeps `accessTokenExpiresIn`, `refreshTokenId` and `user` (and `accessToken` only with `TESSERA_EXPOSE_ACCESS_TOKEN=true`). Sign-out always clears them.
+In bearer mode, tokens travel in response bodies and the access token in `Authorization: Bearer <token>`. In cookie mode (the request header `{mode_header}: cookie`; this server's default is `{default_mode}`, `TESSERA_DEFAULT_AUTH_MODE`), the operations that start or rotate a session (sign-up, sign-in, anonymous sign-in, email-code sign-in, refresh, code exchange, the refresh bounce) set three cookies with `Set-Cookie` instead of returning the tokens; the Session body keeps `accessTokenExpiresIn`, `refreshTokenId` and `user` (and `accessToken` only with `TESSERA_EXPOSE_ACCESS_TOKEN=true`). Sign-out always clears them.
 
 | cookie | on this server | holds | attributes |
 |---|---|---|---|
