@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::devices::DeviceCookies;
 use crate::email::Mailer;
+use crate::email_otp::EmailOtp;
 use crate::http::{self, AppState};
 use crate::keys::KeyService;
 use crate::lifecycle::Lifecycle;
@@ -73,6 +74,15 @@ impl Application {
             sessions.clone(),
             &config,
         ));
+        let email_otp = Arc::new(
+            EmailOtp::load(
+                lifecycle.clone(),
+                tokens.keys().derived_secret(EmailOtp::DERIVED_PURPOSE),
+                config.rate_limits.failed_signins_per_account,
+            )
+            .await
+            .context("cannot load the email-code secret")?,
+        );
         let admin = Arc::new(Admin::new(
             store.clone(),
             clock.clone(),
@@ -123,6 +133,7 @@ impl Application {
                 sessions,
                 accounts,
                 lifecycle,
+                email_otp,
                 admin,
                 pats,
                 ip_limits,

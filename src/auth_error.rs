@@ -37,6 +37,10 @@ pub enum AuthError {
     SessionNotFound,
     #[error("the ticket or code is invalid, used or expired")]
     InvalidTicket,
+    /// A wrong, used, expired or exhausted email code, or no code for the address (one
+    /// answer for all, as Nhost's `invalid-otp`).
+    #[error("the code is invalid, used or expired")]
+    InvalidOtp,
     #[error("redirectTo is not an allowed redirect URL")]
     RedirectNotAllowed,
     #[error("this email domain is not allowed")]

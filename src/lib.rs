@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod devices;
 pub mod email;
+pub mod email_otp;
 pub mod http;
 pub mod keys;
 pub mod lifecycle;

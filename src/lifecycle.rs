@@ -51,6 +51,32 @@ pub enum Upgrade {
     },
 }
 
+/// The profile of an account a passwordless sign-in creates (Nhost's sign-up `options`).
+#[derive(Debug, Default)]
+pub struct NewProfile {
+    /// Default: the address.
+    pub display_name: Option<String>,
+    /// Default `en`.
+    pub locale: Option<String>,
+    /// Default `{}`.
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl NewProfile {
+    fn check(&self) -> Result<(), AuthError> {
+        if let Some(name) = &self.display_name {
+            accounts::check_display_name(name)?;
+        }
+        if let Some(locale) = &self.locale {
+            accounts::check_locale(locale)?;
+        }
+        if let Some(metadata) = &self.metadata {
+            accounts::check_metadata(metadata)?;
+        }
+        Ok(())
+    }
+}
+
 /// Email-driven flows.
 pub struct Lifecycle {
     pub(crate) store: Arc<dyn Store>,
@@ -157,6 +183,7 @@ impl Lifecycle {
             to: to.to_owned(),
             kind,
             link: self.link(&ticket, purpose, &redirect_to),
+            code: SecretString::default(),
             new_email,
             display_name: user.display_name.clone(),
             expires_in: purpose.lifetime(),
@@ -532,44 +559,20 @@ impl Lifecycle {
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let redirect_to = self.redirect_target(redirect_to)?;
-        display_name
-            .as_deref()
-            .map(accounts::check_display_name)
-            .transpose()?;
         let challenge = code_challenge.filter(|c| c.len() == 43).ok_or_else(|| {
             AuthError::InvalidRequest(
                 "codeChallenge (PKCE S256) is required for sign-in links.".into(),
             )
         })?;
         let email = accounts::normalise_email(email)?;
-        let user = match self.store.user_by_email(&email).await? {
-            Some(user) => Some(user),
-            None if self.disable_signup || self.check_domain(&email).is_err() => None,
-            None => {
-                let now = self.clock.now();
-                let user = new_user(
-                    now,
-                    Some(email.clone()),
-                    display_name.unwrap_or_else(|| email.clone()),
-                    false,
-                );
-                match self.store.insert_user(&user).await {
-                    Ok(()) => {
-                        self.record(
-                            "signup",
-                            user.id,
-                            client,
-                            json!({ "method": "passwordless" }),
-                        )
-                        .await;
-                        Some(user)
-                    }
-                    Err(StoreError::Conflict(_)) => self.store.user_by_email(&email).await?,
-                    Err(err) => return Err(err.into()),
-                }
-            }
+        let profile = NewProfile {
+            display_name,
+            ..NewProfile::default()
         };
-        if let Some(user) = user.filter(|u| !u.disabled) {
+        let user = self
+            .passwordless_user(&email, profile, "passwordless", client)
+            .await?;
+        if let Some(user) = user {
             let options = TicketOptions {
                 redirect_to: Some(redirect_to),
                 code_challenge: Some(challenge),
@@ -585,6 +588,49 @@ impl Lifecycle {
             .await?;
         }
         Ok(())
+    }
+
+    /// The enabled account of a (normalised) address that asked for a passwordless sign-in
+    /// (`method`: a link or an emailed code), created with `profile` when there is none and
+    /// sign-up allows it (`TESSERA_DISABLE_SIGNUP`, the domain lists). `None`: nothing is
+    /// to be sent. The profile is checked first, whether or not it is used, so a bad one
+    /// is refused the same way for every address.
+    pub(crate) async fn passwordless_user(
+        &self,
+        email: &str,
+        profile: NewProfile,
+        method: &str,
+        client: &ClientInfo,
+    ) -> Result<Option<UserRecord>, AuthError> {
+        profile.check()?;
+        let user = match self.store.user_by_email(email).await? {
+            Some(user) => Some(user),
+            None if self.disable_signup || self.check_domain(email).is_err() => None,
+            None => {
+                let mut user = new_user(
+                    self.clock.now(),
+                    Some(email.to_owned()),
+                    profile.display_name.unwrap_or_else(|| email.to_owned()),
+                    false,
+                );
+                if let Some(locale) = profile.locale {
+                    user.locale = locale;
+                }
+                if let Some(metadata) = profile.metadata {
+                    user.metadata = metadata;
+                }
+                match self.store.insert_user(&user).await {
+                    Ok(()) => {
+                        self.record("signup", user.id, client, json!({ "method": method }))
+                            .await;
+                        Some(user)
+                    }
+                    Err(StoreError::Conflict(_)) => self.store.user_by_email(email).await?,
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        };
+        Ok(user.filter(|u| !u.disabled))
     }
 
     /// `GET /verify`: follows an emailed link. Returns where to send the browser; an
@@ -686,7 +732,7 @@ impl Lifecycle {
                     &[("ticket", &form_ticket), ("type", purpose.link_type())],
                 ));
             }
-            Purpose::ExchangeCode | Purpose::PasswordResetForm => {
+            Purpose::ExchangeCode | Purpose::PasswordResetForm | Purpose::EmailOtp => {
                 return Err(AuthError::InvalidTicket);
             }
         }

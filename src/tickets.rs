@@ -31,6 +31,9 @@ pub enum Purpose {
     PasswordResetForm,
     /// The link in the notice to the old address of an email change, which reverts it.
     EmailRevert,
+    /// An emailed one-time code (six digits), typed back by the app: see
+    /// [`crate::email_otp`]. Found by its account and keyed by an HMAC, not a bare hash.
+    EmailOtp,
 }
 
 impl Purpose {
@@ -44,6 +47,7 @@ impl Purpose {
             Purpose::ExchangeCode => "exchange-code",
             Purpose::PasswordResetForm => "password-reset-form",
             Purpose::EmailRevert => "email-revert",
+            Purpose::EmailOtp => "email-otp",
         }
     }
 
@@ -58,6 +62,8 @@ impl Purpose {
             // What the app's form receives is a reset ticket to Nhost's clients.
             Purpose::PasswordResetForm => "passwordReset",
             Purpose::EmailRevert => "emailRevertChange",
+            // Never in a link: a code is typed, not followed.
+            Purpose::EmailOtp => "emailOtp",
         }
     }
 
@@ -83,6 +89,7 @@ impl Purpose {
             Purpose::ExchangeCode => Duration::from_secs(5 * 60),
             Purpose::PasswordResetForm => Duration::from_secs(15 * 60),
             Purpose::EmailRevert => Duration::from_secs(7 * 24 * 3600),
+            Purpose::EmailOtp => Duration::from_secs(10 * 60),
         }
     }
 }
@@ -228,6 +235,11 @@ mod tests {
             Purpose::from_link_type("exchangeCode"),
             None,
             "codes are not links"
+        );
+        assert_eq!(
+            Purpose::from_link_type("emailOtp"),
+            None,
+            "nor are email codes"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! Sending email: SMTP (`TESSERA_SMTP_URL`) or, without it, files in an outbox directory
 //! (`data/outbox/`, for development). Messages go out in the background with retries; a
-//! failure is logged with the kind and the recipient's domain, never the link.
+//! failure is logged with the kind and the recipient's domain, never the link or code.
 
 pub mod templates;
 
@@ -12,7 +12,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::config::Config;
@@ -37,7 +37,10 @@ enum Transport {
 pub struct Email {
     pub to: String,
     pub kind: EmailKind,
+    /// The link of the message; empty for a one-time code.
     pub link: String,
+    /// The one-time code of a `signin-otp` message (for `{{code}}`); empty otherwise.
+    pub code: SecretString,
     /// The new address of an email change (for `{{newEmail}}`); empty otherwise.
     pub new_email: String,
     pub display_name: String,
@@ -117,6 +120,7 @@ impl Mailer {
             self.templates_dir.as_deref(),
             &templates::Values {
                 link: &email.link,
+                code: email.code.expose_secret(),
                 email: &email.to,
                 new_email: &email.new_email,
                 display_name: &email.display_name,

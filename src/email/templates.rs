@@ -1,9 +1,9 @@
 //! Email templates: a subject, a plain-text body and an HTML body per kind of message.
 //! Built in, and overridable by files in `TESSERA_EMAIL_TEMPLATES_DIR` named
 //! `<kind>.subject.txt`, `<kind>.txt` and `<kind>.html` (any of them; the rest stay built
-//! in). Placeholders: `{{link}}`, `{{email}}` (the recipient), `{{newEmail}}` (the new
-//! address of an email change), `{{displayName}}`, `{{expiresIn}}`; in HTML they are
-//! escaped.
+//! in). Placeholders: `{{link}}`, `{{code}}` (the one-time code of `signin-otp`),
+//! `{{email}}` (the recipient), `{{newEmail}}` (the new address of an email change),
+//! `{{displayName}}`, `{{expiresIn}}`; in HTML they are escaped.
 
 use std::path::Path;
 
@@ -16,6 +16,8 @@ pub enum EmailKind {
     /// To the old address after an email change, with a link that reverts it.
     EmailChanged,
     SigninLink,
+    /// A one-time code to type into the app (`POST /signin/otp/email`); no link.
+    SigninOtp,
 }
 
 impl EmailKind {
@@ -27,6 +29,7 @@ impl EmailKind {
             EmailKind::EmailChange => "email-change",
             EmailKind::EmailChanged => "email-changed",
             EmailKind::SigninLink => "signin-link",
+            EmailKind::SigninOtp => "signin-otp",
         }
     }
 
@@ -52,6 +55,11 @@ impl EmailKind {
                 "Your sign-in link",
                 "Hello {{displayName}},\n\nOpen this link to sign in as {{email}}:\n\n{{link}}\n\nThe link works once and expires in {{expiresIn}}. If you did not ask for it, ignore this message.\n",
             ),
+            // The code sits alone on its line, easy to find and to copy.
+            EmailKind::SigninOtp => (
+                "Your sign-in code",
+                "Hello {{displayName}},\n\nYour code to sign in as {{email}}:\n\n{{code}}\n\nType it where you asked for it. It works once and expires in {{expiresIn}}. Nobody from the service will ever ask you for it; if you did not ask for a code, ignore this message.\n",
+            ),
         }
     }
 }
@@ -67,6 +75,7 @@ pub struct Rendered {
 /// The values placeholders take.
 pub struct Values<'a> {
     pub link: &'a str,
+    pub code: &'a str,
     pub email: &'a str,
     pub new_email: &'a str,
     pub display_name: &'a str,
@@ -84,6 +93,7 @@ fn escape_html(text: &str) -> String {
 fn fill(template: &str, values: &Values<'_>, escape: fn(&str) -> String) -> String {
     template
         .replace("{{link}}", &escape(values.link))
+        .replace("{{code}}", &escape(values.code))
         .replace("{{email}}", &escape(values.email))
         .replace("{{newEmail}}", &escape(values.new_email))
         .replace("{{displayName}}", &escape(values.display_name))
@@ -123,6 +133,7 @@ mod tests {
     fn values() -> Values<'static> {
         Values {
             link: "https://auth.example.com/verify?ticket=abc&type=emailVerify",
+            code: "042917",
             email: "ada@example.com",
             new_email: "lovelace@example.com",
             display_name: "Ada <script>",
@@ -140,6 +151,7 @@ mod tests {
             EmailKind::SigninLink,
         ] {
             let r = render(kind, None, &values());
+            assert!(!r.text.contains("042917"), "a code only where it belongs");
             assert!(!r.text.contains("{{") && !r.html.contains("{{") && !r.subject.contains("{{"));
             assert!(r.text.contains("ticket=abc&type=emailVerify"));
             assert!(r.html.contains(
@@ -147,6 +159,28 @@ mod tests {
             ));
             assert!(r.html.contains("Ada &lt;script&gt;"), "{}", r.html);
         }
+    }
+
+    #[test]
+    fn the_code_message_carries_the_code_and_no_link() {
+        let r = render(EmailKind::SigninOtp, None, &values());
+        assert!(!r.text.contains("{{") && !r.html.contains("{{") && !r.subject.contains("{{"));
+        assert!(r.text.contains("\n\n042917\n\n"), "{}", r.text);
+        assert!(r.html.contains("042917"));
+        assert!(
+            !r.text.contains("http") && !r.html.contains("href"),
+            "no link"
+        );
+        assert!(r.html.contains("Ada &lt;script&gt;"), "{}", r.html);
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("signin-otp.subject.txt"),
+            "{{code}} is your Acme code\n",
+        )
+        .unwrap();
+        let r = render(EmailKind::SigninOtp, Some(dir.path()), &values());
+        assert_eq!(r.subject, "042917 is your Acme code");
     }
 
     #[test]

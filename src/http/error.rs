@@ -227,6 +227,7 @@ impl From<AuthError> for ApiError {
             AuthError::SignOutAllNeedsLiveCredential => (S::UNAUTHORIZED, "invalid-token"),
             AuthError::SessionNotFound => (S::NOT_FOUND, "session-not-found"),
             AuthError::InvalidTicket => (S::UNAUTHORIZED, "invalid-ticket"),
+            AuthError::InvalidOtp => (S::UNAUTHORIZED, "invalid-otp"),
             AuthError::RedirectNotAllowed => (S::BAD_REQUEST, "redirect-not-allowed"),
             AuthError::EmailDomainNotAllowed => (S::FORBIDDEN, "email-domain-not-allowed"),
             AuthError::NotAnonymous => (S::BAD_REQUEST, "user-not-anonymous"),

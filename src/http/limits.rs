@@ -42,7 +42,9 @@ fn family(method: &Method, path: &str) -> Option<Family> {
         method
     };
     match (method, path) {
-        (&Method::POST, "/signin/email-password" | "/signin/pat") => Some(Family::SignIn),
+        (&Method::POST, "/signin/email-password" | "/signin/pat" | "/signin/otp/email/verify") => {
+            Some(Family::SignIn)
+        }
         (&Method::POST, "/signup/email-password" | "/signin/anonymous") => Some(Family::SignUp),
         (&Method::POST, "/token" | "/token/exchange") | (&Method::GET, "/token/refresh") => {
             Some(Family::Refresh)
@@ -53,6 +55,7 @@ fn family(method: &Method, path: &str) -> Option<Family> {
             | "/user/password/reset"
             | "/user/email/change"
             | "/signin/passwordless/email"
+            | "/signin/otp/email"
             | "/user/deanonymize",
         ) => Some(Family::Email),
         (&Method::GET, "/verify") => Some(Family::Verify),
@@ -134,5 +137,15 @@ mod tests {
             "backends' liveness checks are not limited"
         );
         assert_eq!(family(&Method::GET, "/user"), None);
+        assert_eq!(
+            family(&Method::POST, "/signin/otp/email"),
+            Some(Family::Email),
+            "a code request sends a message"
+        );
+        assert_eq!(
+            family(&Method::POST, "/v1/signin/otp/email/verify"),
+            Some(Family::SignIn),
+            "typing a code is a sign-in attempt"
+        );
     }
 }

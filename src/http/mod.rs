@@ -15,6 +15,7 @@ mod bodies;
 pub mod client;
 pub mod cookies;
 mod csrf;
+mod email_otp;
 pub mod error;
 mod health;
 pub mod json;
@@ -49,6 +50,7 @@ use crate::accounts::Accounts;
 use crate::admin::Admin;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::email_otp::EmailOtp;
 use crate::lifecycle::Lifecycle;
 use crate::pats::PersonalAccessTokens;
 use crate::ratelimit::IpLimits;
@@ -68,6 +70,7 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub accounts: Arc<Accounts>,
     pub lifecycle: Arc<Lifecycle>,
+    pub email_otp: Arc<EmailOtp>,
     pub admin: Arc<Admin>,
     pub pats: Arc<PersonalAccessTokens>,
     pub ip_limits: Arc<IpLimits>,
@@ -89,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(user::router())
         .merge(lifecycle::router())
         .merge(pats::router())
+        .merge(email_otp::router())
         .split_for_parts();
     // The routes that write to or read from the database finish what they started (the
     // JWKS, discovery and health answers are from memory or a ping, and skip the task).

@@ -357,7 +357,7 @@ Paths are relative to the server URL, the public URL (`TESSERA_PUBLIC_URL`), who
 
 ## Bearer or cookie transport
 
-In bearer mode, tokens travel in response bodies and the access token in `Authorization: Bearer <token>`. In cookie mode (the request header `{mode_header}: cookie`; this server's default is `{default_mode}`, `TESSERA_DEFAULT_AUTH_MODE`), the operations that start or rotate a session (sign-up, sign-in, anonymous sign-in, refresh, code exchange, the refresh bounce) set three cookies with `Set-Cookie` instead of returning the tokens; the Session body keeps `accessTokenExpiresIn`, `refreshTokenId` and `user` (and `accessToken` only with `TESSERA_EXPOSE_ACCESS_TOKEN=true`). Sign-out always clears them.
+In bearer mode, tokens travel in response bodies and the access token in `Authorization: Bearer <token>`. In cookie mode (the request header `{mode_header}: cookie`; this server's default is `{default_mode}`, `TESSERA_DEFAULT_AUTH_MODE`), the operations that start or rotate a session (sign-up, sign-in, anonymous sign-in, email-code sign-in, refresh, code exchange, the refresh bounce) set three cookies with `Set-Cookie` instead of returning the tokens; the Session body keeps `accessTokenExpiresIn`, `refreshTokenId` and `user` (and `accessToken` only with `TESSERA_EXPOSE_ACCESS_TOKEN=true`). Sign-out always clears them.
 
 | cookie | on this server | holds | attributes |
 |---|---|---|---|
@@ -374,7 +374,7 @@ All three have `SameSite` from `TESSERA_COOKIE_SAMESITE`, `Secure` unless `TESSE
 Every error, whatever the route, is `{{"status": <http>, "error": "<kebab-case-code>", "message": "..."}}` (schema `Error`). Messages never echo submitted values. The codes:
 
 - 400: `invalid-request` (malformed JSON, missing or mistyped fields, an invalid email, a role request, a bad query), `password-too-short`, `password-too-weak`, `redirect-not-allowed`, `user-not-anonymous`
-- 401: `invalid-email-password`, `disabled-user`, `unverified-user`, `invalid-refresh-token`, `refresh-token-reused`, `invalid-token`, `invalid-ticket`, `invalid-pat`, `invalid-admin-secret`
+- 401: `invalid-email-password`, `disabled-user`, `unverified-user`, `invalid-refresh-token`, `refresh-token-reused`, `invalid-token`, `invalid-ticket`, `invalid-pat`, `invalid-otp`, `invalid-admin-secret`
 - 403: `signup-disabled`, `email-domain-not-allowed`, `invalid-origin`, `elevated-claim-required`
 - 404: `not-found` (no such route, on any path), `session-not-found`, `pat-not-found`, `user-not-found`, `key-not-found`
 - 405: `method-not-allowed` (a known path with another method; with `Allow`)

@@ -256,6 +256,20 @@ impl KeyService {
         Ok(service)
     }
 
+    /// A 32-byte secret for `purpose`, derived from the key-encryption key (HMAC-SHA256
+    /// over a label), so that it is in no database dump either; `None` when signing keys
+    /// are stored in clear (no key-encryption key). Every replica derives the same one.
+    pub fn derived_secret(&self, purpose: &str) -> Option<[u8; 32]> {
+        let kek = self.policy.encryption_key.as_ref()?;
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, kek);
+        let mut label = b"tessera derived secret v1\0".to_vec();
+        label.extend_from_slice(purpose.as_bytes());
+        let tag = aws_lc_rs::hmac::sign(&key, &label);
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(tag.as_ref());
+        Some(secret)
+    }
+
     /// The key set as of the last reload.
     pub fn snapshot(&self) -> Arc<KeySet> {
         self.current

@@ -256,6 +256,20 @@ pub trait Store: PatStore + Send + Sync + 'static {
         purpose: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<TicketRecord>>;
+    /// Stores a ticket and spends (marks used) every unused ticket of the same user and
+    /// purpose, in one transaction: at most one is live per user and purpose (email
+    /// codes). Returns how many were spent.
+    async fn replace_ticket(&self, ticket: &TicketRecord) -> StoreResult<u64>;
+    /// Counts one try against the user's newest unused, unexpired ticket of this purpose,
+    /// in one statement, unless it has had `max_attempts` already (then nothing changes).
+    /// Returns the ticket and its tries including this one.
+    async fn attempt_ticket(
+        &self,
+        user_id: Uuid,
+        purpose: &str,
+        now: OffsetDateTime,
+        max_attempts: i64,
+    ) -> StoreResult<Option<(TicketRecord, i64)>>;
 
     /// The server secret named `name`, shared by every replica: `candidate` is stored if
     /// there is none yet, and whichever row exists afterwards is returned (concurrent first

@@ -262,7 +262,8 @@ pub struct SecurityEventRecord {
 pub struct TicketRecord {
     pub id: uuid::Uuid,
     pub user_id: uuid::Uuid,
-    /// `verify-email`, `password-reset`, `email-change`, `signin-link` or `exchange-code`.
+    /// `verify-email`, `password-reset`, `email-change`, `signin-link`, `exchange-code`,
+    /// `password-reset-form`, `email-revert` or `email-otp`.
     pub purpose: String,
     pub hash: Vec<u8>,
     pub created_at: OffsetDateTime,

@@ -762,6 +762,69 @@ impl Store for SqliteStore {
         Ok(row.as_ref().map(ticket_from_row).transpose()?)
     }
 
+    async fn replace_ticket(&self, ticket: &TicketRecord) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
+        let spent = sqlx::query(
+            "UPDATE tickets SET used_at = ?3
+             WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL",
+        )
+        .bind(ticket.user_id)
+        .bind(&ticket.purpose)
+        .bind(to_micros(ticket.created_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "INSERT INTO tickets (id, user_id, purpose, ticket_hash, created_at, expires_at,
+                 redirect_to, code_challenge, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(ticket.id)
+        .bind(ticket.user_id)
+        .bind(&ticket.purpose)
+        .bind(&ticket.hash)
+        .bind(to_micros(ticket.created_at))
+        .bind(to_micros(ticket.expires_at))
+        .bind(&ticket.redirect_to)
+        .bind(&ticket.code_challenge)
+        .bind(Json(&ticket.payload))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(spent)
+    }
+
+    async fn attempt_ticket(
+        &self,
+        user_id: Uuid,
+        purpose: &str,
+        now: OffsetDateTime,
+        max_attempts: i64,
+    ) -> StoreResult<Option<(TicketRecord, i64)>> {
+        // The conditions are repeated outside the subquery: a concurrent try that took the
+        // last attempt (or a redemption) makes this one match nothing.
+        let row = sqlx::query(
+            "UPDATE tickets SET attempts = attempts + 1
+             WHERE id = (SELECT id FROM tickets
+                         WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL
+                             AND expires_at > ?3
+                         ORDER BY created_at DESC, id DESC LIMIT 1)
+                 AND used_at IS NULL AND expires_at > ?3 AND attempts < ?4
+             RETURNING *",
+        )
+        .bind(user_id)
+        .bind(purpose)
+        .bind(to_micros(now))
+        .bind(max_attempts)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let attempts: i64 = row.try_get("attempts")?;
+        Ok(Some((ticket_from_row(&row)?, attempts)))
+    }
+
     async fn server_secret(
         &self,
         name: &str,

@@ -1,10 +1,11 @@
 //! The real `@nhost/nhost-js` SDK (pinned in tests/compat/nhost/package.json) in Node,
 //! against a running Tessera on each store: sign up, sign in, a forced refresh through the
-//! SDK's own refresh path, getUser, signOut, a refresh after sign-out failing, and
-//! createPAT / signInPAT with the session the SDK then holds (nhost.test.mjs); anonymous
-//! sign-in and deanonymize, a PKCE link through tokenExchange, password change and reset,
-//! email change and verification (flows.test.mjs); and the README's list of the SDK calls
-//! Tessera does not serve, checked against the SDK itself.
+//! SDK's own refresh path, getUser, signOut, a refresh after sign-out failing,
+//! createPAT / signInPAT with the session the SDK then holds, and a sign-in with an emailed
+//! one-time code read from the server's outbox (nhost.test.mjs); anonymous sign-in and
+//! deanonymize, a PKCE link through tokenExchange, password change and reset, email change
+//! and verification (flows.test.mjs); and the README's list of the SDK calls Tessera does
+//! not serve, checked against the SDK itself.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -34,7 +35,8 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
                 "flows.test.mjs",
             ])
             .env("TESSERA_URL", auth_url)
-            .env("OUTBOX_DIR", outbox)
+            .env("OUTBOX_DIR", &outbox)
+            .env("TESSERA_OUTBOX_DIR", &outbox)
             .env("APP_URL", "https://app.example.com/welcome")
             .current_dir(compat_dir())
             .output()
@@ -52,6 +54,10 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
         "nhost-js against Tessera failed:\n{report}"
     );
     assert!(report.contains("pass"), "{report}");
+    assert!(
+        !report.contains("skipped 1") && report.contains("one-time code"),
+        "the email-code test ran: {report}"
+    );
 }
 
 both_backends!(nhost_js_sdk_works_against_tessera);

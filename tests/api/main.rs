@@ -21,6 +21,7 @@ mod keys;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod otp;
 mod pats;
 mod process;
 mod properties;

@@ -38,6 +38,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/user/password"),
     ("POST", "/user/email/change"),
     ("POST", "/signin/passwordless/email"),
+    ("POST", "/signin/otp/email"),
+    ("POST", "/signin/otp/email/verify"),
     ("POST", "/signin/anonymous"),
     ("POST", "/user/deanonymize"),
     ("POST", "/token/exchange"),
@@ -396,6 +398,7 @@ async fn errors_cookies_and_security_are_documented(backend: Backend) {
         ("post", "/signin/anonymous", "200"),
         ("post", "/token", "200"),
         ("post", "/token/exchange", "200"),
+        ("post", "/signin/otp/email/verify", "200"),
         ("post", "/signout", "200"),
         ("get", "/token/refresh", "303"),
     ] {
@@ -411,6 +414,7 @@ async fn errors_cookies_and_security_are_documented(backend: Backend) {
         "/signin/anonymous",
         "/token",
         "/token/exchange",
+        "/signin/otp/email/verify",
     ] {
         let parameters = operation("post", path)["parameters"].clone();
         let header = parameters

@@ -75,7 +75,7 @@ fn check(request: Request<Body>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-const POSTS: [&str; 14] = [
+const POSTS: [&str; 16] = [
     "/signup/email-password",
     "/signin/email-password",
     "/token",
@@ -87,6 +87,8 @@ const POSTS: [&str; 14] = [
     "/user/email/change",
     "/user/email/send-verification-email",
     "/signin/passwordless/email",
+    "/signin/otp/email",
+    "/signin/otp/email/verify",
     "/signin/anonymous",
     "/user/deanonymize",
     "/admin/users",
@@ -114,6 +116,7 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
                     Just("options".to_owned()),
                     Just("ticket".to_owned()),
                     Just("code".to_owned()),
+                    Just("otp".to_owned()),
                     ".{0,12}"
                 ],
                 inner,

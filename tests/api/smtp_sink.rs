@@ -188,3 +188,16 @@ fn decode_quoted_printable(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// The one-time code of a `signin-otp` message: the line of its text that is six digits.
+pub fn otp(message: &Received) -> String {
+    let decoded = decode_quoted_printable(&message.data);
+    let code = decoded
+        .lines()
+        .map(str::trim)
+        .find(|line| line.len() == 6 && line.bytes().all(|b| b.is_ascii_digit()))
+        .expect("a six-digit code on a line of its own")
+        .to_owned();
+    crate::helpers::audit_secret(&code);
+    code
+}

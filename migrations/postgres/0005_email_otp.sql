@@ -1,0 +1,39 @@
+-- Email one-time codes (`POST /signin/otp/email`, `POST /signin/otp/email/verify`): a
+-- short numeric code emailed to an address, typed back into the app for a session.
+--
+-- A code is a ticket like any other (purpose 'email-otp' in `tickets`), with two
+-- differences that this migration serves:
+--
+--   * It is guessable. A link's ticket has 256 bits; a code has six decimal digits, one
+--     in a million. So a code may be tried only a few times: `attempts` counts the tries
+--     against it, and one conditional UPDATE (`attempts < limit`) both counts a try and
+--     refuses the ones over the limit. The counter lives in the row, not in a replica's
+--     memory, so guesses spread over many replicas (and many client IPs, which the per-IP
+--     limits cannot see as one) still share one budget per code. After the last wrong try
+--     the code is spent (used_at set). Wrong codes also count as failed sign-ins of the
+--     address (`rate_limits`), which bounds guesses across successive codes.
+--
+--   * It is found by its account, not by its hash. The app sends {email, otp}; the code
+--     alone names nothing. Only the account's newest unused, unexpired code is tried, and
+--     asking for a new code spends the older ones (one transaction), so at most one code
+--     per address is live. `tickets_user_id_idx` (0001) serves that lookup: an account
+--     has a handful of tickets at most.
+--
+-- The code is stored only as an HMAC-SHA256 over (ticket id, user id, code), keyed by a
+-- secret derived from the key-encryption key (TESSERA_KEY_ENCRYPTION_KEY, or the embedded
+-- default's key file), which is not in the database. A plain SHA-256 of a six-digit code
+-- would fall to a million hashes offline; without the key, `ticket_hash` says nothing
+-- about the code, and binding the ticket id makes equal codes hash differently (the
+-- UNIQUE constraint on ticket_hash stays meaningful). Only a deployment that stores its
+-- signing keys in clear (TESSERA_ALLOW_PLAINTEXT_KEYS) keys it with a random secret in
+-- `server_secrets` ('email-otp-hmac') instead; a full dump of such a database holds the
+-- signing keys anyway.
+--
+-- Every existing ticket starts at zero attempts; link tickets never count any (they are
+-- redeemed by hash, once).
+--
+-- Numbered 0005: 0002 to 0004 belong to other changes. Versions apply in any order (sqlx
+-- applies every embedded migration not yet recorded), and this one only adds a column.
+ALTER TABLE tickets
+    -- Tries counted against this ticket (email codes only); never above the limit.
+    ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;

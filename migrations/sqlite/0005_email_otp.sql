@@ -1,0 +1,12 @@
+-- Email one-time codes: the same change as ../postgres/0005_email_otp.sql (read that file
+-- for the why).
+--
+-- A code is a ticket of purpose 'email-otp'. It has six digits, so it may be tried only a
+-- few times: `attempts` counts the tries, and one conditional UPDATE (`attempts < limit`)
+-- both counts a try and refuses those over the limit, so every replica shares one budget
+-- per code. Only an account's newest unused code is tried; asking for a new one spends
+-- the older ones. The code is stored only as an HMAC-SHA256 over (ticket id, user id,
+-- code) under a key derived from the key-encryption key (the key file next to this
+-- database, or TESSERA_KEY_ENCRYPTION_KEY), never as a bare hash a million guesses would
+-- reverse. Existing tickets start at zero attempts; link tickets never count any.
+ALTER TABLE tickets ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
