@@ -98,9 +98,12 @@ pub fn token_from_headers(
     {
         return Some(token.trim().to_owned());
     }
+    // Parsed as Tessera parses it: pairs split at `;`, name and value trimmed, the value's
+    // surrounding quotes dropped, the name never decoded.
     cookie_headers
         .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.trim(), value.trim().trim_matches('"')))
         .find(|(name, value)| *name == cookie_name && !value.is_empty())
         .map(|(_, value)| value.to_owned())
 }
