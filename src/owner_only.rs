@@ -27,8 +27,19 @@ pub fn create_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Creates the file `path` with `contents`, owner-only, written and synced before this
-/// returns; fails with `AlreadyExists` if there is a file there.
+/// returns; fails with `AlreadyExists` if there is a file there. Atomic: the contents go to
+/// a hidden temporary file in the same directory first, then a hard link makes it appear
+/// whole, so no reader (another replica starting, a tool watching the outbox) ever sees it
+/// empty or half-written.
 pub fn create_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let temporary = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        uuid::Uuid::new_v4().simple()
+    ));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -36,11 +47,17 @@ pub fn create_file(path: &Path, contents: &[u8]) -> io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path)?;
-    // The umask can only take bits away from 0600; set it exactly anyway.
-    restrict(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
+    let written = (|| {
+        let mut file = options.open(&temporary)?;
+        // The umask can only take bits away from 0600; set it exactly anyway.
+        restrict(&temporary)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        // Fails with AlreadyExists when `path` exists, as create_new would.
+        std::fs::hard_link(&temporary, path)
+    })();
+    let _ = std::fs::remove_file(&temporary);
+    written
 }
 
 /// Makes an existing file owner-only (0600).

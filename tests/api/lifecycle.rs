@@ -680,9 +680,11 @@ async fn without_smtp_messages_land_in_the_outbox(backend: Backend) {
     .await;
     let mut files = Vec::new();
     for _ in 0..100 {
+        // Messages appear whole under their .eml name (written aside, then linked).
         files = std::fs::read_dir(app.outbox.path())
             .unwrap()
             .flatten()
+            .filter(|f| f.file_name().to_string_lossy().ends_with(".eml"))
             .collect();
         if !files.is_empty() {
             break;
