@@ -45,15 +45,12 @@ fn issuer() -> (TokenIssuer, tempfile::TempDir) {
 
 fn tokens(c: &mut Criterion) {
     let (issuer, _dir) = issuer();
-    let roles = vec!["user".to_owned()];
-    let subject = Subject {
-        user_id: Uuid::new_v4(),
-        session_id: Uuid::new_v4(),
-        default_role: "user",
-        roles: &roles,
-        is_anonymous: false,
-    };
     let now = SystemClock.now();
+    let user = store::UserRecord::placeholder(Uuid::new_v4(), now);
+    let subject = Subject {
+        user: &user,
+        session_id: Uuid::new_v4(),
+    };
     c.bench_function("sign_es256", |b| {
         b.iter(|| issuer.issue(black_box(&subject), now).unwrap())
     });

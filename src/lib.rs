@@ -16,6 +16,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod custom_claims;
 pub mod devices;
 pub mod email;
 pub mod email_otp;

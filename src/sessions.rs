@@ -295,11 +295,8 @@ impl Sessions {
     ) -> Result<IssuedSession, AuthError> {
         let access_token = self.tokens.issue(
             &Subject {
-                user_id: user.id,
+                user: &user,
                 session_id,
-                default_role: &user.default_role,
-                roles: &user.roles,
-                is_anonymous: user.is_anonymous,
             },
             now,
         )?;

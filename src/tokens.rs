@@ -12,8 +12,10 @@ use tessera_verify::{Rules, verify_token};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::config::Config;
+use crate::config::{Config, CustomClaims};
+use crate::custom_claims;
 use crate::keys::{KeyError, KeyService};
+use crate::store::UserRecord;
 
 /// Tolerated clock difference between replicas for `iat`.
 const IAT_LEEWAY_SECONDS: u64 = 60;
@@ -22,14 +24,12 @@ const IAT_LEEWAY_SECONDS: u64 = 60;
 /// crate's type, so both sides agree on the shape).
 pub use tessera_verify::{Claims as AccessClaims, HasuraClaims, VerifyError as TokenError};
 
-/// Who a token is for.
+/// Who a token is for: the user as read for this issue (so custom claims and roles are
+/// never older than the sign-in or refresh that asked for the token) and the session.
 #[derive(Debug, Clone)]
 pub struct Subject<'a> {
-    pub user_id: Uuid,
+    pub user: &'a UserRecord,
     pub session_id: Uuid,
-    pub default_role: &'a str,
-    pub roles: &'a [String],
-    pub is_anonymous: bool,
 }
 
 /// Whether an expired token is acceptable (sign-out only: SPEC.md section 4).
@@ -46,6 +46,7 @@ pub struct TokenIssuer {
     audience: String,
     ttl: Duration,
     hasura: bool,
+    custom: CustomClaims,
     rules: Rules,
     rng: SystemRandom,
 }
@@ -68,6 +69,7 @@ impl TokenIssuer {
             audience: config.audience.clone(),
             ttl: config.access_token_ttl,
             hasura: config.hasura_claims,
+            custom: config.custom_claims.clone(),
             rules,
             rng: SystemRandom::new(),
         }
@@ -88,21 +90,34 @@ impl TokenIssuer {
         let set = self.keys.snapshot();
         let key = set.signing_key(now).ok_or(KeyError::NoActiveKey)?;
         let iat = now.unix_timestamp();
+        let user = subject.user;
         let claims = AccessClaims {
             sid: subject.session_id,
-            sub: subject.user_id,
+            sub: user.id,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat,
             exp: iat + self.ttl.as_secs() as i64,
             hasura: self.hasura.then(|| HasuraClaims {
-                user_id: subject.user_id.to_string(),
-                default_role: subject.default_role.to_owned(),
-                allowed_roles: subject.roles.to_vec(),
-                user_is_anonymous: subject.is_anonymous.to_string(),
+                user_id: user.id.to_string(),
+                default_role: user.default_role.clone(),
+                allowed_roles: user.roles.clone(),
+                user_is_anonymous: user.is_anonymous.to_string(),
             }),
         };
-        let payload = serde_json::to_vec(&claims).expect("claims serialise");
+        let payload = if self.custom.is_empty() {
+            serde_json::to_vec(&claims)
+        } else {
+            // Custom claims have no place in the fixed claim type, so the claims go
+            // through a JSON object they are added to.
+            serde_json::to_value(&claims).and_then(|mut value| {
+                if let serde_json::Value::Object(map) = &mut value {
+                    custom_claims::add(&self.custom, user, map);
+                }
+                serde_json::to_vec(&value)
+            })
+        }
+        .map_err(|_| KeyError::Import("claims could not be serialised".into()))?;
         let mut token = String::with_capacity(512);
         token.push_str(&key.header_b64);
         token.push('.');
@@ -148,12 +163,12 @@ impl TokenIssuer {
 
     /// The start-up self-test: sign one token and verify it through the verifier.
     pub fn self_test(&self, now: OffsetDateTime) -> Result<(), String> {
+        // A user with every named field a custom claim may read, so the test also signs
+        // whatever custom claims are configured.
+        let user = UserRecord::placeholder(Uuid::nil(), now);
         let subject = Subject {
-            user_id: Uuid::nil(),
+            user: &user,
             session_id: Uuid::nil(),
-            default_role: "user",
-            roles: &["user".to_owned()],
-            is_anonymous: false,
         };
         let token = self.issue(&subject, now).map_err(|e| e.to_string())?;
         let claims = self

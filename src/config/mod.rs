@@ -4,7 +4,10 @@
 //! value stops start-up with one line naming the variable, the problem and a valid example;
 //! secrets are never echoed back.
 
+mod claims;
 mod values;
+
+pub use claims::{ClaimSource, CustomClaims, HASURA_NAMESPACE};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -143,6 +146,8 @@ pub struct Config {
     /// password (`TESSERA_RECENT_AUTH_WINDOW`).
     pub recent_auth_window: Duration,
     pub hasura_claims: bool,
+    /// `TESSERA_CUSTOM_CLAIMS` and `TESSERA_CUSTOM_TOP_LEVEL_CLAIMS`.
+    pub custom_claims: CustomClaims,
     pub keys: KeyConfig,
     pub cookies: CookieConfig,
     pub allowed_origins: Vec<String>,
@@ -440,6 +445,9 @@ impl Config {
             ));
         }
 
+        let hasura_claims = env.parsed("TESSERA_HASURA_CLAIMS", "true", true, values::boolean)?;
+        let custom_claims = custom_claims(&env, hasura_claims)?;
+
         Ok(Config {
             database,
             database_max_connections: env.parsed(
@@ -479,7 +487,8 @@ impl Config {
                 Duration::from_secs(600),
                 duration,
             )?,
-            hasura_claims: env.parsed("TESSERA_HASURA_CLAIMS", "true", true, values::boolean)?,
+            hasura_claims,
+            custom_claims,
             keys,
             cookies: CookieConfig {
                 default_auth_mode: env.parsed(
@@ -839,6 +848,34 @@ fn email_domains(env: &Source<'_>, var: &'static str) -> Result<Vec<String>, Con
             }
         })?
         .unwrap_or_default())
+}
+
+/// Example values of the custom-claims variables, in every message about them.
+const CUSTOM_CLAIMS_EXAMPLE: &str = r#"'{"org":"metadata.org.id","plan":"metadata.plan"}'"#;
+
+fn custom_claims(env: &Source<'_>, hasura_claims: bool) -> Result<CustomClaims, ConfigError> {
+    let hasura = env
+        .optional("TESSERA_CUSTOM_CLAIMS", CUSTOM_CLAIMS_EXAMPLE, |raw| {
+            claims::parse(raw, claims::Placement::Hasura)
+        })?
+        .unwrap_or_default();
+    // Without the namespace there is nowhere to put them; dropping them silently would
+    // leave an operator believing Hasura sees them.
+    if !hasura.is_empty() && !hasura_claims {
+        return Err(error(
+            "TESSERA_CUSTOM_CLAIMS",
+            "is set but TESSERA_HASURA_CLAIMS=false leaves no Hasura namespace to add it to (use TESSERA_CUSTOM_TOP_LEVEL_CLAIMS, or unset TESSERA_HASURA_CLAIMS)",
+            CUSTOM_CLAIMS_EXAMPLE,
+        ));
+    }
+    let top_level = env
+        .optional(
+            "TESSERA_CUSTOM_TOP_LEVEL_CLAIMS",
+            CUSTOM_CLAIMS_EXAMPLE,
+            |raw| claims::parse(raw, claims::Placement::TopLevel),
+        )?
+        .unwrap_or_default();
+    Ok(CustomClaims { hasura, top_level })
 }
 
 fn parse_smtp_url(raw: &str) -> Result<SecretString, String> {

@@ -171,3 +171,109 @@ fn postgres_needs_a_key_encryption_key_unless_plaintext_is_allowed() {
     assert!(config(&[]).is_ok());
     assert!(config(&[("DATABASE_URL", "sqlite://elsewhere/t.db")]).is_ok());
 }
+
+#[test]
+fn custom_claims_parse_into_names_and_user_paths() {
+    let config = config(&[
+        (
+            "TESSERA_CUSTOM_CLAIMS",
+            r#"{"org":"metadata.org.id","roles":"roles","verified":"emailVerified"}"#,
+        ),
+        ("TESSERA_CUSTOM_TOP_LEVEL_CLAIMS", r#"{"email":"email"}"#),
+    ])
+    .unwrap();
+    let hasura = &config.custom_claims.hasura;
+    assert!(hasura.contains(&(
+        "x-hasura-org".to_owned(),
+        ClaimSource::Metadata(vec!["org".into(), "id".into()])
+    )));
+    assert!(hasura.contains(&("x-hasura-roles".to_owned(), ClaimSource::Roles)));
+    assert_eq!(
+        config.custom_claims.top_level,
+        vec![("email".to_owned(), ClaimSource::Email)]
+    );
+    assert!(self::config(&[]).unwrap().custom_claims.is_empty());
+}
+
+#[test]
+fn custom_claims_refuse_bad_values_naming_the_variable() {
+    for var in ["TESSERA_CUSTOM_CLAIMS", "TESSERA_CUSTOM_TOP_LEVEL_CLAIMS"] {
+        for (value, problem) in [
+            ("{org", "is not valid JSON"),
+            (r#"["org"]"#, "is not a JSON object"),
+            (r#"{"org":"password_hash"}"#, "is not a user path"),
+            (r#"{"org":"metadata"}"#, "is not a user path"),
+            (r#"{"org":"metadata..id"}"#, "is not a user path"),
+            (r#"{"org":1}"#, "other than a path string"),
+            (r#"{"a b":"email"}"#, "is not 1-64 letters"),
+            (r#"{"":"email"}"#, "is not 1-64 letters"),
+            (r#"{"Org":"email","org":"locale"}"#, "twice"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            let line = err.to_string();
+            assert_eq!(err.var, var, "{line}");
+            assert!(line.contains(problem), "{value}: {line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
+    }
+}
+
+#[test]
+fn custom_claims_never_replace_registered_or_fixed_claims() {
+    for name in [
+        "sub",
+        "SID",
+        "iss",
+        "aud",
+        "iat",
+        "exp",
+        "nbf",
+        "jti",
+        "https://hasura.io/jwt/claims",
+    ] {
+        let value = format!(r#"{{"{name}":"email"}}"#);
+        let err = config(&[("TESSERA_CUSTOM_TOP_LEVEL_CLAIMS", &value)]).unwrap_err();
+        assert_eq!(err.var, "TESSERA_CUSTOM_TOP_LEVEL_CLAIMS", "{err}");
+        // Inside the namespace these names are harmless `x-hasura-sub` and so on.
+        if !name.contains('/') {
+            assert!(
+                config(&[("TESSERA_CUSTOM_CLAIMS", &value)]).is_ok(),
+                "{name}"
+            );
+        }
+    }
+    for name in [
+        "user-id",
+        "Default-Role",
+        "allowed-roles",
+        "user-is-anonymous",
+        "x-hasura-org",
+    ] {
+        let value = format!(r#"{{"{name}":"metadata.x"}}"#);
+        let err = config(&[("TESSERA_CUSTOM_CLAIMS", &value)]).unwrap_err();
+        assert_eq!(err.var, "TESSERA_CUSTOM_CLAIMS", "{err}");
+    }
+}
+
+#[test]
+fn namespace_claims_need_the_hasura_namespace() {
+    let err = config(&[
+        ("TESSERA_HASURA_CLAIMS", "false"),
+        ("TESSERA_CUSTOM_CLAIMS", r#"{"org":"metadata.org"}"#),
+    ])
+    .unwrap_err();
+    assert_eq!(err.var, "TESSERA_CUSTOM_CLAIMS");
+    assert!(
+        err.to_string().contains("TESSERA_HASURA_CLAIMS=false"),
+        "{err}"
+    );
+    let top = config(&[
+        ("TESSERA_HASURA_CLAIMS", "false"),
+        (
+            "TESSERA_CUSTOM_TOP_LEVEL_CLAIMS",
+            r#"{"org":"metadata.org"}"#,
+        ),
+    ])
+    .unwrap();
+    assert_eq!(top.custom_claims.top_level.len(), 1);
+}

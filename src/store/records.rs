@@ -99,6 +99,32 @@ pub struct UserUpdate {
     pub metadata: Option<Value>,
 }
 
+impl UserRecord {
+    /// A user with no row behind it and plain values: email, the role `user`, locale `en`,
+    /// empty metadata. For the start-up self-test, benchmarks and tests that sign tokens.
+    pub fn placeholder(id: Uuid, now: OffsetDateTime) -> Self {
+        Self {
+            id,
+            created_at: now,
+            updated_at: now,
+            email: Some("placeholder@localhost".into()),
+            email_verified: false,
+            phone_number: None,
+            phone_number_verified: false,
+            password_hash: None,
+            password_changed_at: None,
+            display_name: String::new(),
+            avatar_url: String::new(),
+            locale: "en".into(),
+            default_role: "user".into(),
+            roles: vec!["user".into()],
+            is_anonymous: false,
+            metadata: Value::Object(serde_json::Map::new()),
+            disabled: false,
+        }
+    }
+}
+
 impl UserUpdate {
     /// `user` with this update applied (what the row holds once it is written).
     pub fn apply(&self, mut user: UserRecord, now: OffsetDateTime) -> UserRecord {

@@ -9,6 +9,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tessera::clock::Clock;
+use tessera::store::UserRecord;
 use tessera::tokens::{Expiry, Subject};
 use uuid::Uuid;
 
@@ -19,13 +20,13 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 /// A token signed by the server for a fresh user and session.
 pub(crate) fn issue(app: &TestApp) -> String {
-    let roles = vec!["user".to_owned(), "editor".to_owned()];
+    let user = UserRecord {
+        roles: vec!["user".to_owned(), "editor".to_owned()],
+        ..UserRecord::placeholder(Uuid::new_v4(), app.clock.now())
+    };
     let subject = Subject {
-        user_id: Uuid::new_v4(),
+        user: &user,
         session_id: Uuid::new_v4(),
-        default_role: "user",
-        roles: &roles,
-        is_anonymous: false,
     };
     app.state.tokens.issue(&subject, app.clock.now()).unwrap()
 }

@@ -7,6 +7,7 @@ mod proxy;
 mod accounts;
 mod admin;
 mod browser;
+mod claims;
 mod compat;
 mod connections;
 mod container;
