@@ -302,6 +302,34 @@ impl Lifecycle {
         Ok(())
     }
 
+    /// Ends every session of the user (but `keep`) and revokes its personal access tokens,
+    /// recording why; returns how many of each. What every takeover defence does once
+    /// someone else may have had access.
+    async fn end_access(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        reason: &str,
+        client: &ClientInfo,
+    ) -> Result<(u64, u64), AuthError> {
+        let now = self.clock.now();
+        let event = sessions::event(
+            now,
+            "session-revoked",
+            Some(user_id),
+            None,
+            client,
+            json!({ "reason": reason, "by": "user" }),
+        );
+        let sessions = self
+            .store
+            .revoke_user_sessions(user_id, keep, reason, &event)
+            .await?;
+        let pats =
+            pats::revoke_all(self.store.as_ref(), user_id, now, reason, "user", client).await?;
+        Ok((sessions, pats))
+    }
+
     /// The mailbox of `user` was just proven by `route`, other than the account's own
     /// verification link. If the account was unverified, whoever registered the address
     /// may not be its holder (a pre-registered account): every session ends and the
@@ -325,29 +353,11 @@ impl Lifecycle {
             ..UserUpdate::default()
         };
         self.store.update_user(user.id, &update, now).await?;
-        let event = sessions::event(
-            now,
-            "session-revoked",
-            Some(user.id),
-            None,
-            client,
-            json!({ "reason": "unverified-account-claimed", "by": "user" }),
-        );
-        let revoked = self
-            .store
-            .revoke_user_sessions(user.id, None, "unverified-account-claimed", &event)
-            .await?;
         // A PAT is a credential like a session: whoever made it before the address was
         // proven may not be the mailbox holder.
-        let pats_revoked = pats::revoke_all(
-            self.store.as_ref(),
-            user.id,
-            now,
-            "unverified-account-claimed",
-            "user",
-            client,
-        )
-        .await?;
+        let (revoked, pats_revoked) = self
+            .end_access(user.id, None, "unverified-account-claimed", client)
+            .await?;
         if had_password || revoked > 0 || pats_revoked > 0 {
             self.record(
                 "unverified-account-claimed",
@@ -387,28 +397,10 @@ impl Lifecycle {
         }
         self.set_password(&user, password, UserUpdate::default())
             .await?;
-        let event = sessions::event(
-            self.clock.now(),
-            "session-revoked",
-            Some(user.id),
-            None,
-            client,
-            json!({ "reason": "password-changed", "by": "user" }),
-        );
-        self.store
-            .revoke_user_sessions(user.id, Some(current_session), "password-changed", &event)
-            .await?;
         // A password change is what a user does who fears someone else got in: a PAT made
-        // by that someone must not outlive it (SPEC: no session survives for the others).
-        pats::revoke_all(
-            self.store.as_ref(),
-            user.id,
-            self.clock.now(),
-            "password-changed",
-            "user",
-            client,
-        )
-        .await?;
+        // by that someone must not outlive it.
+        self.end_access(user.id, Some(current_session), "password-changed", client)
+            .await?;
         self.record(
             "password-changed",
             user.id,
@@ -483,26 +475,8 @@ impl Lifecycle {
         self.claim_mailbox(&user, "password-reset", client).await?;
         self.set_password(&user, password, UserUpdate::default())
             .await?;
-        let event = sessions::event(
-            self.clock.now(),
-            "session-revoked",
-            Some(user.id),
-            None,
-            client,
-            json!({ "reason": "password-reset", "by": "user" }),
-        );
-        self.store
-            .revoke_user_sessions(user.id, None, "password-reset", &event)
+        self.end_access(user.id, None, "password-reset", client)
             .await?;
-        pats::revoke_all(
-            self.store.as_ref(),
-            user.id,
-            self.clock.now(),
-            "password-reset",
-            "user",
-            client,
-        )
-        .await?;
         self.record(
             "password-reset",
             user.id,
@@ -829,26 +803,8 @@ impl Lifecycle {
             Err(StoreError::Conflict(_)) => return Err(AuthError::EmailAlreadyInUse),
             other => other?,
         }
-        let event = sessions::event(
-            now,
-            "session-revoked",
-            Some(user.id),
-            None,
-            client,
-            json!({ "reason": "email-change-reverted", "by": "user" }),
-        );
-        self.store
-            .revoke_user_sessions(user.id, None, "email-change-reverted", &event)
+        self.end_access(user.id, None, "email-change-reverted", client)
             .await?;
-        pats::revoke_all(
-            self.store.as_ref(),
-            user.id,
-            now,
-            "email-change-reverted",
-            "user",
-            client,
-        )
-        .await?;
         self.record(
             "email-change-reverted",
             user.id,

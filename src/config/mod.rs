@@ -263,6 +263,16 @@ impl Source<'_> {
     }
 }
 
+/// A shared secret a client presents (admin API, metrics): at least 32 characters, so
+/// that it cannot be guessed.
+fn long_secret(raw: &str) -> Result<SecretString, String> {
+    if raw.len() >= 32 {
+        Ok(SecretString::from(raw.to_owned()))
+    } else {
+        Err("is shorter than 32 characters".into())
+    }
+}
+
 /// Values of these variables never appear in an error message.
 fn is_secret(var: &str) -> bool {
     matches!(
@@ -598,24 +608,12 @@ impl Config {
             admin_secret: env.optional(
                 "TESSERA_ADMIN_SECRET",
                 "<a long random string>",
-                |raw| {
-                    if raw.len() >= 32 {
-                        Ok(SecretString::from(raw.to_owned()))
-                    } else {
-                        Err("is shorter than 32 characters".into())
-                    }
-                },
+                long_secret,
             )?,
             metrics_token: env.optional(
                 "TESSERA_METRICS_TOKEN",
                 "<a long random string>",
-                |raw| {
-                    if raw.len() >= 32 {
-                        Ok(SecretString::from(raw.to_owned()))
-                    } else {
-                        Err("is shorter than 32 characters".into())
-                    }
-                },
+                long_secret,
             )?,
             metrics_listen: env.optional("TESSERA_METRICS_LISTEN", "127.0.0.1:9090", |raw| {
                 raw.parse()
