@@ -1,5 +1,6 @@
 //! The domain's errors: what can go wrong signing up, signing in, refreshing and signing
-//! out. The HTTP layer maps each to a status and a code of SPEC.md.
+//! out. The HTTP layer maps each to a status and an error code (listed in the README and the
+//! OpenAPI document).
 
 use crate::keys::KeyError;
 use crate::passwords::{HashError, PolicyError};

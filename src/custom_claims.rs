@@ -1,4 +1,4 @@
-//! Custom claims (SPEC.md section 9): values read from the user at every issue, so the
+//! Custom claims (the README section of that name): values read from the user at every issue, so the
 //! next token after a role or metadata change carries the new values.
 //!
 //! A path that leads nowhere (or to `null`) adds no claim. Inside the Hasura namespace

@@ -1,4 +1,4 @@
-//! Device cookies (OWASP's defence against lockout as a weapon; SPEC.md section 9).
+//! Device cookies (OWASP's defence against lockout as a weapon; docs/security.md).
 //!
 //! A successful password sign-in (or sign-up) hands the client a `tessera-device` cookie:
 //! a random nonce and its issue time with an HMAC-SHA256 tag over them and the account's

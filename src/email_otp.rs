@@ -221,7 +221,7 @@ impl EmailOtp {
         if user.disabled {
             return Err(AuthError::DisabledUser);
         }
-        // Typing the code proves the mailbox (SPEC section 7's rule).
+        // Typing the code proves the mailbox (the unverified-account rule, docs/security.md).
         self.lifecycle
             .claim_mailbox(&user, "email-otp", client)
             .await?;

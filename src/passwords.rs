@@ -28,7 +28,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::config::PasswordConfig;
 
-/// Longest password accepted, in characters (well beyond the 128 SPEC asks for).
+/// Longest password accepted, in characters (well beyond the usual 128).
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 /// zxcvbn is quadratic-ish in length; beyond this many characters a password is not
 /// "common" by any list, so only this prefix is scored.

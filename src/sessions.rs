@@ -1,4 +1,4 @@
-//! Sessions and refresh-token rotation (SPEC.md section 2).
+//! Sessions and refresh-token rotation (the README's tokens section).
 //!
 //! A session is one sign-in; its id is the `sid` claim and the Session's `refreshTokenId`.
 //! Each `POST /token` exchanges the presented refresh token, in one transaction:
@@ -468,7 +468,7 @@ fn cap(at: OffsetDateTime, absolute: Option<OffsetDateTime>) -> OffsetDateTime {
 }
 
 /// The rotation decision, from what the locked transaction sees. Pure, so every branch of
-/// SPEC.md's rotation rules is in one place.
+/// the documented rotation rules is in one place.
 fn decide(
     state: Option<TokenState>,
     presented: &str,

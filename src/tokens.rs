@@ -20,7 +20,7 @@ use crate::store::UserRecord;
 /// Tolerated clock difference between replicas for `iat`.
 const IAT_LEEWAY_SECONDS: u64 = 60;
 
-/// The claims of an access token, exactly those of SPEC.md section 2 (the verifier
+/// The claims of an access token, exactly the documented ones (the verifier
 /// crate's type, so both sides agree on the shape).
 pub use tessera_verify::{Claims as AccessClaims, HasuraClaims, VerifyError as TokenError};
 
@@ -32,7 +32,7 @@ pub struct Subject<'a> {
     pub session_id: Uuid,
 }
 
-/// Whether an expired token is acceptable (sign-out only: SPEC.md section 4).
+/// Whether an expired token is acceptable (sign-out only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
     Enforce,

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-/// The Hasura namespace claim (SPEC.md section 2).
+/// The Hasura namespace claim.
 pub const HASURA_NAMESPACE: &str = "https://hasura.io/jwt/claims";
 
 /// Claims Tessera always sets at the top level; a custom claim of the same name would

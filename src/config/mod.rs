@@ -41,7 +41,7 @@ pub enum Database {
 pub enum AuthMode {
     /// Tokens in the JSON body, sent back as `Authorization: Bearer`.
     Bearer,
-    /// Tokens in HttpOnly cookies (SPEC.md section 4).
+    /// Tokens in HttpOnly cookies (the README's browser section).
     Cookie,
 }
 
@@ -117,7 +117,7 @@ pub enum ClientIpHeader {
     XForwardedFor,
 }
 
-/// Cookie transport (SPEC.md section 4).
+/// Cookie transport (the README's browser section).
 #[derive(Debug, Clone)]
 pub struct CookieConfig {
     pub default_auth_mode: AuthMode,

@@ -1,4 +1,4 @@
-//! Parsers for the value formats of SPEC.md section 7: durations, booleans, lists.
+//! Parsers for the documented value formats: durations, booleans, lists.
 //!
 //! Each parser returns a short description of what is wrong; `Config` adds the variable's
 //! name and an example, so every message a user sees names both.

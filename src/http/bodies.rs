@@ -1,4 +1,4 @@
-//! The JSON shapes of Nhost's auth service that Tessera answers with (SPEC.md section 3).
+//! The JSON shapes of Nhost's auth service that Tessera answers with.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};

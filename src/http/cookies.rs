@@ -1,4 +1,4 @@
-//! Cookie transport for browser apps (SPEC.md section 4).
+//! Cookie transport for browser apps (the README's browser section).
 //!
 //! Three cookies: the access token (`tessera-token`, HttpOnly, `Path=/`), the refresh token
 //! (`tessera-refresh-token`, HttpOnly, `Path=<base>/token`, so the browser sends it only to
@@ -35,7 +35,7 @@ pub enum AuthModeHeader {
 }
 /// The hint cookie's name (never prefixed: pages look for it by this name).
 pub const HINT_COOKIE: &str = "tessera-session";
-/// The device cookie's name (SPEC.md section 9).
+/// The device cookie's name (docs/security.md, device cookies).
 pub const DEVICE_COOKIE: &str = "tessera-device";
 
 /// Names and attributes of Tessera's cookies, derived from the configuration.

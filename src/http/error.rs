@@ -1,4 +1,4 @@
-//! The error envelope of SPEC.md: `{"status", "error", "message"}` for every error,
+//! The error envelope: `{"status", "error", "message"}` for every error,
 //! including the ones produced outside our handlers (404, 405, 413, timeouts).
 
 use std::borrow::Cow;

@@ -1,4 +1,4 @@
-//! Signing keys and their lifecycle (SPEC.md section 2).
+//! Signing keys and their lifecycle (docs/keys.md).
 //!
 //! A key moves through four stages, all decided by timestamps in the database so that
 //! every replica agrees without talking to the others:

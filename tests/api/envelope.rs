@@ -1,4 +1,4 @@
-//! Every error, ours or the framework's, comes in the envelope of SPEC.md.
+//! Every error, ours or the framework's, comes in the error envelope.
 
 use reqwest::StatusCode;
 

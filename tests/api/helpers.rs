@@ -377,7 +377,7 @@ impl Drop for TestApp {
     }
 }
 
-/// Asserts that `response` is an error in the envelope of SPEC.md with this status and
+/// Asserts that `response` is an error in the envelope `{status, error, message}` with this status and
 /// code, and returns its body.
 pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status, "status");

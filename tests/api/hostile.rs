@@ -388,7 +388,7 @@ async fn hostile_tokens_are_refused_by_the_crate_and_the_server(backend: Backend
                 StatusCode::UNAUTHORIZED,
                 "/user with `{name}`"
             );
-            // An expired but genuine token may sign its session out (SPEC.md section 4);
+            // An expired but genuine token may sign its session out;
             // every other one must not.
             if name != "exp = now" {
                 let signout = app
