@@ -149,6 +149,7 @@ impl EmailOtp {
             code: code.into(),
             new_email: String::new(),
             display_name: user.display_name,
+            locale: user.locale,
             expires_in: Purpose::EmailOtp.lifetime(),
         });
         Ok(())

@@ -164,6 +164,7 @@ impl Lifecycle {
             code: SecretString::default(),
             new_email,
             display_name: user.display_name.clone(),
+            locale: user.locale.clone(),
             expires_in: purpose.lifetime(),
         });
         Ok(())
