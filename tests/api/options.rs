@@ -264,7 +264,44 @@ async fn emails_are_in_the_locale_when_a_translation_ships(backend: Backend) {
     );
 }
 
+async fn admin_created_users_default_to_the_configured_roles(backend: Backend) {
+    const SECRET: &str = "an-admin-secret-of-at-least-32-characters";
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("TESSERA_ADMIN_SECRET", SECRET),
+            ("TESSERA_ALLOWED_ROLES", "user,me"),
+        ],
+    )
+    .await;
+    let create = |body: Value| {
+        app.client
+            .post(app.url("/admin/users"))
+            .header("x-tessera-admin-secret", SECRET)
+            .json(&body)
+            .send()
+    };
+    let plain: Value = create(json!({ "email": unique_email() }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plain["roles"], json!(["user", "me"]));
+    assert_eq!(plain["defaultRole"], "user");
+    // Explicit roles stay the administrator's, outside the sign-up list too.
+    let explicit: Value = create(json!({ "email": unique_email(), "roles": ["staff"] }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(explicit["roles"], json!(["staff"]));
+    assert_eq!(explicit["defaultRole"], "staff");
+}
+
 both_backends!(
+    admin_created_users_default_to_the_configured_roles,
     sign_up_narrows_the_configured_roles,
     anonymous_sign_in_takes_a_profile,
     a_sign_in_link_creates_the_account_with_its_options,
