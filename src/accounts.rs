@@ -13,12 +13,14 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::anonymous::new_user;
 use crate::auth_error::AuthError;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, RoleConfig};
 use crate::devices::DeviceCookies;
 use crate::lifecycle::Lifecycle;
 use crate::metrics;
+use crate::new_account::NewProfile;
 use crate::passwords::{MAX_PASSWORD_CHARS, Passwords, Verified};
 use crate::ratelimit::{Bucket, FailedSignIns};
 use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
@@ -30,17 +32,11 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_METADATA_BYTES: usize = 8 * 1024;
 /// Longest display name.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
-/// The role every self-registered user gets; other roles are granted by an administrator.
-pub const DEFAULT_ROLE: &str = "user";
-
 /// Optional sign-up fields (Nhost's `options`).
 #[derive(Debug, Default, Clone)]
 pub struct SignUpOptions {
-    pub display_name: Option<String>,
-    pub locale: Option<String>,
-    pub metadata: Option<Value>,
-    pub default_role: Option<String>,
-    pub allowed_roles: Option<Vec<String>>,
+    /// `displayName`, `locale`, `metadata`, `defaultRole`, `allowedRoles`.
+    pub profile: NewProfile,
     /// Where the verification link leads (when verification is required).
     pub redirect_to: Option<String>,
     /// PKCE challenge: the verification link then leads to a code for a session.
@@ -58,6 +54,7 @@ pub struct Accounts {
     failed_signins: FailedSignIns,
     disable_signup: bool,
     require_email_verification: bool,
+    roles: RoleConfig,
 }
 
 /// Trims and lower-cases an email address and checks its shape; the address is the
@@ -118,15 +115,11 @@ pub fn check_metadata(metadata: &Value) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// A locale: a language tag such as `en` or `pt-BR`.
+/// A locale: 2 or 3 ASCII letters (`en`, `fr`, `haw`), as Nhost's. Stored as given; the
+/// email language falls back to English when no template of it exists.
 pub fn check_locale(locale: &str) -> Result<(), AuthError> {
-    if locale.is_empty()
-        || locale.len() > 16
-        || !locale
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-    {
-        return Err(invalid("locale is not a language tag.".into()));
+    if !(2..=3).contains(&locale.len()) || !locale.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(invalid("locale must be 2 or 3 letters, such as en.".into()));
     }
     Ok(())
 }
@@ -166,6 +159,7 @@ impl Accounts {
             lifecycle,
             disable_signup: config.disable_signup,
             require_email_verification: config.require_email_verification,
+            roles: config.roles.clone(),
         }
     }
 
@@ -190,35 +184,13 @@ impl Accounts {
         let local_part = email.split('@').next().unwrap_or_default();
         self.passwords
             .check_policy(password.expose_secret(), &[&email, local_part])?;
-        let (default_role, roles) = roles(&options)?;
-        let metadata = options.metadata.unwrap_or_else(|| json!({}));
-        check_metadata(&metadata)?;
-        let display_name = options.display_name.unwrap_or_else(|| email.clone());
-        check_display_name(&display_name)?;
-        let locale = options.locale.unwrap_or_else(|| "en".into());
-        check_locale(&locale)?;
+        let profile = options.profile.check(&self.roles)?;
 
         let hash = self.passwords.hash(password).await?;
         let now = self.clock.now();
-        let user = UserRecord {
-            id: Uuid::new_v4(),
-            created_at: now,
-            updated_at: now,
-            email: Some(email),
-            email_verified: false,
-            phone_number: None,
-            phone_number_verified: false,
-            password_hash: Some(hash),
-            password_changed_at: None,
-            display_name,
-            avatar_url: String::new(),
-            locale,
-            default_role,
-            roles,
-            is_anonymous: false,
-            metadata,
-            disabled: false,
-        };
+        let mut user = new_user(now, Some(email), String::new(), Some(&self.roles));
+        user.password_hash = Some(hash);
+        profile.apply(&mut user);
         match self.store.insert_user(&user).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return Err(AuthError::EmailAlreadyInUse),
@@ -381,26 +353,6 @@ impl Accounts {
     }
 }
 
-/// Roles a self-registering user may ask for: only the default one. Nhost lets clients
-/// pick among configured roles; Tessera leaves every other role to administrators, so a
-/// client can never grant itself privileges.
-fn roles(options: &SignUpOptions) -> Result<(String, Vec<String>), AuthError> {
-    let default_role = options
-        .default_role
-        .clone()
-        .unwrap_or_else(|| DEFAULT_ROLE.into());
-    let allowed = options
-        .allowed_roles
-        .clone()
-        .unwrap_or_else(|| vec![DEFAULT_ROLE.into()]);
-    if default_role != DEFAULT_ROLE || allowed.iter().any(|r| r != DEFAULT_ROLE) {
-        return Err(AuthError::InvalidRequest(format!(
-            "Only the `{DEFAULT_ROLE}` role can be requested at sign-up."
-        )));
-    }
-    Ok((default_role, vec![DEFAULT_ROLE.into()]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,7 +364,10 @@ mod tests {
         assert!(check_metadata(&json!({ "plan": "free", "n": [1, 2] })).is_ok());
         assert!(check_display_name("Ada\u{0}").is_err());
         assert!(check_display_name("Ada Lovelace").is_ok());
-        assert!(check_locale("pt-BR").is_ok() && check_locale("").is_err());
+        assert!(check_locale("fr").is_ok() && check_locale("haw").is_ok());
+        for bad in ["", "e", "pt-BR", "engl", "e1", "../"] {
+            assert!(check_locale(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

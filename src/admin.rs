@@ -11,10 +11,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::accounts::{self, DEFAULT_ROLE};
+use crate::accounts;
 use crate::anonymous::new_user;
 use crate::auth_error::AuthError;
 use crate::clock::Clock;
+use crate::config::RoleConfig;
 use crate::keys::{KeyService, Revocation, Rotation};
 use crate::passwords::Passwords;
 use crate::pats;
@@ -70,6 +71,8 @@ pub struct Admin {
     clock: Arc<dyn Clock>,
     passwords: Arc<Passwords>,
     keys: Arc<KeyService>,
+    /// The roles of a user created without explicit ones.
+    roles: RoleConfig,
     /// SHA-256 of `TESSERA_ADMIN_SECRET`: compared in constant time, never kept in clear.
     secret_hash: Option<Vec<u8>>,
 }
@@ -78,12 +81,9 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
     digest(&SHA256, bytes).as_ref().to_vec()
 }
 
-/// A role name: 1 to 64 of `[a-z0-9_-]`.
+/// A role name: 1 to 64 of `[a-z0-9_-]`, as the configured roles.
 fn valid_role(role: &str) -> bool {
-    (1..=64).contains(&role.len())
-        && role
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    crate::config::valid_role_name(role)
 }
 
 /// Checks roles and the default role together: the default must be one of the roles.
@@ -134,6 +134,7 @@ impl Admin {
         clock: Arc<dyn Clock>,
         passwords: Arc<Passwords>,
         keys: Arc<KeyService>,
+        roles: RoleConfig,
         secret: Option<&SecretString>,
     ) -> Self {
         Self {
@@ -141,6 +142,7 @@ impl Admin {
             clock,
             passwords,
             keys,
+            roles,
             secret_hash: secret.map(|s| sha256(s.expose_secret().as_bytes())),
         }
     }
@@ -230,19 +232,21 @@ impl Admin {
             .as_deref()
             .map(accounts::check_locale)
             .transpose()?;
-        let roles = new.roles.unwrap_or_else(|| vec![DEFAULT_ROLE.into()]);
-        let default_role = new.default_role.unwrap_or_else(|| {
-            roles
-                .first()
-                .cloned()
-                .unwrap_or_else(|| DEFAULT_ROLE.into())
-        });
+        // Without explicit roles, those of a self-registered account.
+        let (roles, fallback) = match new.roles {
+            Some(roles) => (roles.clone(), roles.first().cloned().unwrap_or_default()),
+            None => (
+                self.roles.allowed_roles.clone(),
+                self.roles.default_role.clone(),
+            ),
+        };
+        let default_role = new.default_role.unwrap_or(fallback);
         check_roles(&default_role, &roles)?;
         let mut user = new_user(
             self.clock.now(),
             Some(email.clone()),
             new.display_name.unwrap_or(email),
-            false,
+            Some(&self.roles),
         );
         if let Some(password) = &new.password {
             self.passwords.check_policy(password.expose_secret(), &[])?;

@@ -6,13 +6,15 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::accounts::{self, DEFAULT_ROLE};
+use crate::accounts;
 use crate::auth_error::AuthError;
+use crate::config::RoleConfig;
 use crate::lifecycle::Lifecycle;
+use crate::new_account::{DEFAULT_LOCALE, NewProfile};
 use crate::sessions::{ClientInfo, IssuedSession};
 use crate::store::{StoreError, UserRecord, UserUpdate};
 
-/// The role of anonymous users, replaced by `user` when they upgrade.
+/// The role of anonymous users, replaced by the configured roles when they upgrade.
 pub const ANONYMOUS_ROLE: &str = "anonymous";
 
 /// How an anonymous user becomes a regular one.
@@ -27,25 +29,31 @@ pub enum Upgrade {
 }
 
 impl Lifecycle {
-    /// `POST /signin/anonymous`: a session for a new anonymous user.
+    /// `POST /signin/anonymous`: a session for a new anonymous user, with the profile
+    /// fields of `profile` (`displayName`, `locale`, `metadata`). Its role is always
+    /// `anonymous`: role fields of `profile` are not used (Nhost's request has none).
     pub async fn sign_in_anonymous(
         &self,
-        display_name: Option<String>,
+        profile: NewProfile,
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
         if self.disable_signup {
             return Err(AuthError::SignupDisabled);
         }
-        display_name
-            .as_deref()
-            .map(accounts::check_display_name)
-            .transpose()?;
-        let user = new_user(
+        let profile = NewProfile {
+            default_role: None,
+            allowed_roles: None,
+            ..profile
+        }
+        .check(&self.roles)?;
+        let mut user = new_user(
             self.clock.now(),
             None,
-            display_name.unwrap_or_else(|| "Anonymous".into()),
-            true,
+            profile.display_name.unwrap_or_else(|| "Anonymous".into()),
+            None,
         );
+        user.locale = profile.locale;
+        user.metadata = profile.metadata;
         self.store.insert_user(&user).await?;
         self.record("signup", user.id, client, json!({ "method": "anonymous" }))
             .await;
@@ -92,8 +100,8 @@ impl Lifecycle {
             email_verified: Some(false),
             password_hash,
             is_anonymous: Some(false),
-            default_role: Some(DEFAULT_ROLE.into()),
-            roles: Some(vec![DEFAULT_ROLE.into()]),
+            default_role: Some(self.roles.default_role.clone()),
+            roles: Some(self.roles.allowed_roles.clone()),
             display_name: (user.display_name == "Anonymous").then(|| email.clone()),
             ..UserUpdate::default()
         };
@@ -118,17 +126,17 @@ impl Lifecycle {
     }
 }
 
-/// A user row with defaults: anonymous users get the `anonymous` role.
+/// A user row with defaults: the configured roles, or with `roles` `None` an anonymous
+/// user with the `anonymous` role.
 pub fn new_user(
     now: OffsetDateTime,
     email: Option<String>,
     display_name: String,
-    anonymous: bool,
+    roles: Option<&RoleConfig>,
 ) -> UserRecord {
-    let role = if anonymous {
-        ANONYMOUS_ROLE
-    } else {
-        DEFAULT_ROLE
+    let (default_role, allowed_roles) = match roles {
+        Some(roles) => (roles.default_role.clone(), roles.allowed_roles.clone()),
+        None => (ANONYMOUS_ROLE.to_owned(), vec![ANONYMOUS_ROLE.to_owned()]),
     };
     UserRecord {
         id: Uuid::new_v4(),
@@ -142,10 +150,10 @@ pub fn new_user(
         password_changed_at: None,
         display_name,
         avatar_url: String::new(),
-        locale: "en".into(),
-        default_role: role.into(),
-        roles: vec![role.into()],
-        is_anonymous: anonymous,
+        locale: DEFAULT_LOCALE.into(),
+        default_role,
+        roles: allowed_roles,
+        is_anonymous: roles.is_none(),
         metadata: json!({}),
         disabled: false,
     }

@@ -88,6 +88,7 @@ impl Application {
             clock.clone(),
             passwords.clone(),
             tokens.keys().clone(),
+            config.roles.clone(),
             config.admin_secret.as_ref(),
         ));
         let devices = Arc::new(

@@ -46,6 +46,12 @@ pub enum AuthError {
     RedirectNotAllowed,
     #[error("this email domain is not allowed")]
     EmailDomainNotAllowed,
+    /// `allowedRoles` names a role outside the configured ones (or none).
+    #[error("allowedRoles must be a non-empty subset of the roles this server allows at sign-up")]
+    RoleNotAllowed,
+    /// `defaultRole` is not one of the account's allowed roles.
+    #[error("defaultRole must be one of the allowed roles")]
+    DefaultRoleNotAllowed,
     #[error("this is not an anonymous user")]
     NotAnonymous,
     #[error("no such user")]

@@ -312,7 +312,14 @@ async fn admin(config: &Config) -> anyhow::Result<(Admin, Arc<dyn store::Store>)
     let keys = KeyService::start(store.clone(), clock.clone(), config).await?;
     let passwords = Arc::new(Passwords::new(&config.passwords)?);
     Ok((
-        Admin::new(store.clone(), clock, passwords, keys, None),
+        Admin::new(
+            store.clone(),
+            clock,
+            passwords,
+            keys,
+            config.roles.clone(),
+            None,
+        ),
         store,
     ))
 }

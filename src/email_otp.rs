@@ -36,7 +36,8 @@ use crate::accounts;
 use crate::auth_error::AuthError;
 use crate::config::Rate;
 use crate::email::{Email, EmailKind};
-use crate::lifecycle::{Lifecycle, NewProfile};
+use crate::lifecycle::Lifecycle;
+use crate::new_account::NewProfile;
 use crate::ratelimit::{Bucket, FailedSignIns};
 use crate::sessions::{self, ClientInfo, IssuedSession};
 use crate::store::{StoreError, TicketRecord};
@@ -148,6 +149,7 @@ impl EmailOtp {
             code: code.into(),
             new_email: String::new(),
             display_name: user.display_name,
+            locale: user.locale,
             expires_in: Purpose::EmailOtp.lifetime(),
         });
         Ok(())

@@ -24,6 +24,7 @@ pub mod http;
 pub mod keys;
 pub mod lifecycle;
 pub mod metrics;
+pub mod new_account;
 pub mod owner_only;
 pub mod passwords;
 pub mod pats;

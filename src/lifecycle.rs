@@ -24,8 +24,9 @@ use crate::accounts;
 use crate::anonymous::new_user;
 use crate::auth_error::AuthError;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, RoleConfig};
 use crate::email::{Email, EmailKind, Mailer};
+use crate::new_account::NewProfile;
 use crate::passwords::{Passwords, Verified};
 use crate::pats;
 use crate::ratelimit::{Bucket, FailedSignIns};
@@ -51,32 +52,6 @@ pub enum Upgrade {
     },
 }
 
-/// The profile of an account a passwordless sign-in creates (Nhost's sign-up `options`).
-#[derive(Debug, Default)]
-pub struct NewProfile {
-    /// Default: the address.
-    pub display_name: Option<String>,
-    /// Default `en`.
-    pub locale: Option<String>,
-    /// Default `{}`.
-    pub metadata: Option<serde_json::Value>,
-}
-
-impl NewProfile {
-    fn check(&self) -> Result<(), AuthError> {
-        if let Some(name) = &self.display_name {
-            accounts::check_display_name(name)?;
-        }
-        if let Some(locale) = &self.locale {
-            accounts::check_locale(locale)?;
-        }
-        if let Some(metadata) = &self.metadata {
-            accounts::check_metadata(metadata)?;
-        }
-        Ok(())
-    }
-}
-
 /// Email-driven flows.
 pub struct Lifecycle {
     pub(crate) store: Arc<dyn Store>,
@@ -91,6 +66,8 @@ pub struct Lifecycle {
     pub(crate) disable_signup: bool,
     pub(crate) allowed_domains: Vec<String>,
     pub(crate) blocked_domains: Vec<String>,
+    /// The roles of the accounts these flows create.
+    pub(crate) roles: RoleConfig,
     /// Wrong current passwords count as failed sign-ins of the account.
     failed_signins: FailedSignIns,
 }
@@ -123,6 +100,7 @@ impl Lifecycle {
             disable_signup: config.disable_signup,
             allowed_domains: config.allowed_email_domains.clone(),
             blocked_domains: config.blocked_email_domains.clone(),
+            roles: config.roles.clone(),
         }
     }
 
@@ -186,6 +164,7 @@ impl Lifecycle {
             code: SecretString::default(),
             new_email,
             display_name: user.display_name.clone(),
+            locale: user.locale.clone(),
             expires_in: purpose.lifetime(),
         });
         Ok(())
@@ -521,15 +500,15 @@ impl Lifecycle {
         .await
     }
 
-    /// `POST /signin/passwordless/email`: emails a sign-in link, creating the account if
-    /// sign-up allows. A PKCE challenge is required: the link leads to a code, never to a
-    /// token. Answers the same whether or not the account exists.
+    /// `POST /signin/passwordless/email`: emails a sign-in link, creating the account (with
+    /// `profile`) if sign-up allows. A PKCE challenge is required: the link leads to a
+    /// code, never to a token. Answers the same whether or not the account exists.
     pub async fn request_signin_link(
         &self,
         email: &str,
         redirect_to: Option<&str>,
         code_challenge: Option<String>,
-        display_name: Option<String>,
+        profile: NewProfile,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let redirect_to = self.redirect_target(redirect_to)?;
@@ -539,10 +518,6 @@ impl Lifecycle {
             )
         })?;
         let email = accounts::normalise_email(email)?;
-        let profile = NewProfile {
-            display_name,
-            ..NewProfile::default()
-        };
         let user = self
             .passwordless_user(&email, profile, "passwordless", client)
             .await?;
@@ -568,7 +543,7 @@ impl Lifecycle {
     /// (`method`: a link or an emailed code), created with `profile` when there is none and
     /// sign-up allows it (`TESSERA_DISABLE_SIGNUP`, the domain lists). `None`: nothing is
     /// to be sent. The profile is checked first, whether or not it is used, so a bad one
-    /// is refused the same way for every address.
+    /// is refused the same way for every address; an existing account is left as it is.
     pub(crate) async fn passwordless_user(
         &self,
         email: &str,
@@ -576,7 +551,7 @@ impl Lifecycle {
         method: &str,
         client: &ClientInfo,
     ) -> Result<Option<UserRecord>, AuthError> {
-        profile.check()?;
+        let profile = profile.check(&self.roles)?;
         let user = match self.store.user_by_email(email).await? {
             Some(user) => Some(user),
             None if self.disable_signup || self.check_domain(email).is_err() => None,
@@ -584,15 +559,10 @@ impl Lifecycle {
                 let mut user = new_user(
                     self.clock.now(),
                     Some(email.to_owned()),
-                    profile.display_name.unwrap_or_else(|| email.to_owned()),
-                    false,
+                    email.to_owned(),
+                    Some(&self.roles),
                 );
-                if let Some(locale) = profile.locale {
-                    user.locale = locale;
-                }
-                if let Some(metadata) = profile.metadata {
-                    user.metadata = metadata;
-                }
+                profile.apply(&mut user);
                 match self.store.insert_user(&user).await {
                     Ok(()) => {
                         self.record("signup", user.id, client, json!({ "method": method }))

@@ -5,9 +5,11 @@
 //! secrets are never echoed back.
 
 mod claims;
+mod roles;
 mod values;
 
 pub use claims::{ClaimSource, CustomClaims, HASURA_NAMESPACE};
+pub use roles::{RoleConfig, valid_role_name};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -167,6 +169,8 @@ pub struct Config {
     pub blocked_email_domains: Vec<String>,
     pub require_email_verification: bool,
     pub disable_signup: bool,
+    /// The roles of self-registered accounts.
+    pub roles: RoleConfig,
     pub admin_secret: Option<SecretString>,
     /// A bearer secret `/metrics` requires (`TESSERA_METRICS_TOKEN`); open when unset.
     pub metrics_token: Option<SecretString>,
@@ -605,6 +609,7 @@ impl Config {
                 false,
                 values::boolean,
             )?,
+            roles: RoleConfig::parse(&env)?,
             admin_secret: env.optional(
                 "TESSERA_ADMIN_SECRET",
                 "<a long random string>",

@@ -277,3 +277,63 @@ fn namespace_claims_need_the_hasura_namespace() {
     .unwrap();
     assert_eq!(top.custom_claims.top_level.len(), 1);
 }
+
+#[test]
+fn sign_up_roles_default_to_user_and_are_checked_at_start_up() {
+    let defaults = config(&[]).unwrap();
+    assert_eq!(defaults.roles.default_role, "user");
+    assert_eq!(defaults.roles.allowed_roles, vec!["user"]);
+
+    let set = config(&[
+        ("TESSERA_DEFAULT_ROLE", "me"),
+        ("TESSERA_ALLOWED_ROLES", "user, me,user,"),
+    ])
+    .unwrap();
+    assert_eq!(set.roles.default_role, "me");
+    assert_eq!(
+        set.roles.allowed_roles,
+        vec!["user", "me"],
+        "trimmed, once each"
+    );
+    // Without an allowed list, the default role alone.
+    let alone = config(&[("TESSERA_DEFAULT_ROLE", "member")]).unwrap();
+    assert_eq!(alone.roles.allowed_roles, vec!["member"]);
+
+    for (vars, var) in [
+        (
+            &[("TESSERA_DEFAULT_ROLE", "Admin")][..],
+            "TESSERA_DEFAULT_ROLE",
+        ),
+        (
+            &[("TESSERA_ALLOWED_ROLES", "user,x y")][..],
+            "TESSERA_ALLOWED_ROLES",
+        ),
+        (
+            &[("TESSERA_ALLOWED_ROLES", " , ,")][..],
+            "TESSERA_ALLOWED_ROLES",
+        ),
+        (
+            &[("TESSERA_ALLOWED_ROLES", "me,editor")][..],
+            "TESSERA_DEFAULT_ROLE",
+        ),
+        (
+            &[
+                ("TESSERA_DEFAULT_ROLE", "admin"),
+                ("TESSERA_ALLOWED_ROLES", "user"),
+            ][..],
+            "TESSERA_DEFAULT_ROLE",
+        ),
+    ] {
+        let err = config(vars).unwrap_err();
+        assert_eq!(err.var, var, "{err}");
+        let line = err.to_string();
+        assert!(!line.contains('\n') && line.contains(var), "{line}");
+    }
+    let line = config(&[("TESSERA_ALLOWED_ROLES", "me,editor")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        line.contains("not in TESSERA_ALLOWED_ROLES (me,editor)"),
+        "{line}"
+    );
+}

@@ -44,6 +44,8 @@ pub struct Email {
     /// The new address of an email change (for `{{newEmail}}`); empty otherwise.
     pub new_email: String,
     pub display_name: String,
+    /// The recipient user's locale: the message's language when a translation exists.
+    pub locale: String,
     pub expires_in: Duration,
 }
 
@@ -117,6 +119,7 @@ impl Mailer {
     fn message(&self, email: &Email) -> Result<Message, String> {
         let rendered = templates::render(
             email.kind,
+            &email.locale,
             self.templates_dir.as_deref(),
             &templates::Values {
                 link: &email.link,
@@ -124,7 +127,7 @@ impl Mailer {
                 email: &email.to,
                 new_email: &email.new_email,
                 display_name: &email.display_name,
-                expires_in: &human(email.expires_in),
+                expires_in: email.expires_in,
             },
         );
         let to: Mailbox = email
@@ -193,16 +196,5 @@ impl Mailer {
                 .map_err(|e| e.to_string())
             }
         }
-    }
-}
-
-/// "24 hours", "15 minutes".
-fn human(duration: Duration) -> String {
-    let minutes = duration.as_secs() / 60;
-    match minutes {
-        m if m >= 120 && m % 60 == 0 => format!("{} hours", m / 60),
-        60 => "1 hour".into(),
-        1 => "1 minute".into(),
-        m => format!("{m} minutes"),
     }
 }

@@ -190,10 +190,13 @@ struct CreateUserRequest {
     #[serde(default)]
     email_verified: bool,
     display_name: Option<String>,
+    /// 2 or 3 letters; default `en`.
     locale: Option<String>,
-    /// One of `roles`; default the first of them.
+    /// One of `roles`; default the first of them (without `roles`,
+    /// `TESSERA_DEFAULT_ROLE`).
     default_role: Option<String>,
-    /// Role names are 1 to 64 of `a-z 0-9 _ -`; default `["user"]`.
+    /// Role names are 1 to 64 of `a-z 0-9 _ -`, any of them (administrators are not bound
+    /// by `TESSERA_ALLOWED_ROLES`); default `TESSERA_ALLOWED_ROLES`.
     roles: Option<Vec<String>>,
     /// A JSON object of at most 8 KiB.
     #[schema(value_type = Option<Object>)]

@@ -24,6 +24,7 @@ use super::json::{Json, OptionalJson};
 use crate::accounts::SignUpOptions;
 use crate::auth_error::AuthError;
 use crate::config::AuthMode;
+use crate::new_account::NewProfile;
 use crate::redirects::{allowed_redirect, with_param};
 use crate::sessions::IssuedSession;
 
@@ -90,14 +91,18 @@ struct SignUpRequest {
 struct SignUpOptionsBody {
     /// At most 256 characters; default: the email address.
     display_name: Option<String>,
-    /// A language tag of at most 16 characters; default `en`.
+    /// 2 or 3 letters; default `en`. Emails to the account use this language when a
+    /// template of it exists, else English.
     locale: Option<String>,
     /// A JSON object of at most 8 KiB.
     #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
-    /// Only `user` is accepted (administrators grant other roles).
+    /// One of the account's allowed roles (else 400
+    /// `default-role-must-be-in-allowed-roles`); default `TESSERA_DEFAULT_ROLE` (or, when
+    /// `allowedRoles` leaves it out, the first of them).
     default_role: Option<String>,
-    /// Only `["user"]` is accepted (administrators grant other roles).
+    /// A non-empty subset of `TESSERA_ALLOWED_ROLES` (else 400 `role-not-allowed`);
+    /// default: all of them.
     allowed_roles: Option<Vec<String>>,
     /// Where the verification link leads; must be an allowed redirect URL.
     #[schema(format = "uri")]
@@ -113,7 +118,9 @@ struct SignUpOptionsBody {
     operation_id = "signUpEmailPassword",
     tag = "auth",
     summary = "Sign up with email and password",
-    description = "Creates an account with the `user` role and signs it in. With \
+    description = "Creates an account and signs it in. Its roles are `TESSERA_ALLOWED_ROLES` \
+        and its default role `TESSERA_DEFAULT_ROLE`, unless `options.allowedRoles` narrows \
+        them and `options.defaultRole` picks one of them. With \
         `TESSERA_REQUIRE_EMAIL_VERIFICATION=true` the answer is `{session: null}` and a \
         verification link is emailed instead. Refused when `TESSERA_DISABLE_SIGNUP=true` or \
         the email domain is not allowed. In cookie mode the tokens go into cookies.",
@@ -130,8 +137,9 @@ struct SignUpOptionsBody {
                 `tessera-device` (every mode); in cookie mode also the access cookie, the \
                 refresh cookie and the `tessera-session` hint."))),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a missing \
-            field, an invalid email, a role other than `user`, bad `metadata`, `displayName` or \
-            `locale`; `password-too-short`; `password-too-weak`; `redirect-not-allowed`.",
+            field, an invalid email, bad `metadata`, `displayName` or `locale`; \
+            `role-not-allowed`; `default-role-must-be-in-allowed-roles`; \
+            `password-too-short`; `password-too-weak`; `redirect-not-allowed`.",
             body = ErrorBody),
         (status = 403, description = "`signup-disabled`; `email-domain-not-allowed`; \
             `invalid-origin` (cookies from a foreign origin).", body = ErrorBody),
@@ -156,11 +164,13 @@ async fn sign_up(
             &request.email,
             &request.password,
             SignUpOptions {
-                display_name: options.display_name,
-                locale: options.locale,
-                metadata: options.metadata,
-                default_role: options.default_role,
-                allowed_roles: options.allowed_roles,
+                profile: NewProfile {
+                    display_name: options.display_name,
+                    locale: options.locale,
+                    metadata: options.metadata,
+                    default_role: options.default_role,
+                    allowed_roles: options.allowed_roles,
+                },
                 redirect_to: options.redirect_to,
                 code_challenge: request.code_challenge.or(options.code_challenge),
             },

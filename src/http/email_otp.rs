@@ -17,7 +17,7 @@ use super::client::Client;
 use super::cookies::{AuthModeHeader, requested_mode};
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
-use crate::lifecycle::NewProfile;
+use crate::new_account::NewProfile;
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -34,7 +34,7 @@ struct OtpOptions {
     /// The display name of an account the request creates (at most 256 characters);
     /// default: the address.
     display_name: Option<String>,
-    /// The locale of an account the request creates (a language tag); default `en`.
+    /// The locale of an account the request creates (2 or 3 letters); default `en`.
     locale: Option<String>,
     /// The metadata of an account the request creates (a JSON object of at most 8 KiB).
     #[schema(value_type = Option<Object>)]
@@ -44,13 +44,11 @@ struct OtpOptions {
     #[schema(format = "uri")]
     #[allow(dead_code)] // read by serde only, to accept Nhost's field
     redirect_to: Option<String>,
-    /// Accepted for Nhost compatibility and ignored: roles are set by administrators.
-    #[serde(default)]
-    #[allow(dead_code)] // read by serde only, to accept Nhost's field
+    /// The roles of an account the request creates: a non-empty subset of
+    /// `TESSERA_ALLOWED_ROLES` (else 400 `role-not-allowed`); default: all of them.
     allowed_roles: Option<Vec<String>>,
-    /// Accepted for Nhost compatibility and ignored: roles are set by administrators.
-    #[serde(default)]
-    #[allow(dead_code)] // read by serde only, to accept Nhost's field
+    /// The default role of an account the request creates: one of its roles (else 400
+    /// `default-role-must-be-in-allowed-roles`); default `TESSERA_DEFAULT_ROLE`.
     default_role: Option<String>,
 }
 
@@ -61,7 +59,7 @@ struct OtpRequest {
     /// Trimmed and lower-cased before use.
     #[schema(format = Email)]
     email: String,
-    /// Used only when the request creates the account.
+    /// Used only when the request creates the account; nothing changes for an existing one.
     #[serde(default)]
     options: Option<OtpOptions>,
 }
@@ -83,8 +81,8 @@ struct OtpRequest {
     responses(
         (status = 200, description = "Done (or nothing to do).", body = OkBody),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a missing \
-            field, an invalid email, bad `displayName`, `locale` or `metadata`.",
-            body = ErrorBody),
+            field, an invalid email, bad `displayName`, `locale` or `metadata`; \
+            `role-not-allowed`; `default-role-must-be-in-allowed-roles`.", body = ErrorBody),
         (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
         (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
         (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
@@ -102,6 +100,8 @@ async fn request_code(
         display_name: options.display_name,
         locale: options.locale,
         metadata: options.metadata,
+        default_role: options.default_role,
+        allowed_roles: options.allowed_roles,
     };
     state
         .email_otp

@@ -231,6 +231,10 @@ impl From<AuthError> for ApiError {
             AuthError::RedirectNotAllowed => (S::BAD_REQUEST, "redirect-not-allowed"),
             AuthError::EmailDomainNotAllowed => (S::FORBIDDEN, "email-domain-not-allowed"),
             AuthError::NotAnonymous => (S::BAD_REQUEST, "user-not-anonymous"),
+            AuthError::RoleNotAllowed => (S::BAD_REQUEST, "role-not-allowed"),
+            AuthError::DefaultRoleNotAllowed => {
+                (S::BAD_REQUEST, "default-role-must-be-in-allowed-roles")
+            }
             AuthError::UserNotFound => (S::NOT_FOUND, "user-not-found"),
             AuthError::ElevatedClaimRequired => (S::FORBIDDEN, "elevated-claim-required"),
             AuthError::InvalidPat => (S::UNAUTHORIZED, "invalid-pat"),

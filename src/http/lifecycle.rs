@@ -20,6 +20,7 @@ use super::cookies::{AuthModeHeader, requested_mode};
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
 use crate::anonymous::Upgrade;
+use crate::new_account::NewProfile;
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -35,7 +36,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(exchange))
 }
 
-/// Nhost's `options` of link-sending requests.
+/// Nhost's `options` of link-sending requests (its sign-up options). The profile fields
+/// apply only to an account the request creates (a sign-in link to an unknown address);
+/// for an existing account, and on the other routes, they are accepted and do nothing.
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LinkOptions {
@@ -44,27 +47,35 @@ struct LinkOptions {
     /// `redirect-not-allowed`). Default: the first allowed redirect URL, else the public URL.
     #[schema(format = "uri")]
     redirect_to: Option<String>,
-    /// The display name of an account a sign-in link creates.
-    display_name: Option<String>,
     /// Same as the top-level `codeChallenge`.
     code_challenge: Option<String>,
-    /// Accepted for Nhost compatibility and ignored: roles are set by administrators.
-    #[serde(default)]
-    #[allow(dead_code)] // read by serde only, to accept Nhost's field
-    allowed_roles: Option<Vec<String>>,
-    /// Accepted for Nhost compatibility and ignored: roles are set by administrators.
-    #[serde(default)]
-    #[allow(dead_code)] // read by serde only, to accept Nhost's field
-    default_role: Option<String>,
-    /// Accepted for Nhost compatibility and ignored.
-    #[serde(default)]
-    #[allow(dead_code)] // read by serde only, to accept Nhost's field
+    /// The display name of an account a sign-in link creates (at most 256 characters);
+    /// default: the address.
+    display_name: Option<String>,
+    /// The locale of an account a sign-in link creates (2 or 3 letters); default `en`.
     locale: Option<String>,
-    /// Accepted for Nhost compatibility and ignored.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    #[allow(dead_code)] // read by serde only, to accept Nhost's field
+    /// The metadata of an account a sign-in link creates (a JSON object of at most 8 KiB).
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
+    /// The roles of an account a sign-in link creates: a non-empty subset of
+    /// `TESSERA_ALLOWED_ROLES` (else 400 `role-not-allowed`); default: all of them.
+    allowed_roles: Option<Vec<String>>,
+    /// The default role of an account a sign-in link creates: one of its roles (else 400
+    /// `default-role-must-be-in-allowed-roles`); default `TESSERA_DEFAULT_ROLE`.
+    default_role: Option<String>,
+}
+
+impl LinkOptions {
+    /// The profile of an account the request creates.
+    fn profile(&mut self) -> NewProfile {
+        NewProfile {
+            display_name: self.display_name.take(),
+            locale: self.locale.take(),
+            metadata: self.metadata.take(),
+            default_role: self.default_role.take(),
+            allowed_roles: self.allowed_roles.take(),
+        }
+    }
 }
 
 fn ok() -> Json<&'static str> {
@@ -354,7 +365,8 @@ async fn change_email(
 struct PasswordlessRequest {
     #[schema(format = Email)]
     email: String,
-    /// `redirectTo`, `displayName` (of an account the link creates) and `codeChallenge`.
+    /// `redirectTo`, `codeChallenge`, and the profile and roles of an account the link
+    /// creates (`displayName`, `locale`, `metadata`, `allowedRoles`, `defaultRole`).
     #[serde(default)]
     options: Option<LinkOptions>,
     /// PKCE S256 challenge (43 characters of base64url), required here or in `options`: the
@@ -369,15 +381,18 @@ struct PasswordlessRequest {
     tag = "lifecycle",
     summary = "Email a sign-in link",
     description = "Emails a sign-in link (valid 15 min), creating the account if sign-up \
-        allows. Answers `\"OK\"` whether or not the account exists. Following the link leads \
-        to `redirectTo?code=...`; the app exchanges the code with its verifier at \
-        `POST /token/exchange`.",
+        allows, with the profile and roles of `options`. Answers `\"OK\"` whether or not the \
+        account exists; `options` other than `redirectTo` and `codeChallenge` do nothing to \
+        an existing account. Following the link leads to `redirectTo?code=...`; the app \
+        exchanges the code with its verifier at `POST /token/exchange`.",
     request_body(content = PasswordlessRequest, description = "The address, the PKCE \
         challenge and where the link leads."),
     responses(
         (status = 200, description = "Done (or nothing to do).", body = OkBody),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON, an \
-            invalid email, no `codeChallenge`; `redirect-not-allowed`.", body = ErrorBody),
+            invalid email, no `codeChallenge`, bad `displayName`, `locale` or `metadata`; \
+            `role-not-allowed`; `default-role-must-be-in-allowed-roles`; \
+            `redirect-not-allowed`.", body = ErrorBody),
         (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
         (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
         (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
@@ -390,14 +405,15 @@ async fn passwordless(
     Client(client): Client,
     Json(request): Json<PasswordlessRequest>,
 ) -> Result<Json<&'static str>, ApiError> {
-    let options = request.options.unwrap_or_default();
+    let mut options = request.options.unwrap_or_default();
+    let profile = options.profile();
     state
         .lifecycle
         .request_signin_link(
             &request.email,
             options.redirect_to.as_deref(),
             request.code_challenge.or(options.code_challenge),
-            options.display_name,
+            profile,
             &client,
         )
         .await?;
@@ -407,8 +423,13 @@ async fn passwordless(
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AnonymousRequest {
-    /// Default `Anonymous`.
+    /// At most 256 characters; default `Anonymous`.
     display_name: Option<String>,
+    /// 2 or 3 letters; default `en`.
+    locale: Option<String>,
+    /// A JSON object of at most 8 KiB; default `{}`.
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<serde_json::Value>,
 }
 
 #[utoipa::path(
@@ -420,7 +441,8 @@ struct AnonymousRequest {
     description = "Creates an anonymous user (role `anonymous`, `isAnonymous: true`, no \
         email) and signs it in; `POST /user/deanonymize` gives it an address later. Refused \
         when `TESSERA_DISABLE_SIGNUP=true`. The body is required (`{}` will do).",
-    request_body(content = AnonymousRequest, description = "Optional display name."),
+    request_body(content = AnonymousRequest, description = "Optional display name, locale \
+        and metadata."),
     params(
         ("tessera-auth-mode" = inline(Option<AuthModeHeader>), Header,
             description = "`cookie` for cookie transport (see the API description)."),
@@ -430,8 +452,8 @@ struct AnonymousRequest {
             `Cache-Control: no-store`.", body = SignInResponse,
             headers(("Set-Cookie" = String, description = "Cookie mode only: the access \
                 cookie, the refresh cookie and the `tessera-session` hint."))),
-        (status = 400, description = "`invalid-request`: malformed or mistyped JSON.",
-            body = ErrorBody),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON, bad \
+            `displayName`, `locale` or `metadata`.", body = ErrorBody),
         (status = 403, description = "`signup-disabled`; `invalid-origin` (cookies from a \
             foreign origin).", body = ErrorBody),
         (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
@@ -449,7 +471,15 @@ async fn anonymous(
 ) -> Result<Response, ApiError> {
     let session = state
         .lifecycle
-        .sign_in_anonymous(request.display_name, &client)
+        .sign_in_anonymous(
+            NewProfile {
+                display_name: request.display_name,
+                locale: request.locale,
+                metadata: request.metadata,
+                ..NewProfile::default()
+            },
+            &client,
+        )
         .await?;
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
     Ok(no_store(Json(SignInResponse {
@@ -488,7 +518,8 @@ struct DeanonymizeRequest {
     summary = "Give an anonymous user an email address",
     description = "The calling anonymous user gets an email (and a password with \
         `email-password`, or a verification link to follow with `passwordless`), keeping its \
-        id, data and sessions; its roles become `user` at the next refresh.",
+        id, data and sessions; its roles become `TESSERA_ALLOWED_ROLES` (default role \
+        `TESSERA_DEFAULT_ROLE`) at the next refresh.",
     request_body(content = DeanonymizeRequest, description = "The new sign-in method."),
     security(("bearer" = []), ("accessCookie" = [])),
     responses(

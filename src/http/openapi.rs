@@ -373,7 +373,7 @@ All three have `SameSite` from `TESSERA_COOKIE_SAMESITE`, `Secure` unless `TESSE
 
 Every error, whatever the route, is `{{"status": <http>, "error": "<kebab-case-code>", "message": "..."}}` (schema `Error`). Messages never echo submitted values. The codes:
 
-- 400: `invalid-request` (malformed JSON, missing or mistyped fields, an invalid email, a role request, a bad query), `password-too-short`, `password-too-weak`, `redirect-not-allowed`, `user-not-anonymous`
+- 400: `invalid-request` (malformed JSON, missing or mistyped fields, an invalid email, a bad query), `role-not-allowed` (an `allowedRoles` outside `TESSERA_ALLOWED_ROLES`), `default-role-must-be-in-allowed-roles`, `password-too-short`, `password-too-weak`, `redirect-not-allowed`, `user-not-anonymous`
 - 401: `invalid-email-password`, `disabled-user`, `unverified-user`, `invalid-refresh-token`, `refresh-token-reused`, `invalid-token`, `invalid-ticket`, `invalid-pat`, `invalid-otp`, `invalid-admin-secret`
 - 403: `signup-disabled`, `email-domain-not-allowed`, `invalid-origin`, `elevated-claim-required`
 - 404: `not-found` (no such route, on any path), `session-not-found`, `pat-not-found`, `user-not-found`, `key-not-found`

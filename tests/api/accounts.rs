@@ -220,7 +220,8 @@ async fn sign_up_cannot_grant_roles(backend: Backend) {
             }),
         )
         .await;
-    assert_error(response, StatusCode::BAD_REQUEST, "invalid-request").await;
+    // `admin` is not among the configured roles (TESSERA_ALLOWED_ROLES, default `user`).
+    assert_error(response, StatusCode::BAD_REQUEST, "role-not-allowed").await;
 }
 
 async fn sign_up_can_be_disabled(backend: Backend) {

@@ -22,6 +22,7 @@ mod keys;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod options;
 mod otp;
 mod pats;
 mod process;

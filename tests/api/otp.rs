@@ -86,7 +86,7 @@ async fn a_code_signs_in_once_and_proves_the_address(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let message = sink.wait_for(&email, 1).await;
     assert!(
-        message.data.contains("Subject: Your sign-in code"),
+        message.data.contains("Subject: Votre code de connexion"),
         "{}",
         message.data
     );
