@@ -21,7 +21,10 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
     npm_ci(&compat_dir());
     let app = TestApp::spawn_realtime_with(
         backend,
-        &[("TESSERA_ALLOWED_REDIRECT_URLS", "https://app.example.com")],
+        &[
+            ("TESSERA_ALLOWED_REDIRECT_URLS", "https://app.example.com"),
+            ("TESSERA_CUSTOM_CLAIMS", r#"{"org":"metadata.org"}"#),
+        ],
     )
     .await;
     let auth_url = format!("{}/v1", app.address);

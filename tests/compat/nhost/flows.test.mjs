@@ -165,3 +165,64 @@ test('email change and the verification email through the SDK', async () => {
   const verifiedToken = await nhost.auth.verifyToken({ token: nhost.getUserSession().accessToken });
   assert.equal(verifiedToken.body, 'OK');
 });
+
+// The fields of an interface of the SDK's own type declarations: name -> {optional, type}.
+async function sdkInterface(name) {
+  const types = await readFile(
+    new URL('node_modules/@nhost/nhost-js/dist/src/auth/client.d.ts', import.meta.url),
+    'utf8',
+  );
+  const body = new RegExp(`export interface ${name} \\{([\\s\\S]*?)\\n\\}`).exec(types)?.[1];
+  assert.ok(body, `the SDK declares ${name}`);
+  const fields = {};
+  for (const [, field, optional, type] of body.matchAll(/^\s+(\w+)(\??): ([^;]+);/gm)) {
+    fields[field] = { optional: optional === '?', type: type.trim() };
+  }
+  return fields;
+}
+
+// Checks `value` against an SDK interface: every required field present, every field
+// declared, scalars of the declared type (null allowed for optional fields: Tessera sends
+// null where it has no value, as Nhost's server does).
+function assertShape(value, fields, what) {
+  for (const [field, { optional, type }] of Object.entries(fields)) {
+    if (!(field in value)) {
+      assert.ok(optional, `${what}.${field} is required by the SDK's type`);
+      continue;
+    }
+    const actual = value[field];
+    if (actual === null) {
+      assert.ok(optional, `${what}.${field} is null but required (${type})`);
+    } else if (['string', 'number', 'boolean'].includes(type)) {
+      assert.equal(typeof actual, type, `${what}.${field}`);
+    } else if (type.endsWith('[]')) {
+      assert.ok(Array.isArray(actual), `${what}.${field} is an array`);
+    }
+  }
+  for (const field of Object.keys(value)) {
+    assert.ok(field in fields, `${what}.${field} is not in the SDK's type`);
+  }
+}
+
+test('sessions and users have the shapes of the SDK\'s own types', async () => {
+  const [session, user] = [await sdkInterface('Session'), await sdkInterface('User')];
+  const nhost = client();
+  const signedUp = (await nhost.auth.signUpEmailPassword({
+    email: uniqueEmail('shape'), password: PASSWORD,
+  })).body.session;
+  assertShape(signedUp, session, 'session');
+  assertShape(signedUp.user, user, 'session.user');
+  assertShape((await nhost.auth.getUser()).body, user, 'user');
+  const anonymous = (await client().auth.signInAnonymous({})).body.session;
+  assertShape(anonymous.user, user, 'anonymous user');
+});
+
+test('custom claims reach the token the SDK decodes', async () => {
+  const nhost = client();
+  await nhost.auth.signUpEmailPassword({
+    email: uniqueEmail('claims'), password: PASSWORD, options: { metadata: { org: 'acme' } },
+  });
+  const claims = nhost.getUserSession().decodedToken['https://hasura.io/jwt/claims'];
+  assert.equal(claims['x-hasura-org'], 'acme', JSON.stringify(claims));
+  assert.equal(claims['x-hasura-user-id'], nhost.getUserSession().user.id);
+});
