@@ -34,7 +34,7 @@ pub fn metrics_router() -> OpenApiRouter<AppState> {
     get,
     path = "/metrics",
     operation_id = "metrics",
-    tag = "health",
+    tag = "operations",
     summary = "Prometheus metrics",
     description = "Requests by route and status with latency histograms; refresh and sign-in \
         outcomes; password-hash queue depth and wait; database pool connections and errors; \

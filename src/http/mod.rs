@@ -117,11 +117,13 @@ pub fn router(state: AppState) -> Router {
 
     // Nhost clients use an auth URL ending in /v1 (the SDK's refresh logic even depends on
     // it), so the API is also served under <base>/v1.
+    // Nhost serves everything under /v1, so the SDK asks there for the JWKS, discovery,
+    // health and version as well.
     let mut routes = Router::new()
-        .merge(public)
+        .merge(public.clone())
         .merge(openapi_route.layer(Extension(document)))
         .merge(api.clone())
-        .nest("/v1", api);
+        .nest("/v1", api.merge(public));
     if config.metrics_listen.is_none() {
         routes = routes.merge(metrics_route);
     }

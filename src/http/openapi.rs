@@ -42,7 +42,7 @@ pub struct Document(Bytes);
     get,
     path = "/openapi.json",
     operation_id = "openapi",
-    tag = "health",
+    tag = "operations",
     summary = "This OpenAPI 3.1 document",
     description = "Generated from the code: every route is registered together with its \
         documentation. The `servers` entry is this server's public URL.",
@@ -325,9 +325,14 @@ fn tags() -> Vec<utoipa::openapi::Tag> {
         tag(
             "keys",
             "The public signing keys and the discovery document, for services that verify \
-             access tokens offline.",
+             access tokens offline. Also served under `/v1`.",
         ),
-        tag("health", "Liveness, version and this document."),
+        tag("health", "Liveness and version. Also served under `/v1`."),
+        tag(
+            "operations",
+            "Prometheus metrics (on their own listener with `TESSERA_METRICS_LISTEN`) and this \
+             document.",
+        ),
     ]
 }
 
@@ -353,7 +358,7 @@ fn description(config: &Config, admin_enabled: bool) -> String {
 
 ## Paths
 
-Paths are relative to the server URL, the public URL (`TESSERA_PUBLIC_URL`), whose path (here `{base}`) is the base of every route. The operations tagged `auth`, `session`, `user` and `lifecycle` are also served under `<public URL>/v1`, the URL shape Nhost clients use; those copies are not listed separately. Request and response bodies are JSON (camelCase). Responses that carry tokens have `Cache-Control: no-store`.
+Paths are relative to the server URL, the public URL (`TESSERA_PUBLIC_URL`), whose path (here `{base}`) is the base of every route. The operations tagged `auth`, `session`, `user`, `lifecycle`, `keys` and `health` are also served under `<public URL>/v1`, the URL shape Nhost clients use; those copies are not listed separately. Request and response bodies are JSON (camelCase). Responses that carry tokens have `Cache-Control: no-store`.
 
 ## Bearer or cookie transport
 

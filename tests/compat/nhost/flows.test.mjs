@@ -226,3 +226,23 @@ test('custom claims reach the token the SDK decodes', async () => {
   assert.equal(claims['x-hasura-org'], 'acme', JSON.stringify(claims));
   assert.equal(claims['x-hasura-user-id'], nhost.getUserSession().user.id);
 });
+
+test('discovery, keys, health and version through the SDK', async () => {
+  const nhost = client();
+  const jwks = (await nhost.auth.getJWKs()).body;
+  assert.ok(jwks.keys.length >= 1);
+  for (const key of jwks.keys) {
+    assert.equal(key.kty, 'EC');
+    assert.equal(key.alg, 'ES256');
+    assert.equal(typeof key.kid, 'string');
+  }
+  const discovery = (await nhost.auth.getOpenIDConfiguration()).body;
+  assert.ok(discovery.jwks_uri.endsWith('/.well-known/jwks.json'), JSON.stringify(discovery));
+  assert.ok(discovery.id_token_signing_alg_values_supported.includes('ES256'));
+  assert.equal((await nhost.auth.healthCheckGet()).body.status, 'ok');
+  assert.equal((await nhost.auth.healthCheckHead()).status, 200);
+  assert.equal(typeof (await nhost.auth.getVersion()).body.version, 'string');
+  // The SDK builds the link URL itself; following it is what a browser does (above).
+  const link = nhost.auth.verifyTicketURL({ ticket: 'x', type: 'emailVerify', redirectTo: APP_URL });
+  assert.ok(link.startsWith(`${authUrl}/verify?`), link);
+});
