@@ -228,6 +228,26 @@ async fn insert_refresh_token(
     Ok(())
 }
 
+/// The INSERT of one ticket, bound (a lone insert and the email-code replacement share it).
+fn insert_ticket_query(
+    ticket: &TicketRecord,
+) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(
+        "INSERT INTO tickets (id, user_id, purpose, ticket_hash, created_at, expires_at,
+             redirect_to, code_challenge, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(ticket.id)
+    .bind(ticket.user_id)
+    .bind(&ticket.purpose)
+    .bind(&ticket.hash)
+    .bind(to_micros(ticket.created_at))
+    .bind(to_micros(ticket.expires_at))
+    .bind(&ticket.redirect_to)
+    .bind(&ticket.code_challenge)
+    .bind(Json(&ticket.payload))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -716,22 +736,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_ticket(&self, ticket: &TicketRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO tickets (id, user_id, purpose, ticket_hash, created_at, expires_at,
-                 redirect_to, code_challenge, payload)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .bind(ticket.id)
-        .bind(ticket.user_id)
-        .bind(&ticket.purpose)
-        .bind(&ticket.hash)
-        .bind(to_micros(ticket.created_at))
-        .bind(to_micros(ticket.expires_at))
-        .bind(&ticket.redirect_to)
-        .bind(&ticket.code_challenge)
-        .bind(Json(&ticket.payload))
-        .execute(&self.pool)
-        .await?;
+        insert_ticket_query(ticket).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -774,22 +779,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query(
-            "INSERT INTO tickets (id, user_id, purpose, ticket_hash, created_at, expires_at,
-                 redirect_to, code_challenge, payload)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .bind(ticket.id)
-        .bind(ticket.user_id)
-        .bind(&ticket.purpose)
-        .bind(&ticket.hash)
-        .bind(to_micros(ticket.created_at))
-        .bind(to_micros(ticket.expires_at))
-        .bind(&ticket.redirect_to)
-        .bind(&ticket.code_challenge)
-        .bind(Json(&ticket.payload))
-        .execute(&mut *tx)
-        .await?;
+        insert_ticket_query(ticket).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(spent)
     }
