@@ -16,12 +16,12 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use tessera::clock::{Clock, SystemClock};
 use tessera::config::Config;
-use tessera::keys::{KeyService, material};
-use tessera::sessions::hash_refresh_token;
+use tessera::domain::keys::{KeyService, material};
+use tessera::domain::sessions::hash_refresh_token;
+use tessera::domain::tokens::{Expiry, Subject, TokenIssuer};
 use tessera::store;
-use tessera::tokens::{Expiry, Subject, TokenIssuer};
+use tessera::support::clock::{Clock, SystemClock};
 use uuid::Uuid;
 
 fn issuer() -> (TokenIssuer, tempfile::TempDir) {

@@ -1,5 +1,5 @@
 -- The database part of POST /token/verify and GET /user: Tessera's session-liveness query
--- (src/store/postgres.rs, session_is_live), one autocommit statement on a random session.
+-- (the Postgres store's session_is_live), one autocommit statement on a random session.
 -- GET /user runs it and then SELECT * FROM users WHERE id = $1.
 -- Run with: pgbench -n -M prepared -f liveness.sql -D sessions=N -c C -j 2 -T SECS DB
 \set k random(1, :sessions)

@@ -30,7 +30,7 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
     let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let config = tessera::config::Config::from_lookup(&lookup).unwrap();
     let app = runtime.block_on(async {
-        tessera::app::Application::build(config, std::sync::Arc::new(tessera::clock::SystemClock))
+        tessera::startup::Application::build(config, std::sync::Arc::new(tessera::support::clock::SystemClock))
             .await
             .unwrap()
     });

@@ -22,8 +22,8 @@ use super::client::Client;
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
 use super::{AppState, admin_keys, pats};
-use crate::admin::{NewUser, UserPatch};
-use crate::auth_error::AuthError;
+use crate::domain::admin::{NewUser, UserPatch};
+use crate::domain::errors::AuthError;
 use crate::store::{EventFilter, SecurityEventRecord, UserRecord};
 
 /// The header that carries the admin secret.

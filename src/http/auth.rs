@@ -21,12 +21,12 @@ use super::cookies::{
 };
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::{Json, OptionalJson};
-use crate::accounts::SignUpOptions;
-use crate::auth_error::AuthError;
 use crate::config::AuthMode;
-use crate::new_account::NewProfile;
-use crate::redirects::{allowed_redirect, with_param};
-use crate::sessions::IssuedSession;
+use crate::domain::email_password::SignUpOptions;
+use crate::domain::errors::AuthError;
+use crate::domain::profile::NewProfile;
+use crate::domain::redirects::{allowed_redirect, with_param};
+use crate::domain::sessions::IssuedSession;
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {

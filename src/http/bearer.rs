@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use super::AppState;
 use super::cookies::CookiePolicy;
 use super::error::ApiError;
-use crate::tokens::AccessClaims;
+use crate::domain::tokens::AccessClaims;
 
 /// The bearer token of a request, if it has one.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
-use crate::sessions::IssuedSession;
+use crate::domain::sessions::IssuedSession;
 use crate::store::{SessionRecord, UserRecord};
 
 /// Nhost's User.

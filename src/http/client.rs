@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use super::AppState;
 use super::error::ApiError;
 use crate::config::{ClientIpHeader, Config};
-use crate::sessions::ClientInfo;
+use crate::domain::sessions::ClientInfo;
 
 /// The calling client, for sessions and security events.
 pub struct Client(pub ClientInfo);

@@ -9,7 +9,7 @@
 //! A fourth, the device cookie (`tessera-device`, HttpOnly, `Path=<base>/signin`, host-only),
 //! is set by every successful password sign-in and sign-up whatever the transport, and is
 //! never cleared by sign-out: it tells a later sign-in that this client has known the
-//! account's password ([`crate::devices`]).
+//! account's password ([`crate::domain::devices`]).
 
 use axum::http::HeaderMap;
 use time::Duration;
@@ -18,7 +18,7 @@ use tower_cookies::{Cookie, Cookies};
 use utoipa::ToSchema;
 
 use crate::config::{AuthMode, Config, SameSite};
-use crate::sessions::IssuedSession;
+use crate::domain::sessions::IssuedSession;
 
 /// The request header that chooses cookie transport.
 pub const AUTH_MODE_HEADER: &str = "tessera-auth-mode";

@@ -1,5 +1,5 @@
 //! Email one-time codes, in Nhost's shapes (`signInOTPEmail`, `verifySignInOTPEmail`): see
-//! [`crate::email_otp`].
+//! [`crate::domain::email_otp`].
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -17,7 +17,7 @@ use super::client::Client;
 use super::cookies::{AuthModeHeader, requested_mode};
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
-use crate::new_account::NewProfile;
+use crate::domain::profile::NewProfile;
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {

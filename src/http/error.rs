@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth_error::AuthError;
-use crate::keys::KeyError;
-use crate::passwords::PolicyError;
+use crate::domain::errors::AuthError;
+use crate::domain::keys::KeyError;
+use crate::domain::passwords::PolicyError;
 use crate::store::StoreError;
 
 /// An error answered to a client. 5xx bodies never say anything internal; the detail goes
@@ -195,12 +195,12 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(source) => {
-                crate::metrics::db_error(true);
+                crate::support::metrics::db_error(true);
                 tracing::warn!(error = %source, "database unavailable");
                 ApiError::unavailable()
             }
             other => {
-                crate::metrics::db_error(false);
+                crate::support::metrics::db_error(false);
                 ApiError::internal(other)
             }
         }

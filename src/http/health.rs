@@ -72,10 +72,10 @@ async fn metrics(
     let age = set
         .signing_key(now)
         .map(|key| (now - key.record.activates_at).as_seconds_f64());
-    crate::metrics::sample(size, idle, max, age);
+    crate::support::metrics::sample(size, idle, max, age);
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::metrics::handle().render(),
+        crate::support::metrics::handle().render(),
     ))
 }
 

@@ -19,8 +19,8 @@ use super::client::Client;
 use super::cookies::{AuthModeHeader, requested_mode};
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
-use crate::anonymous::Upgrade;
-use crate::new_account::NewProfile;
+use crate::domain::anonymous::Upgrade;
+use crate::domain::profile::NewProfile;
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::client::request_ip;
 use super::error::ApiError;
-use crate::ratelimit::Family;
+use crate::domain::rate_limits::Family;
 
 /// Largest header section accepted, names and values together.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;

@@ -46,17 +46,17 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::accounts::Accounts;
-use crate::admin::Admin;
-use crate::clock::Clock;
 use crate::config::Config;
-use crate::email_otp::EmailOtp;
-use crate::lifecycle::Lifecycle;
-use crate::pats::PersonalAccessTokens;
-use crate::ratelimit::IpLimits;
-use crate::sessions::Sessions;
+use crate::domain::admin::Admin;
+use crate::domain::email_otp::EmailOtp;
+use crate::domain::email_password::Accounts;
+use crate::domain::links::Lifecycle;
+use crate::domain::pats::PersonalAccessTokens;
+use crate::domain::rate_limits::IpLimits;
+use crate::domain::sessions::Sessions;
+use crate::domain::tokens::TokenIssuer;
 use crate::store::Store;
-use crate::tokens::TokenIssuer;
+use crate::support::clock::Clock;
 
 use error::ApiError;
 
@@ -238,7 +238,7 @@ async fn record_metrics(
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().clone();
     let response = next.run(request).await;
-    crate::metrics::request(
+    crate::support::metrics::request(
         &route,
         method.as_str(),
         response.status().as_u16(),

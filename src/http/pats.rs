@@ -22,7 +22,7 @@ use super::client::Client;
 use super::cookies::{AuthModeHeader, requested_mode};
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
-use crate::auth_error::AuthError;
+use crate::domain::errors::AuthError;
 use crate::store::PatRecord;
 
 /// The user-facing routes, each documented by its `#[utoipa::path]`.

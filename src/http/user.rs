@@ -11,7 +11,7 @@ use super::bodies::{OkBody, SessionInfoBody, SessionsResponse, UserBody};
 use super::client::Client;
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
-use crate::auth_error::AuthError;
+use crate::domain::errors::AuthError;
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {

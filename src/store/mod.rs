@@ -71,7 +71,7 @@ fn is_transient(code: Option<&str>) -> bool {
 /// Shorthand for storage results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Personal access tokens (`crate::pats`), and the sessions they start. Part of [`Store`];
+/// Personal access tokens (`crate::domain::pats`), and the sessions they start. Part of [`Store`];
 /// each backend implements it in its own `pats.rs`.
 #[async_trait]
 pub trait PatStore: Send + Sync + 'static {

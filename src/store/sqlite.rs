@@ -21,7 +21,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::owner_only;
+use crate::support::owner_only;
 
 use super::{
     EventFilter, KeyInsertion, KeyRecord, KeyRevocation, NewRefreshToken, RevocationOutcome,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tessera::clock::Clock;
+use tessera::support::clock::Clock;
 
 use crate::both_backends;
 use crate::helpers::{Backend, PASSWORD, TestApp, assert_error, unique_email};
@@ -565,7 +565,7 @@ async fn old_events_are_pruned_in_batches(backend: Backend) {
     }
     app.clock.advance(Duration::from_secs(91 * 86_400));
     let recent = app.sign_up(&unique_email()).await;
-    let pruned = tessera::cleanup::prune_events(
+    let pruned = tessera::domain::upkeep::prune_events(
         app.state.store.as_ref(),
         &app.clock,
         Duration::from_secs(90 * 86_400),
@@ -583,7 +583,7 @@ async fn old_events_are_pruned_in_batches(backend: Backend) {
             .all(|e| e.user_id.unwrap().to_string() == recent["user"]["id"].as_str().unwrap())
     );
     assert_eq!(
-        tessera::cleanup::prune_events(app.state.store.as_ref(), &app.clock, Duration::ZERO)
+        tessera::domain::upkeep::prune_events(app.state.store.as_ref(), &app.clock, Duration::ZERO)
             .await
             .unwrap(),
         0,

@@ -3,7 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tessera::clock::Clock;
+use tessera::support::clock::Clock;
 use tessera_verify::Verifier;
 
 use crate::both_backends;

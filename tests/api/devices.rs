@@ -205,7 +205,7 @@ async fn a_password_change_ends_the_trust_of_earlier_device_cookies(backend: Bac
         .unwrap();
     // Whoever knew the old password could have collected device cookies with it.
     app.clock.advance(std::time::Duration::from_secs(1));
-    let now = tessera::clock::Clock::now(&app.clock);
+    let now = tessera::support::clock::Clock::now(&app.clock);
     let changed = tessera::store::UserUpdate {
         password_changed_at: Some(now),
         ..Default::default()

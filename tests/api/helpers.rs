@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
-use tessera::app::Application;
-use tessera::clock::{Clock, ManualClock, SystemClock};
 use tessera::config::Config;
 use tessera::http::AppState;
+use tessera::startup::Application;
+use tessera::support::clock::{Clock, ManualClock, SystemClock};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use p256::pkcs8::EncodePublicKey;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tessera::clock::Clock;
+use tessera::support::clock::Clock;
 use tessera_verify::Verifier;
 
 use crate::both_backends;
@@ -53,7 +53,7 @@ struct Forge {
     iss: String,
     now: i64,
     point: Vec<u8>,
-    key: Arc<tessera::keys::SigningKey>,
+    key: Arc<tessera::domain::keys::SigningKey>,
 }
 
 impl Forge {

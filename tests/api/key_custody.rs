@@ -13,12 +13,12 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use p256::pkcs8::DecodePrivateKey;
 use serde_json::json;
-use tessera::app::Application;
-use tessera::clock::{Clock, ManualClock};
 use tessera::config::Config;
-use tessera::keys::material;
+use tessera::domain::keys::material;
+use tessera::domain::tokens::Expiry;
+use tessera::startup::Application;
 use tessera::store::{KeyInsertion, KeyRecord};
-use tessera::tokens::Expiry;
+use tessera::support::clock::{Clock, ManualClock};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -200,7 +200,7 @@ async fn the_embedded_default_makes_its_own_owner_only_key_file() {
     // The stored key opens with the file's key, and with nothing else.
     let record = &app.state.store.signing_keys().await.unwrap()[0];
     assert_eq!(record.encryption, "aes-256-gcm");
-    let pkcs8 = tessera::sealing::open(&key, record.kid.as_bytes(), &record.private_key)
+    let pkcs8 = tessera::support::sealing::open(&key, record.kid.as_bytes(), &record.private_key)
         .expect("sealed under the key in the file");
     assert!(is_pkcs8(&pkcs8));
 }

@@ -4,8 +4,8 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tessera::clock::Clock;
-use tessera::tokens::Expiry;
+use tessera::domain::tokens::Expiry;
+use tessera::support::clock::Clock;
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, assert_error, unique_email};
@@ -193,7 +193,7 @@ async fn revoking_a_key_that_does_not_sign_adds_none(backend: Backend) {
 async fn a_revoked_key_cannot_be_imported_again(backend: Backend) {
     use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
     let app = admin_app(backend).await;
-    let der = tessera::keys::material::generate_pkcs8();
+    let der = tessera::domain::keys::material::generate_pkcs8();
     let secret = p256::SecretKey::from_pkcs8_der(&der).unwrap();
     let pem = secret.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).unwrap();
     let keys = app.state.tokens.keys().clone();

@@ -8,9 +8,9 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use reqwest::StatusCode;
 use serde_json::Value;
-use tessera::clock::Clock;
+use tessera::domain::tokens::{Expiry, Subject};
 use tessera::store::UserRecord;
-use tessera::tokens::{Expiry, Subject};
+use tessera::support::clock::Clock;
 use uuid::Uuid;
 
 use crate::both_backends;
@@ -339,7 +339,7 @@ async fn encrypted_keys_need_the_right_encryption_key(backend: Backend) {
     let mut env = crate::helpers::test_env(db.url());
     env.insert("TESSERA_KEY_ENCRYPTION_KEY".into(), OTHER.into());
     let config = tessera::config::Config::from_lookup(&|v| env.get(v).cloned()).unwrap();
-    let err = tessera::app::Application::build(config, Arc::new(clock.clone()))
+    let err = tessera::startup::Application::build(config, Arc::new(clock.clone()))
         .await
         .err()
         .expect("a wrong key refuses to start");

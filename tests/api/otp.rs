@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tessera::admin::NewUser;
-use tessera::sessions::ClientInfo;
+use tessera::domain::admin::NewUser;
+use tessera::domain::sessions::ClientInfo;
 use uuid::Uuid;
 
 use crate::both_backends;

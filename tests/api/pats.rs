@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_lc_rs::digest::{SHA256, digest};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
-use tessera::clock::Clock;
+use tessera::support::clock::Clock;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
@@ -588,9 +588,9 @@ async fn upkeep_prunes_pats_a_week_after_they_end(backend: Backend) {
     let app = pat_app(backend).await;
     let session = app.sign_up(&unique_email()).await;
     let (id, _) = create_ok(&app, token_of(&session), DAY).await;
-    let retention = tessera::cleanup::Retention::of(&app.state.config);
+    let retention = tessera::domain::upkeep::Retention::of(&app.state.config);
     app.clock.advance(7 * DAY);
-    tessera::cleanup::run_once(app.state.store.as_ref(), &app.clock, &retention)
+    tessera::domain::upkeep::run_once(app.state.store.as_ref(), &app.clock, &retention)
         .await
         .unwrap();
     assert!(
@@ -598,9 +598,10 @@ async fn upkeep_prunes_pats_a_week_after_they_end(backend: Backend) {
         "kept a week"
     );
     app.clock.advance(2 * DAY);
-    let report = tessera::cleanup::run_once(app.state.store.as_ref(), &app.clock, &retention)
-        .await
-        .unwrap();
+    let report =
+        tessera::domain::upkeep::run_once(app.state.store.as_ref(), &app.clock, &retention)
+            .await
+            .unwrap();
     assert_eq!(report.pats, 1);
     assert!(app.state.store.pat(id).await.unwrap().is_none());
 }

@@ -293,24 +293,24 @@ async fn the_upkeep_removes_ended_sessions_and_spent_secrets(backend: Backend) {
 
     // Within the grace window nothing goes.
     let store = app.state.store.as_ref();
-    let retention = tessera::cleanup::Retention::of(&app.state.config);
-    let report = tessera::cleanup::run_once(store, &app.clock, &retention)
+    let retention = tessera::domain::upkeep::Retention::of(&app.state.config);
+    let report = tessera::domain::upkeep::run_once(store, &app.clock, &retention)
         .await
         .unwrap();
-    assert_eq!(report, tessera::cleanup::Report::default());
+    assert_eq!(report, tessera::domain::upkeep::Report::default());
     // After it, the sealed successor is forgotten; the rotated token stays, so reuse is
     // still detected.
     app.clock.advance(Duration::from_secs(31));
-    let retention = tessera::cleanup::Retention::of(&app.state.config);
-    let report = tessera::cleanup::run_once(store, &app.clock, &retention)
+    let retention = tessera::domain::upkeep::Retention::of(&app.state.config);
+    let report = tessera::domain::upkeep::run_once(store, &app.clock, &retention)
         .await
         .unwrap();
     assert_eq!(report.sealed_successors, 1);
     assert_eq!(app.scalar(sealed, live_id).await, 0);
     // A week after it ended, the signed-out session goes with its tokens.
     app.clock.advance(Duration::from_secs(7 * 86_400));
-    let retention = tessera::cleanup::Retention::of(&app.state.config);
-    let report = tessera::cleanup::run_once(store, &app.clock, &retention)
+    let retention = tessera::domain::upkeep::Retention::of(&app.state.config);
+    let report = tessera::domain::upkeep::run_once(store, &app.clock, &retention)
         .await
         .unwrap();
     assert_eq!(report.sessions, 1);
@@ -388,10 +388,11 @@ async fn the_upkeep_removes_spent_counters_and_abandoned_anonymous_users(backend
         .unwrap();
     crate::helpers::audit_session(&returning);
     app.clock.advance(Duration::from_secs(11 * 86_400));
-    let retention = tessera::cleanup::Retention::of(&app.state.config);
-    let report = tessera::cleanup::run_once(app.state.store.as_ref(), &app.clock, &retention)
-        .await
-        .unwrap();
+    let retention = tessera::domain::upkeep::Retention::of(&app.state.config);
+    let report =
+        tessera::domain::upkeep::run_once(app.state.store.as_ref(), &app.clock, &retention)
+            .await
+            .unwrap();
     assert_eq!(report.rate_limits, 2);
     assert_eq!(count(COUNTERS).await, 0, "spent counters are gone");
     assert_eq!(report.anonymous_users, 1);

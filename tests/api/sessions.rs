@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tessera::clock::Clock;
+use tessera::support::clock::Clock;
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, assert_error, sid, simultaneous_posts, unique_email};
@@ -457,7 +457,7 @@ async fn refresh_tokens_are_stored_only_as_hashes(backend: Backend) {
     let by_hash = app
         .state
         .store
-        .session_by_refresh_token(&tessera::sessions::hash_refresh_token(&token))
+        .session_by_refresh_token(&tessera::domain::sessions::hash_refresh_token(&token))
         .await
         .unwrap();
     assert_eq!(by_hash.unwrap().id, session_id);

@@ -1,4 +1,4 @@
-//! Personal access tokens, Postgres flavour (see `crate::pats` and migration 0004).
+//! Personal access tokens, Postgres flavour (see `crate::domain::pats` and migration 0004).
 
 use async_trait::async_trait;
 use sqlx::Row;

@@ -31,10 +31,10 @@ use jsonwebtoken::DecodingKey;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::clock::Clock;
 use crate::config::Config;
-use crate::sealing;
 use crate::store::{KeyInsertion, KeyRecord, Store, StoreError};
+use crate::support::clock::Clock;
+use crate::support::sealing;
 
 pub use revocation::{REVOCATION_POLL_PERIOD, Revocation};
 

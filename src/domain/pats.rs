@@ -26,11 +26,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::accounts;
-use crate::auth_error::AuthError;
-use crate::clock::Clock;
-use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
+use crate::domain::errors::AuthError;
+use crate::domain::profile;
+use crate::domain::sessions::{self, ClientInfo, IssuedSession, Sessions};
 use crate::store::{PatRecord, Store, StoreError};
+use crate::support::clock::Clock;
 
 /// What every PAT starts with.
 pub const PREFIX: &str = "tpat_";
@@ -109,7 +109,7 @@ impl PersonalAccessTokens {
         let now = self.clock.now();
         let expires_at = expiry(expires_at, now)?;
         let metadata = metadata.unwrap_or_else(|| json!({}));
-        accounts::check_metadata(&metadata)?;
+        profile::check_metadata(&metadata)?;
         if !self.sessions.recent_sign_in(session_id).await? {
             return Err(AuthError::ElevatedClaimRequired);
         }

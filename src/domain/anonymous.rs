@@ -3,19 +3,14 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::accounts;
-use crate::auth_error::AuthError;
-use crate::config::RoleConfig;
-use crate::lifecycle::Lifecycle;
-use crate::new_account::{DEFAULT_LOCALE, NewProfile};
-use crate::sessions::{ClientInfo, IssuedSession};
-use crate::store::{StoreError, UserRecord, UserUpdate};
-
-/// The role of anonymous users, replaced by the configured roles when they upgrade.
-pub const ANONYMOUS_ROLE: &str = "anonymous";
+use crate::domain::errors::AuthError;
+use crate::domain::links::Lifecycle;
+use crate::domain::profile;
+use crate::domain::profile::{NewProfile, new_user};
+use crate::domain::sessions::{ClientInfo, IssuedSession};
+use crate::store::{StoreError, UserUpdate};
 
 /// How an anonymous user becomes a regular one.
 pub enum Upgrade {
@@ -82,7 +77,7 @@ impl Lifecycle {
             Upgrade::EmailPassword { email, password } => (email, Some(password)),
             Upgrade::Passwordless { email } => (email, None),
         };
-        let email = accounts::normalise_email(email)?;
+        let email = profile::normalise_email(email)?;
         self.check_domain(&email)?;
         if self.store.user_by_email(&email).await?.is_some() {
             return Err(AuthError::EmailAlreadyInUse);
@@ -123,38 +118,5 @@ impl Lifecycle {
                 self.send_verification(&user, redirect_to, None).await
             }
         }
-    }
-}
-
-/// A user row with defaults: the configured roles, or with `roles` `None` an anonymous
-/// user with the `anonymous` role.
-pub fn new_user(
-    now: OffsetDateTime,
-    email: Option<String>,
-    display_name: String,
-    roles: Option<&RoleConfig>,
-) -> UserRecord {
-    let (default_role, allowed_roles) = match roles {
-        Some(roles) => (roles.default_role.clone(), roles.allowed_roles.clone()),
-        None => (ANONYMOUS_ROLE.to_owned(), vec![ANONYMOUS_ROLE.to_owned()]),
-    };
-    UserRecord {
-        id: Uuid::new_v4(),
-        created_at: now,
-        updated_at: now,
-        email,
-        email_verified: false,
-        phone_number: None,
-        phone_number_verified: false,
-        password_hash: None,
-        password_changed_at: None,
-        display_name,
-        avatar_url: String::new(),
-        locale: DEFAULT_LOCALE.into(),
-        default_role,
-        roles: allowed_roles,
-        is_anonymous: roles.is_none(),
-        metadata: json!({}),
-        disabled: false,
     }
 }

@@ -16,9 +16,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::store::{Store, StoreResult};
+use crate::support::clock::Clock;
 
 /// Rows per statement.
 pub const BATCH: i64 = 1000;
@@ -69,6 +69,21 @@ pub struct Report {
     pub rate_limits: u64,
     pub anonymous_users: u64,
     pub pats: u64,
+}
+
+impl Report {
+    /// Each count with the `kind` label of `tessera_cleanup_removed_total`.
+    pub fn by_kind(&self) -> [(&'static str, u64); 7] {
+        [
+            ("sessions", self.sessions),
+            ("sealed_successors", self.sealed_successors),
+            ("tickets", self.tickets),
+            ("events", self.events),
+            ("rate_limits", self.rate_limits),
+            ("anonymous_users", self.anonymous_users),
+            ("pats", self.pats),
+        ]
+    }
 }
 
 /// Repeats a batch until it comes back short.
@@ -148,7 +163,7 @@ pub fn spawn(
             match run_once(store.as_ref(), clock.as_ref(), &retention).await {
                 Ok(report) if report == Report::default() => {}
                 Ok(report) => {
-                    crate::metrics::cleaned(&report);
+                    crate::support::metrics::cleaned(&report.by_kind());
                     tracing::info!(?report, "database upkeep");
                 }
                 Err(err) => tracing::warn!(error = %err, "database upkeep failed"),

@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::config::Config;
-use crate::owner_only;
+use crate::support::owner_only;
 pub use templates::EmailKind;
 
 /// Delays before the second and third attempts.

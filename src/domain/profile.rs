@@ -8,11 +8,21 @@
 //! not open to sign-up.
 
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
 
-use crate::accounts::{check_display_name, check_locale, check_metadata};
-use crate::auth_error::AuthError;
 use crate::config::RoleConfig;
+use crate::domain::errors::AuthError;
 use crate::store::UserRecord;
+
+/// Longest email address accepted (RFC 5321's path limit).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Largest `metadata` object accepted at sign-up, serialised.
+pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+/// Longest display name.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
+/// The role of anonymous users, replaced by the configured roles when they upgrade.
+pub const ANONYMOUS_ROLE: &str = "anonymous";
 
 /// The locale of an account whose request names none.
 pub const DEFAULT_LOCALE: &str = "en";
@@ -116,9 +126,157 @@ pub fn resolve_roles(
     Ok((default_role, roles))
 }
 
+/// A user row with defaults: the configured roles, or with `roles` `None` an anonymous
+/// user with the `anonymous` role.
+pub fn new_user(
+    now: OffsetDateTime,
+    email: Option<String>,
+    display_name: String,
+    roles: Option<&RoleConfig>,
+) -> UserRecord {
+    let (default_role, allowed_roles) = match roles {
+        Some(roles) => (roles.default_role.clone(), roles.allowed_roles.clone()),
+        None => (ANONYMOUS_ROLE.to_owned(), vec![ANONYMOUS_ROLE.to_owned()]),
+    };
+    UserRecord {
+        id: Uuid::new_v4(),
+        created_at: now,
+        updated_at: now,
+        email,
+        email_verified: false,
+        phone_number: None,
+        phone_number_verified: false,
+        password_hash: None,
+        password_changed_at: None,
+        display_name,
+        avatar_url: String::new(),
+        locale: DEFAULT_LOCALE.into(),
+        default_role,
+        roles: allowed_roles,
+        is_anonymous: roles.is_none(),
+        metadata: json!({}),
+        disabled: false,
+    }
+}
+
+/// Trims and lower-cases an email address and checks its shape; the address is the
+/// account's identity, so `Alice@Example.com ` and `alice@example.com` are one account.
+pub fn normalise_email(email: &str) -> Result<String, AuthError> {
+    let email = email.trim().to_lowercase();
+    let invalid = || AuthError::InvalidRequest("The email address is not valid.".into());
+    if email.chars().count() > MAX_EMAIL_CHARS || email.chars().any(char::is_whitespace) {
+        return Err(invalid());
+    }
+    let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
+    let domain_ok = !domain.is_empty()
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..");
+    if local.is_empty() || !domain_ok || local.contains('@') || email.chars().any(char::is_control)
+    {
+        return Err(invalid());
+    }
+    Ok(email)
+}
+
+fn invalid(message: String) -> AuthError {
+    AuthError::InvalidRequest(message)
+}
+
+/// Whether any string inside a JSON value holds a NUL character, which Postgres text and
+/// JSONB cannot store (it would be a 500 otherwise).
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// A display name: at most 256 characters, no control characters.
+pub fn check_display_name(name: &str) -> Result<(), AuthError> {
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "displayName must be at most {MAX_DISPLAY_NAME_CHARS} characters, without control characters."
+        )));
+    }
+    Ok(())
+}
+
+/// Metadata: a JSON object of at most 8 KiB, with no NUL character anywhere.
+pub fn check_metadata(metadata: &Value) -> Result<(), AuthError> {
+    if !metadata.is_object()
+        || metadata.to_string().len() > MAX_METADATA_BYTES
+        || holds_nul(metadata)
+    {
+        return Err(invalid(format!(
+            "metadata must be a JSON object of at most {MAX_METADATA_BYTES} bytes, without NUL characters."
+        )));
+    }
+    Ok(())
+}
+
+/// A locale: 2 or 3 ASCII letters (`en`, `fr`, `haw`), as Nhost's. Stored as given; the
+/// email language falls back to English when no template of it exists.
+pub fn check_locale(locale: &str) -> Result<(), AuthError> {
+    if !(2..=3).contains(&locale.len()) || !locale.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(invalid("locale must be 2 or 3 letters, such as en.".into()));
+    }
+    Ok(())
+}
+
+/// A free-text field such as an avatar URL: bounded, no control characters.
+pub fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), AuthError> {
+    if value.chars().count() > max_chars || value.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "{field} must be at most {max_chars} characters, without control characters."
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_characters_never_reach_the_database() {
+        assert!(check_metadata(&json!({ "a": { "b": ["x\u{0}y"] } })).is_err());
+        assert!(check_metadata(&json!({ "k\u{0}": 1 })).is_err());
+        assert!(check_metadata(&json!({ "plan": "free", "n": [1, 2] })).is_ok());
+        assert!(check_display_name("Ada\u{0}").is_err());
+        assert!(check_display_name("Ada Lovelace").is_ok());
+        assert!(check_locale("fr").is_ok() && check_locale("haw").is_ok());
+        for bad in ["", "e", "pt-BR", "engl", "e1", "../"] {
+            assert!(check_locale(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            normalise_email("  Alice@Example.COM ").unwrap(),
+            "alice@example.com"
+        );
+        assert_eq!(
+            normalise_email("Ünïcode@Exämple.org").unwrap(),
+            "ünïcode@exämple.org"
+        );
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "a b@example.com",
+            "a@b@c",
+            "a@.com",
+            "a@x..com",
+        ] {
+            assert!(normalise_email(bad).is_err(), "{bad:?}");
+        }
+        assert!(normalise_email(&format!("{}@example.com", "a".repeat(250))).is_err());
+    }
 
     fn config() -> RoleConfig {
         RoleConfig {

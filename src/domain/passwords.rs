@@ -221,10 +221,10 @@ impl Passwords {
         work: impl FnOnce(&mut Vec<Block>) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
         let queued = std::time::Instant::now();
-        crate::metrics::hash_waiting(1.0);
+        crate::support::metrics::hash_waiting(1.0);
         let permit = Arc::clone(&self.permits).acquire_owned().await;
-        crate::metrics::hash_waiting(-1.0);
-        crate::metrics::hash_wait(queued.elapsed().as_secs_f64());
+        crate::support::metrics::hash_waiting(-1.0);
+        crate::support::metrics::hash_wait(queued.elapsed().as_secs_f64());
         let permit: OwnedSemaphorePermit =
             permit.map_err(|_| HashError("hashing pool closed".into()))?;
         let (reply, answer) = oneshot::channel();

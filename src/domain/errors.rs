@@ -2,8 +2,8 @@
 //! out. The HTTP layer maps each to a status and an error code (listed in the README and the
 //! OpenAPI document).
 
-use crate::keys::KeyError;
-use crate::passwords::{HashError, PolicyError};
+use crate::domain::keys::KeyError;
+use crate::domain::passwords::{HashError, PolicyError};
 use crate::store::StoreError;
 
 /// A failure of an account or session operation.

@@ -11,7 +11,7 @@
 //!   any password hashing, the right password included (that is what stops a distributed
 //!   guess); when the window ends it works again.
 //! - Per trusted device: a client presenting a valid device cookie of the account
-//!   ([`crate::devices`]) has a counter of its own, with the same limit, instead of the
+//!   ([`crate::domain::devices`]) has a counter of its own, with the same limit, instead of the
 //!   account's. Its failures never lock the account, and the account's lock never stops
 //!   it; so a stranger flooding wrong passwords cannot lock the owner out, and a stolen
 //!   device cookie buys no more guesses than the limit.
@@ -25,11 +25,11 @@ use aws_lc_rs::digest::{SHA256, digest};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::auth_error::AuthError;
-use crate::clock::Clock;
 use crate::config::{Rate, RateLimits};
-use crate::devices::TrustedDevice;
+use crate::domain::devices::TrustedDevice;
+use crate::domain::errors::AuthError;
 use crate::store::Store;
+use crate::support::clock::Clock;
 
 /// The endpoint families limited per client IP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -32,16 +32,16 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::accounts;
-use crate::auth_error::AuthError;
 use crate::config::Rate;
-use crate::email::{Email, EmailKind};
-use crate::lifecycle::Lifecycle;
-use crate::new_account::NewProfile;
-use crate::ratelimit::{Bucket, FailedSignIns};
-use crate::sessions::{self, ClientInfo, IssuedSession};
+use crate::domain::errors::AuthError;
+use crate::domain::links::Lifecycle;
+use crate::domain::profile;
+use crate::domain::profile::NewProfile;
+use crate::domain::rate_limits::{Bucket, FailedSignIns};
+use crate::domain::sessions::{self, ClientInfo, IssuedSession};
+use crate::domain::tickets::Purpose;
 use crate::store::{StoreError, TicketRecord};
-use crate::tickets::Purpose;
+use crate::support::email::{Email, EmailKind};
 
 /// Digits of a code (Nhost's length).
 pub const CODE_DIGITS: usize = 6;
@@ -66,7 +66,7 @@ impl EmailOtp {
     /// The purpose the HMAC key is derived for from the key-encryption key.
     pub const DERIVED_PURPOSE: &'static str = "email-otp-hmac";
 
-    /// Email codes keyed by `derived` (the secret [`crate::keys::KeyService::derived_secret`]
+    /// Email codes keyed by `derived` (the secret [`crate::domain::keys::KeyService::derived_secret`]
     /// gives for [`EmailOtp::DERIVED_PURPOSE`]) or, without one, by a random secret shared
     /// through the database. Wrong codes count against `failed_signins` per address.
     pub async fn load(
@@ -115,7 +115,7 @@ impl EmailOtp {
         profile: NewProfile,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        let email = accounts::normalise_email(email)?;
+        let email = profile::normalise_email(email)?;
         let Some(user) = self
             .lifecycle
             .passwordless_user(&email, profile, "email-otp", client)
@@ -164,7 +164,7 @@ impl EmailOtp {
         otp: &str,
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
-        let email = accounts::normalise_email(email)?;
+        let email = profile::normalise_email(email)?;
         if otp.len() != CODE_DIGITS || !otp.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AuthError::InvalidRequest(format!(
                 "otp must be the {CODE_DIGITS} digits of the emailed code."

@@ -7,22 +7,23 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::accounts::Accounts;
-use crate::admin::Admin;
-use crate::clock::Clock;
 use crate::config::Config;
-use crate::devices::DeviceCookies;
-use crate::email::Mailer;
-use crate::email_otp::EmailOtp;
+use crate::domain::admin::Admin;
+use crate::domain::devices::DeviceCookies;
+use crate::domain::email_otp::EmailOtp;
+use crate::domain::email_password::Accounts;
+use crate::domain::keys::KeyService;
+use crate::domain::links::Lifecycle;
+use crate::domain::passwords::Passwords;
+use crate::domain::pats::PersonalAccessTokens;
+use crate::domain::rate_limits::IpLimits;
+use crate::domain::sessions::Sessions;
+use crate::domain::tokens::TokenIssuer;
+use crate::domain::upkeep;
 use crate::http::{self, AppState};
-use crate::keys::KeyService;
-use crate::lifecycle::Lifecycle;
-use crate::passwords::Passwords;
-use crate::pats::PersonalAccessTokens;
-use crate::ratelimit::IpLimits;
-use crate::sessions::Sessions;
-use crate::tokens::TokenIssuer;
-use crate::{cleanup, store};
+use crate::store;
+use crate::support::clock::Clock;
+use crate::support::email::Mailer;
 
 /// A Tessera server, bound and ready to serve.
 pub struct Application {
@@ -111,7 +112,7 @@ impl Application {
             sessions.clone(),
         ));
         let ip_limits = Arc::new(IpLimits::new(&config.rate_limits));
-        crate::metrics::handle();
+        crate::support::metrics::handle();
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (TESSERA_LISTEN)", config.listen))?;
@@ -167,10 +168,10 @@ impl Application {
             "tessera listening"
         );
         let maintenance = self.state.tokens.keys().spawn_maintenance();
-        let cleanup = cleanup::spawn(
+        let cleanup = upkeep::spawn(
             self.state.store.clone(),
             self.state.clock.clone(),
-            cleanup::Retention::of(&self.state.config),
+            upkeep::Retention::of(&self.state.config),
         );
         let limits = self.state.ip_limits.clone();
         let forget_idle = tokio::spawn(async move {

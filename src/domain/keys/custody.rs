@@ -19,7 +19,7 @@ use secrecy::ExposeSecret;
 
 use super::KeyError;
 use crate::config::{self, Database, KeyConfig};
-use crate::owner_only;
+use crate::support::owner_only;
 
 /// The embedded default's key-encryption key file, in the directory of the SQLite file.
 pub const KEY_FILE_NAME: &str = "key-encryption-key";

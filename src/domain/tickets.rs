@@ -13,9 +13,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::auth_error::AuthError;
-use crate::clock::Clock;
+use crate::domain::errors::AuthError;
 use crate::store::{Store, TicketRecord};
+use crate::support::clock::Clock;
 
 /// What a ticket is for; a ticket of one purpose is refused for every other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub enum Purpose {
     /// The link in the notice to the old address of an email change, which reverts it.
     EmailRevert,
     /// An emailed one-time code (six digits), typed back by the app: see
-    /// [`crate::email_otp`]. Found by its account and keyed by an HMAC, not a bare hash.
+    /// [`crate::domain::email_otp`]. Found by its account and keyed by an HMAC, not a bare hash.
     EmailOtp,
 }
 

@@ -21,16 +21,16 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::auth_error::AuthError;
-use crate::clock::Clock;
 use crate::config::Config;
-use crate::metrics;
-use crate::sealing;
+use crate::domain::errors::AuthError;
+use crate::domain::tokens::{AccessClaims, Expiry, Subject, TokenIssuer};
 use crate::store::{
     CurrentRotation, NewRefreshToken, RejectReason, RotationPlan, SecurityEventRecord,
     SessionRecord, Store, TokenState, UserRecord,
 };
-use crate::tokens::{AccessClaims, Expiry, Subject, TokenIssuer};
+use crate::support::clock::Clock;
+use crate::support::metrics;
+use crate::support::sealing;
 
 /// Length of a refresh token: 32 random bytes in base64url.
 const REFRESH_TOKEN_CHARS: usize = 43;

@@ -17,8 +17,6 @@ use std::sync::OnceLock;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::cleanup::Report;
-
 /// The process-wide recorder (installed once; every server in the process shares it).
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -85,17 +83,9 @@ pub fn sample(pool_size: u32, pool_idle: usize, pool_max: u32, key_age_seconds: 
     }
 }
 
-/// What the database upkeep removed.
-pub fn cleaned(report: &Report) {
-    for (kind, count) in [
-        ("sessions", report.sessions),
-        ("sealed_successors", report.sealed_successors),
-        ("tickets", report.tickets),
-        ("events", report.events),
-        ("rate_limits", report.rate_limits),
-        ("anonymous_users", report.anonymous_users),
-        ("pats", report.pats),
-    ] {
+/// What the database upkeep removed, by kind of row (`sessions`, `tickets`, ...).
+pub fn cleaned(removed: &[(&'static str, u64)]) {
+    for &(kind, count) in removed {
         counter!("tessera_cleanup_removed_total", "kind" => kind).increment(count);
     }
 }

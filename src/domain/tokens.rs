@@ -13,8 +13,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::config::{Config, CustomClaims};
-use crate::custom_claims;
-use crate::keys::{KeyError, KeyService};
+use crate::domain::custom_claims;
+use crate::domain::keys::{KeyError, KeyService};
 use crate::store::UserRecord;
 
 /// Tolerated clock difference between replicas for `iat`.

@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::admin::{Admin, NewUser, UserPatch};
-use crate::app::{self, Application};
-use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::keys::KeyService;
-use crate::passwords::Passwords;
-use crate::sessions::ClientInfo;
-use crate::{store, telemetry};
+use crate::domain::admin::{Admin, NewUser, UserPatch};
+use crate::domain::keys::KeyService;
+use crate::domain::passwords::Passwords;
+use crate::domain::sessions::ClientInfo;
+use crate::startup::{self, Application};
+use crate::store;
+use crate::support::clock::{Clock, SystemClock};
+use crate::support::telemetry;
 use secrecy::SecretString;
 
 /// Tessera: a self-hosted auth server. Configuration comes from TESSERA_* variables and
@@ -144,7 +145,7 @@ pub fn main() -> ExitCode {
             Command::Serve => {
                 Application::build(config, Arc::new(SystemClock))
                     .await?
-                    .run_until(app::shutdown_signal())
+                    .run_until(startup::shutdown_signal())
                     .await
             }
             Command::Migrate => migrate(config).await,
@@ -240,7 +241,7 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { kid } => {
-            let event = crate::admin::key_revoked_event(clock.now(), &operator());
+            let event = crate::domain::admin::key_revoked_event(clock.now(), &operator());
             let revocation = keys.revoke(&kid, event).await?;
             let signing = revocation.signing_kid.as_deref().unwrap_or("no key");
             if revocation.already_revoked {
@@ -258,7 +259,7 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_keys(keys: &KeyService, clock: &dyn crate::clock::Clock) {
+fn print_keys(keys: &KeyService, clock: &dyn crate::support::clock::Clock) {
     let now = clock.now();
     let set = keys.snapshot();
     let active = set.signing_key(now).map(|k| k.kid.clone());
@@ -308,7 +309,7 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
 async fn admin(config: &Config) -> anyhow::Result<(Admin, Arc<dyn store::Store>)> {
     let store = store::connect(config).await?;
     store.migrate().await?;
-    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn crate::support::clock::Clock> = Arc::new(SystemClock);
     let keys = KeyService::start(store.clone(), clock.clone(), config).await?;
     let passwords = Arc::new(Passwords::new(&config.passwords)?);
     Ok((

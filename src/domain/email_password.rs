@@ -4,34 +4,27 @@
 //! verification against a dummy hash, and both failures give the same error. A disabled
 //! or unverified account is only reported after the right password. Failed sign-ins are
 //! limited per account, or per device for a client with a device cookie of the account
-//! ([`crate::devices`]), so a flood of wrong passwords does not lock the owner out.
+//! ([`crate::domain::devices`]), so a flood of wrong passwords does not lock the owner out.
 
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::anonymous::new_user;
-use crate::auth_error::AuthError;
-use crate::clock::Clock;
 use crate::config::{Config, RoleConfig};
-use crate::devices::DeviceCookies;
-use crate::lifecycle::Lifecycle;
-use crate::metrics;
-use crate::new_account::NewProfile;
-use crate::passwords::{MAX_PASSWORD_CHARS, Passwords, Verified};
-use crate::ratelimit::{Bucket, FailedSignIns};
-use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
+use crate::domain::devices::DeviceCookies;
+use crate::domain::errors::AuthError;
+use crate::domain::links::Lifecycle;
+use crate::domain::passwords::{MAX_PASSWORD_CHARS, Passwords, Verified};
+use crate::domain::profile::{self, NewProfile, new_user};
+use crate::domain::rate_limits::{Bucket, FailedSignIns};
+use crate::domain::sessions::{self, ClientInfo, IssuedSession, Sessions};
 use crate::store::{Store, StoreError, UserRecord};
+use crate::support::clock::Clock;
+use crate::support::metrics;
 
-/// Longest email address accepted (RFC 5321's path limit).
-pub const MAX_EMAIL_CHARS: usize = 254;
-/// Largest `metadata` object accepted at sign-up, serialised.
-pub const MAX_METADATA_BYTES: usize = 8 * 1024;
-/// Longest display name.
-pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
 /// Optional sign-up fields (Nhost's `options`).
 #[derive(Debug, Default, Clone)]
 pub struct SignUpOptions {
@@ -55,83 +48,6 @@ pub struct Accounts {
     disable_signup: bool,
     require_email_verification: bool,
     roles: RoleConfig,
-}
-
-/// Trims and lower-cases an email address and checks its shape; the address is the
-/// account's identity, so `Alice@Example.com ` and `alice@example.com` are one account.
-pub fn normalise_email(email: &str) -> Result<String, AuthError> {
-    let email = email.trim().to_lowercase();
-    let invalid = || AuthError::InvalidRequest("The email address is not valid.".into());
-    if email.chars().count() > MAX_EMAIL_CHARS || email.chars().any(char::is_whitespace) {
-        return Err(invalid());
-    }
-    let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
-    let domain_ok = !domain.is_empty()
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..");
-    if local.is_empty() || !domain_ok || local.contains('@') || email.chars().any(char::is_control)
-    {
-        return Err(invalid());
-    }
-    Ok(email)
-}
-
-fn invalid(message: String) -> AuthError {
-    AuthError::InvalidRequest(message)
-}
-
-/// Whether any string inside a JSON value holds a NUL character, which Postgres text and
-/// JSONB cannot store (it would be a 500 otherwise).
-fn holds_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(holds_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
-        _ => false,
-    }
-}
-
-/// A display name: at most 256 characters, no control characters.
-pub fn check_display_name(name: &str) -> Result<(), AuthError> {
-    if name.chars().count() > MAX_DISPLAY_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(invalid(format!(
-            "displayName must be at most {MAX_DISPLAY_NAME_CHARS} characters, without control characters."
-        )));
-    }
-    Ok(())
-}
-
-/// Metadata: a JSON object of at most 8 KiB, with no NUL character anywhere.
-pub fn check_metadata(metadata: &Value) -> Result<(), AuthError> {
-    if !metadata.is_object()
-        || metadata.to_string().len() > MAX_METADATA_BYTES
-        || holds_nul(metadata)
-    {
-        return Err(invalid(format!(
-            "metadata must be a JSON object of at most {MAX_METADATA_BYTES} bytes, without NUL characters."
-        )));
-    }
-    Ok(())
-}
-
-/// A locale: 2 or 3 ASCII letters (`en`, `fr`, `haw`), as Nhost's. Stored as given; the
-/// email language falls back to English when no template of it exists.
-pub fn check_locale(locale: &str) -> Result<(), AuthError> {
-    if !(2..=3).contains(&locale.len()) || !locale.chars().all(|c| c.is_ascii_alphabetic()) {
-        return Err(invalid("locale must be 2 or 3 letters, such as en.".into()));
-    }
-    Ok(())
-}
-
-/// A free-text field such as an avatar URL: bounded, no control characters.
-pub fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), AuthError> {
-    if value.chars().count() > max_chars || value.chars().any(char::is_control) {
-        return Err(invalid(format!(
-            "{field} must be at most {max_chars} characters, without control characters."
-        )));
-    }
-    Ok(())
 }
 
 impl Accounts {
@@ -176,7 +92,7 @@ impl Accounts {
         if self.disable_signup {
             return Err(AuthError::SignupDisabled);
         }
-        let email = normalise_email(email)?;
+        let email = profile::normalise_email(email)?;
         self.lifecycle.check_domain(&email)?;
         let redirect_to = self
             .lifecycle
@@ -224,7 +140,7 @@ impl Accounts {
         }
         // A malformed address cannot belong to an account: same answer as a wrong password,
         // after the same work.
-        let user = match normalise_email(email) {
+        let user = match profile::normalise_email(email) {
             Ok(email) => self.store.user_by_email(&email).await?,
             Err(_) => None,
         };
@@ -350,48 +266,5 @@ impl Accounts {
         if let Err(err) = self.store.record_event(&event).await {
             tracing::warn!(error = %err, kind, "cannot record a security event");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nul_characters_never_reach_the_database() {
-        assert!(check_metadata(&json!({ "a": { "b": ["x\u{0}y"] } })).is_err());
-        assert!(check_metadata(&json!({ "k\u{0}": 1 })).is_err());
-        assert!(check_metadata(&json!({ "plan": "free", "n": [1, 2] })).is_ok());
-        assert!(check_display_name("Ada\u{0}").is_err());
-        assert!(check_display_name("Ada Lovelace").is_ok());
-        assert!(check_locale("fr").is_ok() && check_locale("haw").is_ok());
-        for bad in ["", "e", "pt-BR", "engl", "e1", "../"] {
-            assert!(check_locale(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn emails_are_normalised_and_checked() {
-        assert_eq!(
-            normalise_email("  Alice@Example.COM ").unwrap(),
-            "alice@example.com"
-        );
-        assert_eq!(
-            normalise_email("Ünïcode@Exämple.org").unwrap(),
-            "ünïcode@exämple.org"
-        );
-        for bad in [
-            "",
-            "alice",
-            "@example.com",
-            "alice@",
-            "a b@example.com",
-            "a@b@c",
-            "a@.com",
-            "a@x..com",
-        ] {
-            assert!(normalise_email(bad).is_err(), "{bad:?}");
-        }
-        assert!(normalise_email(&format!("{}@example.com", "a".repeat(250))).is_err());
     }
 }

@@ -11,19 +11,19 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::accounts;
-use crate::anonymous::new_user;
-use crate::auth_error::AuthError;
-use crate::clock::Clock;
 use crate::config::RoleConfig;
-use crate::keys::{KeyService, Revocation, Rotation};
-use crate::passwords::Passwords;
-use crate::pats;
-use crate::sessions::{self, ClientInfo};
+use crate::domain::errors::AuthError;
+use crate::domain::keys::{KeyService, Revocation, Rotation};
+use crate::domain::passwords::Passwords;
+use crate::domain::pats;
+use crate::domain::profile;
+use crate::domain::profile::new_user;
+use crate::domain::sessions::{self, ClientInfo};
 use crate::store::{
     EventFilter, SecurityEventRecord, SessionRecord, Store, StoreError, UserCursor, UserRecord,
     UserUpdate,
 };
+use crate::support::clock::Clock;
 
 /// The security event of a key revocation by `actor` (the API or the CLI); the key service
 /// adds the kids.
@@ -102,8 +102,8 @@ pub fn check_roles(default_role: &str, roles: &[String]) -> Result<(), AuthError
 }
 
 fn check_profile(display_name: Option<&str>, metadata: Option<&Value>) -> Result<(), AuthError> {
-    display_name.map(accounts::check_display_name).transpose()?;
-    metadata.map(accounts::check_metadata).transpose()?;
+    display_name.map(profile::check_display_name).transpose()?;
+    metadata.map(profile::check_metadata).transpose()?;
     Ok(())
 }
 
@@ -196,7 +196,7 @@ impl Admin {
         let limit = limit.clamp(1, MAX_PAGE);
         let search = search.map(str::trim).filter(|s| !s.is_empty());
         search
-            .map(|s| accounts::check_text("search", s, 256))
+            .map(|s| profile::check_text("search", s, 256))
             .transpose()?;
         let mut users = self.store.list_users(after, search, limit + 1).await?;
         let next = (users.len() as i64 > limit).then(|| {
@@ -211,7 +211,7 @@ impl Admin {
         match id_or_email.parse::<Uuid>() {
             Ok(id) => self.existing(id).await,
             Err(_) => {
-                let email = accounts::normalise_email(id_or_email)?;
+                let email = profile::normalise_email(id_or_email)?;
                 self.store
                     .user_by_email(&email)
                     .await?
@@ -226,11 +226,11 @@ impl Admin {
         new: NewUser,
         actor: &ClientInfo,
     ) -> Result<UserRecord, AuthError> {
-        let email = accounts::normalise_email(&new.email)?;
+        let email = profile::normalise_email(&new.email)?;
         check_profile(new.display_name.as_deref(), new.metadata.as_ref())?;
         new.locale
             .as_deref()
-            .map(accounts::check_locale)
+            .map(profile::check_locale)
             .transpose()?;
         // Without explicit roles, those of a self-registered account.
         let (roles, fallback) = match new.roles {
@@ -278,12 +278,12 @@ impl Admin {
         patch
             .locale
             .as_deref()
-            .map(accounts::check_locale)
+            .map(profile::check_locale)
             .transpose()?;
         patch
             .avatar_url
             .as_deref()
-            .map(|url| accounts::check_text("avatarUrl", url, 2048))
+            .map(|url| profile::check_text("avatarUrl", url, 2048))
             .transpose()?;
         let roles = patch.roles.clone().unwrap_or_else(|| user.roles.clone());
         let default_role = patch
@@ -465,7 +465,7 @@ impl Admin {
         filter
             .kind
             .as_deref()
-            .map(|kind| accounts::check_text("kind", kind, 64))
+            .map(|kind| profile::check_text("kind", kind, 64))
             .transpose()?;
         filter.before_id = cursor
             .map(|c| {

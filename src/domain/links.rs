@@ -20,20 +20,20 @@ use serde_json::json;
 use url::Url;
 use uuid::Uuid;
 
-use crate::accounts;
-use crate::anonymous::new_user;
-use crate::auth_error::AuthError;
-use crate::clock::Clock;
 use crate::config::{Config, RoleConfig};
-use crate::email::{Email, EmailKind, Mailer};
-use crate::new_account::NewProfile;
-use crate::passwords::{Passwords, Verified};
-use crate::pats;
-use crate::ratelimit::{Bucket, FailedSignIns};
-use crate::redirects::{allowed_redirect, with_fragment, with_param};
-use crate::sessions::{self, ClientInfo, IssuedSession, Sessions};
+use crate::domain::errors::AuthError;
+use crate::domain::passwords::{Passwords, Verified};
+use crate::domain::pats;
+use crate::domain::profile;
+use crate::domain::profile::NewProfile;
+use crate::domain::profile::new_user;
+use crate::domain::rate_limits::{Bucket, FailedSignIns};
+use crate::domain::redirects::{allowed_redirect, with_fragment, with_param};
+use crate::domain::sessions::{self, ClientInfo, IssuedSession, Sessions};
+use crate::domain::tickets::{Purpose, TicketOptions, Tickets, pkce_matches};
 use crate::store::{Store, StoreError, UserRecord, UserUpdate};
-use crate::tickets::{Purpose, TicketOptions, Tickets, pkce_matches};
+use crate::support::clock::Clock;
+use crate::support::email::{Email, EmailKind, Mailer};
 
 /// Where a followed link leads: the app's URL, with a code or an error.
 #[derive(Debug)]
@@ -209,7 +209,7 @@ impl Lifecycle {
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, AuthError> {
-        match accounts::normalise_email(email) {
+        match profile::normalise_email(email) {
             Ok(email) => Ok(self.store.user_by_email(&email).await?),
             Err(_) => Ok(None),
         }
@@ -475,7 +475,7 @@ impl Lifecycle {
         code_challenge: Option<String>,
     ) -> Result<(), AuthError> {
         let redirect_to = self.redirect_target(redirect_to)?;
-        let new_email = accounts::normalise_email(new_email)?;
+        let new_email = profile::normalise_email(new_email)?;
         self.check_domain(&new_email)?;
         if self.store.user_by_email(&new_email).await?.is_some() {
             return Err(AuthError::EmailAlreadyInUse);
@@ -517,7 +517,7 @@ impl Lifecycle {
                 "codeChallenge (PKCE S256) is required for sign-in links.".into(),
             )
         })?;
-        let email = accounts::normalise_email(email)?;
+        let email = profile::normalise_email(email)?;
         let user = self
             .passwordless_user(&email, profile, "passwordless", client)
             .await?;

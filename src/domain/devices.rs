@@ -8,7 +8,7 @@
 //! database, shared by every replica.
 //!
 //! A trusted client's failed sign-ins count against its device, not against the account,
-//! and a locked account still lets it in; see [`crate::ratelimit::FailedSignIns`]. A
+//! and a locked account still lets it in; see [`crate::domain::rate_limits::FailedSignIns`]. A
 //! cookie issued before the account's password last changed is not trusted: whoever knew
 //! the old password could otherwise have collected cookies to keep guessing with.
 
@@ -23,8 +23,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::clock::Clock;
 use crate::store::{Store, StoreError, UserRecord};
+use crate::support::clock::Clock;
 
 /// The name of the server secret that keys the tags.
 const SECRET_NAME: &str = "device-cookie-hmac";

@@ -1,0 +1,23 @@
+//! What Tessera does, free of HTTP and SQL: sign-up and sign-in, sessions and refresh-token
+//! rotation, emailed links and tickets, anonymous users, administration, signing keys and
+//! tokens, passwords, rate limits and upkeep. It reaches the database only through the
+//! store traits, and time only through [`crate::support::clock`].
+
+pub mod admin;
+pub mod anonymous;
+pub mod custom_claims;
+pub mod devices;
+pub mod email_otp;
+pub mod email_password;
+pub mod errors;
+pub mod keys;
+pub mod links;
+pub mod passwords;
+pub mod pats;
+pub mod profile;
+pub mod rate_limits;
+pub mod redirects;
+pub mod sessions;
+pub mod tickets;
+pub mod tokens;
+pub mod upkeep;
