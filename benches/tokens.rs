@@ -33,12 +33,18 @@ fn issuer() -> (TokenIssuer, tempfile::TempDir) {
     let config = Config::from_lookup(&|v| vars.get(v).cloned()).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let issuer = runtime.block_on(async {
-        let store = store::connect(&config).await.unwrap();
+        let store = store::connect(&config.database).await.unwrap();
         store.migrate().await.unwrap();
-        let keys = KeyService::start(store, Arc::new(SystemClock), &config)
-            .await
-            .unwrap();
-        TokenIssuer::new(keys, &config)
+        let keys = KeyService::start(
+            store,
+            Arc::new(SystemClock),
+            &config.keys,
+            &config.database.location,
+            config.tokens.access_token_ttl,
+        )
+        .await
+        .unwrap();
+        TokenIssuer::new(keys, &config.tokens)
     });
     (issuer, dir)
 }

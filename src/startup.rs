@@ -43,17 +43,23 @@ impl Application {
                 "TESSERA_COOKIE_SECURE=false: cookies are sent over plain http; use this for local development only"
             );
         }
-        let store = store::connect(&config)
+        let store = store::connect(&config.database)
             .await
             .with_context(|| format!("cannot open the database {described}"))?;
         store
             .migrate()
             .await
             .with_context(|| format!("cannot migrate the database {described}"))?;
-        let keys = KeyService::start(store.clone(), clock.clone(), &config)
-            .await
-            .context("cannot load the signing keys")?;
-        let tokens = Arc::new(TokenIssuer::new(keys, &config));
+        let keys = KeyService::start(
+            store.clone(),
+            clock.clone(),
+            &config.keys,
+            &config.database.location,
+            config.tokens.access_token_ttl,
+        )
+        .await
+        .context("cannot load the signing keys")?;
+        let tokens = Arc::new(TokenIssuer::new(keys, &config.tokens));
         tokens
             .self_test(clock.now())
             .map_err(|err| anyhow::anyhow!("signing self-test failed: {err}"))?;
@@ -64,16 +70,18 @@ impl Application {
             store.clone(),
             clock.clone(),
             tokens.clone(),
-            &config,
+            &config.sessions,
         ));
-        let mailer = Arc::new(Mailer::new(&config)?);
+        let mailer = Arc::new(Mailer::new(&config.email)?);
         let lifecycle = Arc::new(Lifecycle::new(
             store.clone(),
             clock.clone(),
             mailer,
             passwords.clone(),
             sessions.clone(),
-            &config,
+            &config.accounts,
+            &config.server.public_url,
+            config.rate_limits.failed_signins_per_account,
         ));
         let email_otp = Arc::new(
             EmailOtp::load(
@@ -89,11 +97,11 @@ impl Application {
             clock.clone(),
             passwords.clone(),
             tokens.keys().clone(),
-            config.roles.clone(),
-            config.admin_secret.as_ref(),
+            config.accounts.roles.clone(),
+            config.server.admin_secret.as_ref(),
         ));
         let devices = Arc::new(
-            DeviceCookies::load(&store, &clock, config.device_cookie_ttl)
+            DeviceCookies::load(&store, &clock, config.cookies.device_ttl)
                 .await
                 .context("cannot load the device-cookie secret")?,
         );
@@ -104,7 +112,8 @@ impl Application {
             sessions.clone(),
             lifecycle.clone(),
             devices,
-            &config,
+            &config.accounts,
+            config.rate_limits.failed_signins_per_account,
         ));
         let pats = Arc::new(PersonalAccessTokens::new(
             store.clone(),
@@ -113,11 +122,13 @@ impl Application {
         ));
         let ip_limits = Arc::new(IpLimits::new(&config.rate_limits));
         crate::support::metrics::handle();
-        let listener = TcpListener::bind(config.listen)
+        let listener = TcpListener::bind(config.server.listen)
             .await
-            .with_context(|| format!("cannot listen on {} (TESSERA_LISTEN)", config.listen))?;
+            .with_context(|| {
+                format!("cannot listen on {} (TESSERA_LISTEN)", config.server.listen)
+            })?;
         let metrics_listener =
-            match config.metrics_listen {
+            match config.server.metrics_listen {
                 Some(address) => Some(TcpListener::bind(address).await.with_context(|| {
                     format!("cannot listen on {address} (TESSERA_METRICS_LISTEN)")
                 })?),
@@ -164,14 +175,18 @@ impl Application {
         let store = self.state.store.clone();
         tracing::info!(
             address = %self.local_addr(),
-            public_url = %self.state.config.public_url,
+            public_url = %self.state.config.server.public_url,
             "tessera listening"
         );
         let maintenance = self.state.tokens.keys().spawn_maintenance();
         let cleanup = upkeep::spawn(
             self.state.store.clone(),
             self.state.clock.clone(),
-            upkeep::Retention::of(&self.state.config),
+            upkeep::Retention::of(
+                &self.state.config.retention,
+                &self.state.config.sessions,
+                &self.state.config.rate_limits,
+            ),
         );
         let limits = self.state.ip_limits.clone();
         let forget_idle = tokio::spawn(async move {
@@ -181,7 +196,7 @@ impl Application {
                 limits.forget_idle();
             }
         });
-        let connections = self.state.config.connections.clone();
+        let connections = self.state.config.server.connections.clone();
         let metrics = self.metrics_listener.map(|listener| {
             let app = http::metrics_router(self.state.clone());
             let connections = connections.clone();

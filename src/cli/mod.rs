@@ -132,7 +132,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format, &config.log_level);
+    telemetry::init(config.logging.format, &config.logging.level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -172,14 +172,14 @@ const HEALTHCHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// is all it reads.
 async fn healthcheck(config: &Config) -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut address = config.listen;
+    let mut address = config.server.listen;
     if address.ip().is_unspecified() {
         address.set_ip(match address {
             std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
             std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    let path = format!("{}/healthz", config.base_path());
+    let path = format!("{}/healthz", config.server.base_path());
     let status = tokio::time::timeout(HEALTHCHECK_TIMEOUT, async {
         let mut stream = tokio::net::TcpStream::connect(address).await?;
         stream
@@ -206,7 +206,7 @@ async fn healthcheck(config: &Config) -> anyhow::Result<()> {
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
     let described = config.database.describe();
-    let store = store::connect(&config).await?;
+    let store = store::connect(&config.database).await?;
     store.migrate().await?;
     store.close().await;
     println!("migrations applied to {described}");
@@ -214,10 +214,17 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 }
 
 async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
-    let store = store::connect(&config).await?;
+    let store = store::connect(&config.database).await?;
     store.migrate().await?;
     let clock = Arc::new(SystemClock);
-    let keys = KeyService::start(store.clone(), clock.clone(), &config).await?;
+    let keys = KeyService::start(
+        store.clone(),
+        clock.clone(),
+        &config.keys,
+        &config.database.location,
+        config.tokens.access_token_ttl,
+    )
+    .await?;
     match command {
         KeysCommand::List => {}
         KeysCommand::Rotate => {
@@ -307,10 +314,17 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
 
 /// The administration service, as the CLI uses it.
 async fn admin(config: &Config) -> anyhow::Result<(Admin, Arc<dyn store::Store>)> {
-    let store = store::connect(config).await?;
+    let store = store::connect(&config.database).await?;
     store.migrate().await?;
     let clock: Arc<dyn crate::support::clock::Clock> = Arc::new(SystemClock);
-    let keys = KeyService::start(store.clone(), clock.clone(), config).await?;
+    let keys = KeyService::start(
+        store.clone(),
+        clock.clone(),
+        &config.keys,
+        &config.database.location,
+        config.tokens.access_token_ttl,
+    )
+    .await?;
     let passwords = Arc::new(Passwords::new(&config.passwords)?);
     Ok((
         Admin::new(
@@ -318,7 +332,7 @@ async fn admin(config: &Config) -> anyhow::Result<(Admin, Arc<dyn store::Store>)
             clock,
             passwords,
             keys,
-            config.roles.clone(),
+            config.accounts.roles.clone(),
             None,
         ),
         store,

@@ -1,7 +1,8 @@
 //! The roles of self-registered accounts (`TESSERA_DEFAULT_ROLE`, `TESSERA_ALLOWED_ROLES`),
 //! as Nhost's `AUTH_USER_DEFAULT_ROLE` and `AUTH_USER_DEFAULT_ALLOWED_ROLES`.
 
-use super::{ConfigError, Source, error, values};
+use super::source::{Source, error};
+use super::{ConfigError, values};
 
 /// What an account created by sign-up, a sign-in link or an email code gets, and the most
 /// its request may ask for.

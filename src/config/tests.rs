@@ -1,6 +1,9 @@
 //! Configuration parsing, variable by variable.
 use super::*;
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
 fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let map: HashMap<String, String> = vars
@@ -11,20 +14,23 @@ fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
 }
 
 #[test]
-fn defaults_match_the_spec() {
+fn defaults_are_the_documented_ones() {
     let config = config(&[]).unwrap();
     assert!(
-        matches!(config.database, Database::Sqlite(ref p) if p == &PathBuf::from("data/tessera.db"))
+        matches!(config.database.location, Database::Sqlite(ref p) if p == &PathBuf::from("data/tessera.db"))
     );
-    assert_eq!(config.listen.to_string(), "127.0.0.1:4000");
-    assert_eq!(config.issuer, "http://localhost:4000");
-    assert_eq!(config.audience, "tessera");
-    assert_eq!(config.access_token_ttl, Duration::from_secs(3600));
-    assert_eq!(config.refresh_token_ttl, Duration::from_secs(30 * 86_400));
-    assert_eq!(config.refresh_reuse_grace, Duration::from_secs(30));
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:4000");
+    assert_eq!(config.tokens.issuer, "http://localhost:4000");
+    assert_eq!(config.tokens.audience, "tessera");
+    assert_eq!(config.tokens.access_token_ttl, Duration::from_secs(3600));
+    assert_eq!(
+        config.sessions.refresh_token_ttl,
+        Duration::from_secs(30 * 86_400)
+    );
+    assert_eq!(config.sessions.refresh_reuse_grace, Duration::from_secs(30));
     assert_eq!(config.cookies.same_site, SameSite::Strict);
-    assert_eq!(config.max_body_bytes, 65_536);
-    assert_eq!(config.base_path(), "");
+    assert_eq!(config.server.max_body_bytes, 65_536);
+    assert_eq!(config.server.base_path(), "");
 }
 
 #[test]
@@ -52,17 +58,17 @@ fn secrets_are_never_echoed() {
 #[test]
 fn connection_settings_parse_and_refuse_nonsense() {
     let defaults = config(&[]).unwrap();
-    assert_eq!(defaults.connections.idle_timeout.as_secs(), 75);
-    assert!((64..=10_000).contains(&defaults.connections.max_connections));
+    assert_eq!(defaults.server.connections.idle_timeout.as_secs(), 75);
+    assert!((64..=10_000).contains(&defaults.server.connections.max_connections));
     let set = config(&[
         ("TESSERA_IDLE_TIMEOUT", "5s"),
         ("TESSERA_MAX_CONNECTIONS", "3"),
         ("TESSERA_METRICS_LISTEN", "127.0.0.1:9090"),
     ])
     .unwrap();
-    assert_eq!(set.connections.idle_timeout.as_secs(), 5);
-    assert_eq!(set.connections.max_connections, 3);
-    assert_eq!(set.metrics_listen.unwrap().port(), 9090);
+    assert_eq!(set.server.connections.idle_timeout.as_secs(), 5);
+    assert_eq!(set.server.connections.max_connections, 3);
+    assert_eq!(set.server.metrics_listen.unwrap().port(), 9090);
     for (var, value) in [
         ("TESSERA_MAX_CONNECTIONS", "0"),
         ("TESSERA_IDLE_TIMEOUT", "0"),
@@ -76,9 +82,9 @@ fn connection_settings_parse_and_refuse_nonsense() {
 #[test]
 fn issuer_and_base_path_follow_the_public_url() {
     let config = config(&[("TESSERA_PUBLIC_URL", "https://example.com/auth/")]).unwrap();
-    assert_eq!(config.issuer, "https://example.com/auth");
-    assert_eq!(config.base_path(), "/auth");
-    assert_eq!(config.public_origin(), "https://example.com");
+    assert_eq!(config.tokens.issuer, "https://example.com/auth");
+    assert_eq!(config.server.base_path(), "/auth");
+    assert_eq!(config.server.public_origin(), "https://example.com");
     assert!(config.cookies.secure);
 }
 
@@ -127,10 +133,10 @@ fn lists_are_validated_item_by_item() {
     ])
     .unwrap();
     assert_eq!(
-        config.allowed_origins,
+        config.server.allowed_origins,
         vec!["https://a.example.com", "http://localhost:3000"]
     );
-    assert_eq!(config.trusted_proxies.len(), 2);
+    assert_eq!(config.server.trusted_proxies.len(), 2);
     let err =
         super::tests::config(&[("TESSERA_ALLOWED_ORIGINS", "https://a.com/path")]).unwrap_err();
     assert_eq!(err.var, "TESSERA_ALLOWED_ORIGINS");
@@ -182,17 +188,17 @@ fn custom_claims_parse_into_names_and_user_paths() {
         ("TESSERA_CUSTOM_TOP_LEVEL_CLAIMS", r#"{"email":"email"}"#),
     ])
     .unwrap();
-    let hasura = &config.custom_claims.hasura;
+    let hasura = &config.tokens.custom_claims.hasura;
     assert!(hasura.contains(&(
         "x-hasura-org".to_owned(),
         ClaimSource::Metadata(vec!["org".into(), "id".into()])
     )));
     assert!(hasura.contains(&("x-hasura-roles".to_owned(), ClaimSource::Roles)));
     assert_eq!(
-        config.custom_claims.top_level,
+        config.tokens.custom_claims.top_level,
         vec![("email".to_owned(), ClaimSource::Email)]
     );
-    assert!(self::config(&[]).unwrap().custom_claims.is_empty());
+    assert!(self::config(&[]).unwrap().tokens.custom_claims.is_empty());
 }
 
 #[test]
@@ -275,29 +281,29 @@ fn namespace_claims_need_the_hasura_namespace() {
         ),
     ])
     .unwrap();
-    assert_eq!(top.custom_claims.top_level.len(), 1);
+    assert_eq!(top.tokens.custom_claims.top_level.len(), 1);
 }
 
 #[test]
 fn sign_up_roles_default_to_user_and_are_checked_at_start_up() {
     let defaults = config(&[]).unwrap();
-    assert_eq!(defaults.roles.default_role, "user");
-    assert_eq!(defaults.roles.allowed_roles, vec!["user"]);
+    assert_eq!(defaults.accounts.roles.default_role, "user");
+    assert_eq!(defaults.accounts.roles.allowed_roles, vec!["user"]);
 
     let set = config(&[
         ("TESSERA_DEFAULT_ROLE", "me"),
         ("TESSERA_ALLOWED_ROLES", "user, me,user,"),
     ])
     .unwrap();
-    assert_eq!(set.roles.default_role, "me");
+    assert_eq!(set.accounts.roles.default_role, "me");
     assert_eq!(
-        set.roles.allowed_roles,
+        set.accounts.roles.allowed_roles,
         vec!["user", "me"],
         "trimmed, once each"
     );
     // Without an allowed list, the default role alone.
     let alone = config(&[("TESSERA_DEFAULT_ROLE", "member")]).unwrap();
-    assert_eq!(alone.roles.allowed_roles, vec!["member"]);
+    assert_eq!(alone.accounts.roles.allowed_roles, vec!["member"]);
 
     for (vars, var) in [
         (

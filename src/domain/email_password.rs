@@ -13,7 +13,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::config::{Config, RoleConfig};
+use crate::config::{AccountConfig, Rate, RoleConfig};
 use crate::domain::devices::DeviceCookies;
 use crate::domain::errors::AuthError;
 use crate::domain::links::Lifecycle;
@@ -52,6 +52,7 @@ pub struct Accounts {
 
 impl Accounts {
     /// Accounts with the configured sign-up policy.
+    #[allow(clippy::too_many_arguments)] // until the services are split by flow
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -59,14 +60,15 @@ impl Accounts {
         sessions: Arc<Sessions>,
         lifecycle: Arc<Lifecycle>,
         devices: Arc<DeviceCookies>,
-        config: &Config,
+        config: &AccountConfig,
+        failed_signins_per_account: Rate,
     ) -> Self {
         Self {
             devices,
             failed_signins: FailedSignIns::new(
                 store.clone(),
                 clock.clone(),
-                config.rate_limits.failed_signins_per_account,
+                failed_signins_per_account,
             ),
             store,
             clock,

@@ -20,7 +20,7 @@ use serde_json::json;
 use url::Url;
 use uuid::Uuid;
 
-use crate::config::{Config, RoleConfig};
+use crate::config::{AccountConfig, Rate, RoleConfig};
 use crate::domain::errors::AuthError;
 use crate::domain::passwords::{Passwords, Verified};
 use crate::domain::pats;
@@ -74,27 +74,30 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     /// The flows with the configured policy.
+    #[allow(clippy::too_many_arguments)] // until the services are split by flow
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         mailer: Arc<Mailer>,
         passwords: Arc<Passwords>,
         sessions: Arc<Sessions>,
-        config: &Config,
+        config: &AccountConfig,
+        public_url: &Url,
+        failed_signins_per_account: Rate,
     ) -> Self {
         Self {
             tickets: Tickets::new(store.clone(), clock.clone()),
             failed_signins: FailedSignIns::new(
                 store.clone(),
                 clock.clone(),
-                config.rate_limits.failed_signins_per_account,
+                failed_signins_per_account,
             ),
             store,
             clock,
             mailer,
             passwords,
             sessions,
-            public_url: config.public_url.clone(),
+            public_url: public_url.clone(),
             allowed_redirects: config.allowed_redirect_urls.clone(),
             require_email_verification: config.require_email_verification,
             disable_signup: config.disable_signup,

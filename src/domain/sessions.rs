@@ -21,7 +21,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::config::Config;
+use crate::config::SessionConfig;
 use crate::domain::errors::AuthError;
 use crate::domain::tokens::{AccessClaims, Expiry, Subject, TokenIssuer};
 use crate::store::{
@@ -150,7 +150,7 @@ impl Sessions {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         tokens: Arc<TokenIssuer>,
-        config: &Config,
+        config: &SessionConfig,
     ) -> Self {
         Self {
             store,

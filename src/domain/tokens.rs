@@ -12,7 +12,7 @@ use tessera_verify::{Rules, verify_token};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::config::{Config, CustomClaims};
+use crate::config::{CustomClaims, TokenConfig};
 use crate::domain::custom_claims;
 use crate::domain::keys::{KeyError, KeyService};
 use crate::store::UserRecord;
@@ -53,7 +53,7 @@ pub struct TokenIssuer {
 
 impl TokenIssuer {
     /// An issuer for the configured `iss`, `aud`, TTL and claims.
-    pub fn new(keys: Arc<KeyService>, config: &Config) -> Self {
+    pub fn new(keys: Arc<KeyService>, config: &TokenConfig) -> Self {
         // Tessera is the clock of its own tokens: no leeway on `exp`; `iat` tolerates the
         // clock difference between replicas.
         let rules = Rules {

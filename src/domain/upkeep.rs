@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{RateLimits, RetentionConfig, SessionConfig};
 use crate::store::{Store, StoreResult};
 use crate::support::clock::Clock;
 
@@ -46,13 +46,12 @@ pub struct Retention {
 
 impl Retention {
     /// The retention of this configuration.
-    pub fn of(config: &Config) -> Self {
+    pub fn of(retention: &RetentionConfig, sessions: &SessionConfig, limits: &RateLimits) -> Self {
         Self {
-            events: config.event_retention,
-            grace: config.refresh_reuse_grace,
-            anonymous_users: config.anonymous_user_retention,
-            rate_limit_window: config
-                .rate_limits
+            events: retention.events,
+            grace: sessions.refresh_reuse_grace,
+            anonymous_users: retention.anonymous_users,
+            rate_limit_window: limits
                 .failed_signins_per_account
                 .map_or(Duration::from_secs(3600), |(_, window)| window),
         }

@@ -498,8 +498,8 @@ async fn bounce(
         .and_then(|to| {
             allowed_redirect(
                 to,
-                &state.config.allowed_redirect_urls,
-                &state.config.public_url,
+                &state.config.accounts.allowed_redirect_urls,
+                &state.config.server.public_url,
             )
         })
         .ok_or_else(|| {

@@ -54,11 +54,11 @@ pub fn request_ip(peer: IpAddr, headers: &HeaderMap, config: &Config) -> IpAddr 
             .collect::<Vec<_>>()
             .join(",")
     };
-    let chain = match config.client_ip_header {
+    let chain = match config.server.client_ip_header {
         ClientIpHeader::Forwarded => forwarded_for(&values("forwarded")),
         ClientIpHeader::XForwardedFor => values("x-forwarded-for"),
     };
-    client_ip(peer, &chain, &config.trusted_proxies)
+    client_ip(peer, &chain, &config.server.trusted_proxies)
 }
 
 /// The `for=` addresses of a `Forwarded` header as a comma-separated chain.

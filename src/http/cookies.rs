@@ -66,8 +66,8 @@ impl CookiePolicy {
             } else {
                 "tessera-refresh-token"
             },
-            refresh_path: format!("{}/token", config.base_path()),
-            signin_path: format!("{}/signin", config.base_path()),
+            refresh_path: format!("{}/token", config.server.base_path()),
+            signin_path: format!("{}/signin", config.server.base_path()),
             domain: cookies.domain.clone(),
             secure: cookies.secure,
             same_site: match cookies.same_site {

@@ -25,8 +25,8 @@ use crate::config::{AuthMode, Config};
 
 /// Every origin allowed to use cookies and CORS: the list plus the public URL's origin.
 pub fn allowed_origins(config: &Config) -> Vec<String> {
-    let mut origins = config.allowed_origins.clone();
-    let public = config.public_origin();
+    let mut origins = config.server.allowed_origins.clone();
+    let public = config.server.public_origin();
     if !origins.contains(&public) {
         origins.push(public);
     }

@@ -51,7 +51,7 @@ async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    if let Some(expected) = &state.config.metrics_token {
+    if let Some(expected) = &state.config.server.metrics_token {
         use secrecy::ExposeSecret;
         let presented = super::bearer::bearer_token(&headers).unwrap_or_default();
         // Compare digests in constant time: the comparison says nothing about the secret.
@@ -115,7 +115,7 @@ struct VersionBody {
     )
 )]
 async fn healthz(State(state): State<AppState>) -> Result<Json<HealthBody>, ApiError> {
-    match tokio::time::timeout(state.config.database_timeout, state.store.ping()).await {
+    match tokio::time::timeout(state.config.database.timeout, state.store.ping()).await {
         Ok(Ok(())) => Ok(Json(HealthBody {
             status: "ok",
             database: state.store.backend(),

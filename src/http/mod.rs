@@ -124,7 +124,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi_route.layer(Extension(document)))
         .merge(api.clone())
         .nest("/v1", api.merge(public));
-    if config.metrics_listen.is_none() {
+    if config.server.metrics_listen.is_none() {
         routes = routes.merge(metrics_route);
     }
     // Without TESSERA_ADMIN_SECRET there is no admin API at all: /admin paths are 404s.
@@ -142,7 +142,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(CookieManagerLayer::new())
         .with_state(state);
-    let routes = match config.base_path() {
+    let routes = match config.server.base_path() {
         "" => routes,
         base => Router::new().nest(base, routes).fallback(not_found),
     };
@@ -173,11 +173,11 @@ pub fn router(state: AppState) -> Router {
             .layer(middleware::from_fn(limits::header_size))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,
-                config.request_timeout,
+                config.server.request_timeout,
             ))
             // A body that trickles in slower than this is cut off with 408.
             .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
-            .layer(RequestBodyLimitLayer::new(config.max_body_bytes)),
+            .layer(RequestBodyLimitLayer::new(config.server.max_body_bytes)),
     )
 }
 

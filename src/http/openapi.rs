@@ -69,7 +69,7 @@ const RETRY_AFTER_HEADER: &str = "RetryAfter";
 
 /// Completes the document the routes collected and serializes it.
 pub fn document(config: &Config, admin_enabled: bool, mut api: OpenApi) -> Document {
-    let public_url = config.public_url.as_str().trim_end_matches('/');
+    let public_url = config.server.public_url.as_str().trim_end_matches('/');
     api.info = InfoBuilder::new()
         .title("Tessera")
         .version(env!("CARGO_PKG_VERSION"))
@@ -339,7 +339,7 @@ fn tags() -> Vec<utoipa::openapi::Tag> {
 /// `info.description`: what the operations share, with this server's cookie names.
 fn description(config: &Config, admin_enabled: bool) -> String {
     let cookies = CookiePolicy::new(config);
-    let base = match config.base_path() {
+    let base = match config.server.base_path() {
         "" => "/".to_owned(),
         base => base.to_owned(),
     };
@@ -347,7 +347,7 @@ fn description(config: &Config, admin_enabled: bool) -> String {
         AuthMode::Bearer => "bearer",
         AuthMode::Cookie => "cookie",
     };
-    let base_token = format!("{}/token", config.base_path());
+    let base_token = format!("{}/token", config.server.base_path());
     let admin = if admin_enabled {
         "enabled on this server"
     } else {

@@ -163,10 +163,15 @@ struct TesseraEndpoints {
     )
 )]
 async fn discovery(State(state): State<AppState>) -> Json<Discovery> {
-    let base = state.config.public_url.as_str().trim_end_matches('/');
+    let base = state
+        .config
+        .server
+        .public_url
+        .as_str()
+        .trim_end_matches('/');
     let endpoint = |path: &str| format!("{base}{path}");
     Json(Discovery {
-        issuer: state.config.issuer.clone(),
+        issuer: state.config.tokens.issuer.clone(),
         jwks_uri: endpoint("/.well-known/jwks.json"),
         id_token_signing_alg_values_supported: ["ES256"],
         token_endpoint_auth_methods_supported: ["none"],

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 pub use records::*;
 
-use crate::config::{Config, Database};
+use crate::config::{Database, DatabaseConfig};
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -365,23 +365,14 @@ pub trait Store: PatStore + Send + Sync + 'static {
 }
 
 /// Connects to the configured database (creating the SQLite file and its directory).
-pub async fn connect(config: &Config) -> StoreResult<Arc<dyn Store>> {
-    Ok(match &config.database {
+pub async fn connect(config: &DatabaseConfig) -> StoreResult<Arc<dyn Store>> {
+    Ok(match &config.location {
         Database::Postgres(url) => Arc::new(
-            postgres::PgStore::connect(
-                url.expose_secret(),
-                config.database_max_connections,
-                config.database_timeout,
-            )
-            .await?,
+            postgres::PgStore::connect(url.expose_secret(), config.max_connections, config.timeout)
+                .await?,
         ),
         Database::Sqlite(path) => Arc::new(
-            sqlite::SqliteStore::connect(
-                path,
-                config.database_max_connections,
-                config.database_timeout,
-            )
-            .await?,
+            sqlite::SqliteStore::connect(path, config.max_connections, config.timeout).await?,
         ),
     })
 }

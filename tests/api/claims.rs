@@ -92,7 +92,7 @@ async fn tokens_carry_custom_claims_and_follow_changes_on_refresh(backend: Backe
     let clock = app.clock.clone();
     let verifier = Verifier::builder(
         app.url("/.well-known/jwks.json"),
-        &app.state.config.issuer,
+        &app.state.config.tokens.issuer,
         "tessera",
     )
     .clock(move || clock.now().unix_timestamp())

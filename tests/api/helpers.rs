@@ -335,6 +335,16 @@ impl TestApp {
         }
     }
 
+    /// The upkeep's retention for this server's configuration.
+    pub fn retention(&self) -> tessera::domain::upkeep::Retention {
+        let config = &self.state.config;
+        tessera::domain::upkeep::Retention::of(
+            &config.retention,
+            &config.sessions,
+            &config.rate_limits,
+        )
+    }
+
     /// `address` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)

@@ -304,7 +304,7 @@ async fn hostile_tokens_are_refused_by_the_crate_and_the_server(backend: Backend
         kid: key.kid.clone(),
         sid: session["refreshTokenId"].as_str().unwrap().to_owned(),
         sub: session["user"]["id"].as_str().unwrap().to_owned(),
-        iss: app.state.config.issuer.clone(),
+        iss: app.state.config.tokens.issuer.clone(),
         now,
         point,
         key,

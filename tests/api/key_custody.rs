@@ -127,7 +127,7 @@ async fn plaintext_keys_of_an_earlier_release_are_encrypted_in_place(backend: Ba
         // The database as an earlier release left it: one key, stored in clear.
         let env = test_env(db.url());
         let config = Config::from_lookup(&|v| env.get(v).cloned()).unwrap();
-        let store = tessera::store::connect(&config).await.unwrap();
+        let store = tessera::store::connect(&config.database).await.unwrap();
         store.migrate().await.unwrap();
         let inserted = store
             .insert_signing_key(&KeyInsertion {

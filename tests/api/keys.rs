@@ -55,7 +55,7 @@ pub(crate) async fn verify_with_jwks(app: &TestApp, token: &str) -> Result<Value
     let jwk = set.find(&kid).ok_or("kid not in the JWKS")?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
     let mut validation = Validation::new(Algorithm::ES256);
-    validation.set_issuer(&[&app.state.config.issuer]);
+    validation.set_issuer(&[&app.state.config.tokens.issuer]);
     validation.set_audience(&["tessera"]);
     validation.validate_exp = false;
     let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)

@@ -588,7 +588,7 @@ async fn upkeep_prunes_pats_a_week_after_they_end(backend: Backend) {
     let app = pat_app(backend).await;
     let session = app.sign_up(&unique_email()).await;
     let (id, _) = create_ok(&app, token_of(&session), DAY).await;
-    let retention = tessera::domain::upkeep::Retention::of(&app.state.config);
+    let retention = app.retention();
     app.clock.advance(7 * DAY);
     tessera::domain::upkeep::run_once(app.state.store.as_ref(), &app.clock, &retention)
         .await

@@ -293,7 +293,7 @@ async fn the_upkeep_removes_ended_sessions_and_spent_secrets(backend: Backend) {
 
     // Within the grace window nothing goes.
     let store = app.state.store.as_ref();
-    let retention = tessera::domain::upkeep::Retention::of(&app.state.config);
+    let retention = app.retention();
     let report = tessera::domain::upkeep::run_once(store, &app.clock, &retention)
         .await
         .unwrap();
@@ -301,7 +301,7 @@ async fn the_upkeep_removes_ended_sessions_and_spent_secrets(backend: Backend) {
     // After it, the sealed successor is forgotten; the rotated token stays, so reuse is
     // still detected.
     app.clock.advance(Duration::from_secs(31));
-    let retention = tessera::domain::upkeep::Retention::of(&app.state.config);
+    let retention = app.retention();
     let report = tessera::domain::upkeep::run_once(store, &app.clock, &retention)
         .await
         .unwrap();
@@ -309,7 +309,7 @@ async fn the_upkeep_removes_ended_sessions_and_spent_secrets(backend: Backend) {
     assert_eq!(app.scalar(sealed, live_id).await, 0);
     // A week after it ended, the signed-out session goes with its tokens.
     app.clock.advance(Duration::from_secs(7 * 86_400));
-    let retention = tessera::domain::upkeep::Retention::of(&app.state.config);
+    let retention = app.retention();
     let report = tessera::domain::upkeep::run_once(store, &app.clock, &retention)
         .await
         .unwrap();
@@ -388,7 +388,7 @@ async fn the_upkeep_removes_spent_counters_and_abandoned_anonymous_users(backend
         .unwrap();
     crate::helpers::audit_session(&returning);
     app.clock.advance(Duration::from_secs(11 * 86_400));
-    let retention = tessera::domain::upkeep::Retention::of(&app.state.config);
+    let retention = app.retention();
     let report =
         tessera::domain::upkeep::run_once(app.state.store.as_ref(), &app.clock, &retention)
             .await

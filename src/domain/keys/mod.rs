@@ -31,7 +31,7 @@ use jsonwebtoken::DecodingKey;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::config::Config;
+use crate::config::{Database, KeyConfig};
 use crate::store::{KeyInsertion, KeyRecord, Store, StoreError};
 use crate::support::clock::Clock;
 use crate::support::sealing;
@@ -202,12 +202,14 @@ impl KeyService {
     pub async fn start(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        config: &Config,
+        config: &KeyConfig,
+        database: &Database,
+        access_token_ttl: Duration,
     ) -> Result<Arc<Self>, KeyError> {
         let stored = store.signing_keys().await?;
         let custody = custody::resolve(
-            &config.keys,
-            &config.database,
+            config,
+            database,
             stored.iter().any(|k| k.encryption == "aes-256-gcm"),
         )?;
         if let Some(key) = &custody.key {
@@ -219,9 +221,9 @@ impl KeyService {
             policy: Policy {
                 encryption_key: custody.key,
                 key_source: custody.source,
-                rotation_interval: config.keys.rotation_interval,
-                publish_lead: config.keys.publish_lead,
-                retired_kept_for: config.access_token_ttl + config.keys.jwks_max_age,
+                rotation_interval: config.rotation_interval,
+                publish_lead: config.publish_lead,
+                retired_kept_for: access_token_ttl + config.jwks_max_age,
             },
             current: RwLock::new(Arc::new(KeySet {
                 keys: Vec::new(),
@@ -231,7 +233,7 @@ impl KeyService {
             })),
         });
         service.refresh().await?;
-        if let Some(path) = &config.keys.signing_key_file {
+        if let Some(path) = &config.signing_key_file {
             let pem = std::fs::read_to_string(path).map_err(|err| {
                 KeyError::Import(format!(
                     "TESSERA_SIGNING_KEY_FILE {}: cannot be read: {err}",

@@ -15,7 +15,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use crate::config::Config;
+use crate::config::EmailConfig;
 use crate::support::owner_only;
 pub use templates::EmailKind;
 
@@ -95,7 +95,7 @@ fn percent_decode(text: &str) -> String {
 
 impl Mailer {
     /// The mailer the configuration describes.
-    pub fn new(config: &Config) -> Result<Self, MailError> {
+    pub fn new(config: &EmailConfig) -> Result<Self, MailError> {
         let transport = match &config.smtp_url {
             Some(url) => Transport::Smtp(smtp(url.expose_secret())?),
             None => Transport::Outbox(config.outbox_dir.clone()),
@@ -103,10 +103,10 @@ impl Mailer {
         Ok(Self {
             transport,
             from: config
-                .email_from
+                .from
                 .parse()
                 .map_err(|e| MailError(format!("TESSERA_EMAIL_FROM: {e}")))?,
-            templates_dir: config.email_templates_dir.clone(),
+            templates_dir: config.templates_dir.clone(),
         })
     }
 
