@@ -343,3 +343,73 @@ fn sign_up_roles_default_to_user_and_are_checked_at_start_up() {
         "{line}"
     );
 }
+
+/// The names of the variables a text mentions (`DATABASE_URL` and `TESSERA_...`).
+fn variables_in(text: &str) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    for (start, _) in text.match_indices("TESSERA_") {
+        let name: String = text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        found.insert(name.trim_end_matches('_').to_owned());
+    }
+    if text.contains("DATABASE_URL") {
+        found.insert("DATABASE_URL".to_owned());
+    }
+    found
+}
+
+/// Every variable a section file reads is documented in the README's settings table and
+/// listed in `.env.example`, and neither lists a variable no section reads.
+#[test]
+fn every_setting_is_documented_in_the_readme_and_the_env_example() {
+    let sections = [
+        include_str!("accounts.rs"),
+        include_str!("claims.rs"),
+        include_str!("cookies.rs"),
+        include_str!("database.rs"),
+        include_str!("email.rs"),
+        include_str!("keys.rs"),
+        include_str!("logging.rs"),
+        include_str!("passwords.rs"),
+        include_str!("rate_limits.rs"),
+        include_str!("retention.rs"),
+        include_str!("roles.rs"),
+        include_str!("server.rs"),
+        include_str!("sessions.rs"),
+        include_str!("tokens.rs"),
+    ];
+    let read: std::collections::BTreeSet<String> = sections
+        .iter()
+        .flat_map(|source| {
+            source
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("//"))
+                .flat_map(|line| variables_in(line))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(read.len() > 50, "too few variables found: {read:?}");
+    let readme = include_str!("../../README.md");
+    let table: String = readme
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .map(|line| line.split('|').nth(1).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let env_example: String = include_str!("../../.env.example")
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (name, documented) in [
+        ("the README's settings table", variables_in(&table)),
+        (".env.example", variables_in(&env_example)),
+    ] {
+        let missing: Vec<_> = read.difference(&documented).collect();
+        assert!(missing.is_empty(), "{name} lacks {missing:?}");
+        let unknown: Vec<_> = documented.difference(&read).collect();
+        assert!(unknown.is_empty(), "{name} lists {unknown:?}, which no section reads");
+    }
+}
