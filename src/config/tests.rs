@@ -386,7 +386,7 @@ fn every_setting_is_documented_in_the_readme_and_the_env_example() {
             source
                 .lines()
                 .filter(|line| !line.trim_start().starts_with("//"))
-                .flat_map(|line| variables_in(line))
+                .flat_map(variables_in)
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -410,6 +410,9 @@ fn every_setting_is_documented_in_the_readme_and_the_env_example() {
         let missing: Vec<_> = read.difference(&documented).collect();
         assert!(missing.is_empty(), "{name} lacks {missing:?}");
         let unknown: Vec<_> = documented.difference(&read).collect();
-        assert!(unknown.is_empty(), "{name} lists {unknown:?}, which no section reads");
+        assert!(
+            unknown.is_empty(),
+            "{name} lists {unknown:?}, which no section reads"
+        );
     }
 }
