@@ -16,9 +16,9 @@ use super::{
 /// general one: it shows the locked state to the domain's decision and carries out what
 /// was decided. [`rotate_current_refresh_token`](Self::rotate_current_refresh_token) is the
 /// common case in one statement; it restates in SQL a rule the domain owns:
-/// [`TokenState::may_rotate`] (stated in `domain/sessions/rotation.rs`), the precondition
+/// [`TokenState::may_rotate`] (defined in `domain/sessions/rotation.rs`), the precondition
 /// under which the decision rotates. That predicate is the contract the SQL implements,
-/// and `tests/store` checks the two agree on both backends.
+/// and the contract suite (`tests/store`) checks the two agree on both backends.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Creates a session with its first refresh token, in one transaction.
@@ -38,8 +38,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The common case of the exchange in one round trip: if the presented token is current,
     /// unexpired, and its session live and user enabled, rotates it as `rotation` says and
     /// returns the session as updated; otherwise changes nothing and returns `None`, and the
-    /// caller goes through `rotate_refresh_token`. The conditions are exactly those under
-    /// which `sessions::decide` chooses `Rotate`. The default always answers `None`.
+    /// caller goes through `rotate_refresh_token`. The conditions are exactly
+    /// [`TokenState::may_rotate`] at `rotation.now`, the domain's rotation precondition (the
+    /// one under which its decision chooses `Rotate`): this is the contract the SQL
+    /// implements. The default, for a store with no such statement, always answers `None`.
     async fn rotate_current_refresh_token(
         &self,
         _token_hash: &[u8],
@@ -53,7 +55,8 @@ pub trait SessionStore: Send + Sync + 'static {
         token_hash: &[u8],
     ) -> StoreResult<Option<SessionRecord>>;
     /// Whether a refresh token is its session's current one (unrotated, unexpired at `now`)
-    /// and that session is live (unrevoked, unexpired, under its cap, its user enabled).
+    /// and that session is live (unrevoked, unexpired, under its cap, its user enabled):
+    /// [`TokenState::may_rotate`] at `now`, the domain's rotation precondition.
     async fn refresh_token_is_current(
         &self,
         token_hash: &[u8],

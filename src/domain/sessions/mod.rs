@@ -185,8 +185,9 @@ impl Sessions {
         let now = self.clock.now();
         let successor = mint(&self.rng);
         let token_hash = hash_refresh_token(presented);
-        // The common case, a current token of a live session, in one statement where the
-        // store can; everything else (and SQLite) through the locked transaction below.
+        // The common case, a current token of a live session (`TokenState::may_rotate`), in
+        // one statement where the store can; everything else (and SQLite) through the
+        // locked transaction below, where `decide` applies the same rule.
         let current = CurrentRotation {
             now,
             successor: NewRefreshToken {

@@ -86,8 +86,9 @@ impl SessionStore for PgStore {
     ) -> StoreResult<Option<RotatedSession>> {
         // One statement, so one round trip and an implicit transaction. `locked` takes the
         // same locks as `rotate_refresh_token` (token, then session) and keeps the row only
-        // if `decide` would rotate: token current and unexpired, session unrevoked and
-        // unexpired, user enabled. A caller that waited for the locks re-checks these on
+        // if `TokenState::may_rotate` holds (the domain's rule, under which `decide`
+        // rotates): token current and unexpired, session unrevoked, unexpired and under its
+        // cap, user enabled. A caller that waited for the locks re-checks these on
         // the rows as committed, so the second of two simultaneous exchanges finds the token
         // rotated, writes nothing, and goes on to the full path (which replays). LEAST
         // ignores a NULL absolute expiry.
