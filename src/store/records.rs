@@ -168,7 +168,8 @@ pub struct NewRefreshToken {
     pub expires_at: OffsetDateTime,
 }
 
-/// What the rotation transaction sees once it holds the session's lock.
+/// What the rotation transaction sees once it holds the session's lock. The domain states
+/// its rotation rule on it: [`TokenState::may_rotate`] (in `domain/sessions/rotation.rs`).
 #[derive(Debug, Clone)]
 pub struct TokenState {
     pub token_id: Uuid,

@@ -1,4 +1,5 @@
-//! Personal access tokens, Postgres flavour (see `crate::domain::pats` and migration 0004).
+//! Personal access tokens, Postgres flavour (the domain's `pats` module states the rules;
+//! the schema is migration 0004).
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -6,7 +7,8 @@ use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{PgStore, insert_event};
+use super::PgStore;
+use super::events::insert_event;
 use crate::store::{PatRecord, PatStore, SecurityEventRecord, StoreResult};
 
 fn pat_from_row(row: &PgRow) -> sqlx::Result<PatRecord> {

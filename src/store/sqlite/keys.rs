@@ -1,13 +1,93 @@
-//! Signing-key writes other than rotation, SQLite flavour: sealing a key stored in clear,
-//! and emergency revocation (see `keys::revocation` and migration 0002).
+//! Signing keys and server secrets, SQLite flavour: the key set and its rotation, sealing a key
+//! stored in clear, and emergency revocation (see `keys::revocation` and migration 0002).
 
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
+use time::OffsetDateTime;
 
-use super::{SqliteStore, insert_event};
-use crate::store::{KeyRevocation, RevocationOutcome, StoreResult, from_micros, to_micros};
+use super::events::insert_event;
+use super::{SqliteStore, optional_time_at, time_at};
+use crate::store::{
+    KeyInsertion, KeyRecord, KeyRevocation, KeyStore, RevocationOutcome, StoreResult, from_micros,
+    to_micros,
+};
 
-impl SqliteStore {
-    pub(super) async fn seal_key(
+fn key_from_row(row: &SqliteRow) -> sqlx::Result<KeyRecord> {
+    Ok(KeyRecord {
+        kid: row.try_get("kid")?,
+        public_jwk: row.try_get::<Json<serde_json::Value>, _>("public_jwk")?.0,
+        private_key: row.try_get("private_key")?,
+        encryption: row.try_get("encryption")?,
+        origin: row.try_get("origin")?,
+        created_at: time_at(row, "created_at")?,
+        published_at: time_at(row, "published_at")?,
+        activates_at: time_at(row, "activates_at")?,
+        retires_at: optional_time_at(row, "retires_at")?,
+        expires_at: optional_time_at(row, "expires_at")?,
+        revoked_at: optional_time_at(row, "revoked_at")?,
+    })
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn signing_keys(&self) -> StoreResult<Vec<KeyRecord>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY activates_at, created_at")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(key_from_row).collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn insert_signing_key(&self, insertion: &KeyInsertion) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let newest: Option<String> = sqlx::query_scalar(
+            "SELECT kid FROM signing_keys WHERE revoked_at IS NULL
+             ORDER BY activates_at DESC, created_at DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if newest != insertion.expected_newest {
+            return Ok(false);
+        }
+        let key = &insertion.key;
+        let inserted = sqlx::query(
+            "INSERT INTO signing_keys (kid, public_jwk, private_key, encryption, origin,
+                 created_at, published_at, activates_at, retires_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (kid) DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(Json(&key.public_jwk))
+        .bind(&key.private_key)
+        .bind(&key.encryption)
+        .bind(&key.origin)
+        .bind(to_micros(key.created_at))
+        .bind(to_micros(key.published_at))
+        .bind(to_micros(key.activates_at))
+        .bind(key.retires_at.map(to_micros))
+        .bind(key.expires_at.map(to_micros))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(false);
+        }
+        if let (Some(previous), Some((retires_at, expires_at))) =
+            (&newest, insertion.retire_previous)
+        {
+            sqlx::query("UPDATE signing_keys SET retires_at = ?2, expires_at = ?3 WHERE kid = ?1")
+                .bind(previous)
+                .bind(to_micros(retires_at))
+                .bind(to_micros(expires_at))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn seal_signing_key(
         &self,
         kid: &str,
         sealed: &[u8],
@@ -26,7 +106,7 @@ impl SqliteStore {
         Ok(updated == 1)
     }
 
-    pub(super) async fn revoke_key(
+    async fn revoke_signing_key(
         &self,
         revocation: &KeyRevocation,
     ) -> StoreResult<RevocationOutcome> {
@@ -84,10 +164,43 @@ impl SqliteStore {
         Ok(RevocationOutcome::Revoked)
     }
 
-    pub(super) async fn revoked_kids(&self) -> StoreResult<Vec<String>> {
+    async fn revoked_signing_keys(&self) -> StoreResult<Vec<String>> {
         Ok(
             sqlx::query_scalar("SELECT kid FROM signing_keys WHERE revoked_at IS NOT NULL")
                 .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn delete_expired_signing_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM signing_keys WHERE expires_at <= ?1 AND revoked_at IS NULL")
+                .bind(to_micros(now))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn server_secret(
+        &self,
+        name: &str,
+        candidate: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<u8>> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, secret, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(to_micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = ?1")
+                .bind(name)
+                .fetch_one(&self.pool)
                 .await?,
         )
     }

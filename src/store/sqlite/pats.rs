@@ -1,4 +1,5 @@
-//! Personal access tokens, SQLite flavour (see `crate::domain::pats` and migration 0004).
+//! Personal access tokens, SQLite flavour (the domain's `pats` module states the rules;
+//! the schema is migration 0004).
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -7,7 +8,8 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{SqliteStore, insert_event, optional_time_at, time_at};
+use super::events::insert_event;
+use super::{SqliteStore, optional_time_at, time_at};
 use crate::store::{PatRecord, PatStore, SecurityEventRecord, StoreResult, to_micros};
 
 fn pat_from_row(row: &SqliteRow) -> sqlx::Result<PatRecord> {
