@@ -77,7 +77,7 @@ where
         );
     }
     let config = Config::from_lookup(&|var| env.get(var).cloned()).expect("a valid test config");
-    let store = tessera::store::connect(&config)
+    let store = tessera::store::connect(&config.database)
         .await
         .expect("the test database");
     store.migrate().await.unwrap();
