@@ -18,6 +18,7 @@ use crate::domain::passwords::Passwords;
 use crate::domain::pats::PersonalAccessTokens;
 use crate::domain::rate_limits::IpLimits;
 use crate::domain::sessions::Sessions;
+use crate::domain::signup_policy::SignUpPolicy;
 use crate::domain::tokens::TokenIssuer;
 use crate::domain::upkeep;
 use crate::http::{self, AppState};
@@ -73,14 +74,14 @@ impl Application {
             &config.sessions,
         ));
         let mailer = Arc::new(Mailer::new(&config.email)?);
+        let policy = SignUpPolicy::new(&config.accounts, &config.server.public_url);
         let lifecycle = Arc::new(Lifecycle::new(
             store.clone(),
             clock.clone(),
             mailer,
             passwords.clone(),
             sessions.clone(),
-            &config.accounts,
-            &config.server.public_url,
+            policy,
             config.rate_limits.failed_signins_per_account,
         ));
         let email_otp = Arc::new(
@@ -112,7 +113,6 @@ impl Application {
             sessions.clone(),
             lifecycle.clone(),
             devices,
-            &config.accounts,
             config.rate_limits.failed_signins_per_account,
         ));
         let pats = Arc::new(PersonalAccessTokens::new(

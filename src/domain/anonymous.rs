@@ -32,15 +32,13 @@ impl Lifecycle {
         profile: NewProfile,
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
-        if self.disable_signup {
-            return Err(AuthError::SignupDisabled);
-        }
+        self.policy.check_signup_open()?;
         let profile = NewProfile {
             default_role: None,
             allowed_roles: None,
             ..profile
         }
-        .check(&self.roles)?;
+        .check(self.policy.roles())?;
         let mut user = new_user(
             self.clock.now(),
             None,
@@ -64,7 +62,7 @@ impl Lifecycle {
         redirect_to: Option<&str>,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        let redirect_to = self.redirect_target(redirect_to)?;
+        let redirect_to = self.policy.redirect_target(redirect_to)?;
         let user = self
             .store
             .user_by_id(user_id)
@@ -78,7 +76,7 @@ impl Lifecycle {
             Upgrade::Passwordless { email } => (email, None),
         };
         let email = profile::normalise_email(email)?;
-        self.check_domain(&email)?;
+        self.policy.check_domain(&email)?;
         if self.store.user_by_email(&email).await?.is_some() {
             return Err(AuthError::EmailAlreadyInUse);
         }
@@ -95,8 +93,8 @@ impl Lifecycle {
             email_verified: Some(false),
             password_hash,
             is_anonymous: Some(false),
-            default_role: Some(self.roles.default_role.clone()),
-            roles: Some(self.roles.allowed_roles.clone()),
+            default_role: Some(self.policy.roles().default_role.clone()),
+            roles: Some(self.policy.roles().allowed_roles.clone()),
             display_name: (user.display_name == "Anonymous").then(|| email.clone()),
             ..UserUpdate::default()
         };
@@ -109,7 +107,7 @@ impl Lifecycle {
         self.record("user-deanonymized", user.id, client, json!({}))
             .await;
         match upgrade {
-            Upgrade::EmailPassword { .. } if self.require_email_verification => {
+            Upgrade::EmailPassword { .. } if self.policy.requires_email_verification() => {
                 self.send_verification(&user, redirect_to, None).await
             }
             Upgrade::EmailPassword { .. } => Ok(()),

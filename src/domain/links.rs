@@ -20,7 +20,7 @@ use serde_json::json;
 use url::Url;
 use uuid::Uuid;
 
-use crate::config::{AccountConfig, Rate, RoleConfig};
+use crate::config::Rate;
 use crate::domain::errors::AuthError;
 use crate::domain::passwords::{Passwords, Verified};
 use crate::domain::pats;
@@ -28,8 +28,9 @@ use crate::domain::profile;
 use crate::domain::profile::NewProfile;
 use crate::domain::profile::new_user;
 use crate::domain::rate_limits::{Bucket, FailedSignIns};
-use crate::domain::redirects::{allowed_redirect, with_fragment, with_param};
+use crate::domain::redirects::{with_fragment, with_param};
 use crate::domain::sessions::{self, ClientInfo, IssuedSession, Sessions};
+use crate::domain::signup_policy::SignUpPolicy;
 use crate::domain::tickets::{Purpose, TicketOptions, Tickets, pkce_matches};
 use crate::store::{Store, StoreError, UserRecord, UserUpdate};
 use crate::support::clock::Clock;
@@ -60,29 +61,22 @@ pub struct Lifecycle {
     pub(crate) mailer: Arc<Mailer>,
     pub(crate) passwords: Arc<Passwords>,
     pub(crate) sessions: Arc<Sessions>,
-    pub(crate) public_url: Url,
-    pub(crate) allowed_redirects: Vec<String>,
-    pub(crate) require_email_verification: bool,
-    pub(crate) disable_signup: bool,
-    pub(crate) allowed_domains: Vec<String>,
-    pub(crate) blocked_domains: Vec<String>,
-    /// The roles of the accounts these flows create.
-    pub(crate) roles: RoleConfig,
+    /// Who may sign up, with which roles, and where links may lead.
+    pub(crate) policy: SignUpPolicy,
     /// Wrong current passwords count as failed sign-ins of the account.
     failed_signins: FailedSignIns,
 }
 
 impl Lifecycle {
-    /// The flows with the configured policy.
-    #[allow(clippy::too_many_arguments)] // until the services are split by flow
+    /// The flows under the sign-up `policy`; wrong current passwords count against
+    /// `failed_signins_per_account`.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         mailer: Arc<Mailer>,
         passwords: Arc<Passwords>,
         sessions: Arc<Sessions>,
-        config: &AccountConfig,
-        public_url: &Url,
+        policy: SignUpPolicy,
         failed_signins_per_account: Rate,
     ) -> Self {
         Self {
@@ -97,44 +91,17 @@ impl Lifecycle {
             mailer,
             passwords,
             sessions,
-            public_url: public_url.clone(),
-            allowed_redirects: config.allowed_redirect_urls.clone(),
-            require_email_verification: config.require_email_verification,
-            disable_signup: config.disable_signup,
-            allowed_domains: config.allowed_email_domains.clone(),
-            blocked_domains: config.blocked_email_domains.clone(),
-            roles: config.roles.clone(),
+            policy,
         }
     }
 
-    /// Whether sign-up is open to this (normalised) address's domain.
-    pub fn check_domain(&self, email: &str) -> Result<(), AuthError> {
-        let domain = email.rsplit('@').next().unwrap_or_default();
-        let listed = |list: &[String]| list.iter().any(|d| d == domain);
-        let allowed = self.allowed_domains.is_empty() || listed(&self.allowed_domains);
-        if !allowed || listed(&self.blocked_domains) {
-            return Err(AuthError::EmailDomainNotAllowed);
-        }
-        Ok(())
-    }
-
-    /// The redirect a request asked for, if allowed; without one, the first allowed
-    /// redirect URL or the public URL.
-    pub fn redirect_target(&self, redirect_to: Option<&str>) -> Result<String, AuthError> {
-        match redirect_to {
-            Some(to) => allowed_redirect(to, &self.allowed_redirects, &self.public_url)
-                .map(|u| u.to_string())
-                .ok_or(AuthError::RedirectNotAllowed),
-            None => Ok(self
-                .allowed_redirects
-                .first()
-                .cloned()
-                .unwrap_or_else(|| self.public_url.to_string())),
-        }
+    /// The sign-up policy these flows apply.
+    pub fn policy(&self) -> &SignUpPolicy {
+        &self.policy
     }
 
     fn link(&self, ticket: &str, purpose: Purpose, redirect_to: &str) -> String {
-        let mut url = self.public_url.clone();
+        let mut url = self.policy.public_url().clone();
         let path = format!("{}/verify", url.path().trim_end_matches('/'));
         url.set_path(&path);
         url.query_pairs_mut()
@@ -225,7 +192,7 @@ impl Lifecycle {
         email: &str,
         redirect_to: Option<&str>,
     ) -> Result<(), AuthError> {
-        let redirect_to = self.redirect_target(redirect_to)?;
+        let redirect_to = self.policy.redirect_target(redirect_to)?;
         if let Some(user) = self.user_by_email(email).await?
             && !user.email_verified
             && !user.disabled
@@ -242,7 +209,7 @@ impl Lifecycle {
         email: &str,
         redirect_to: Option<&str>,
     ) -> Result<(), AuthError> {
-        let redirect_to = self.redirect_target(redirect_to)?;
+        let redirect_to = self.policy.redirect_target(redirect_to)?;
         if let Some(user) = self.user_by_email(email).await?
             && !user.disabled
             && let Some(address) = user.email.clone()
@@ -477,9 +444,9 @@ impl Lifecycle {
         redirect_to: Option<&str>,
         code_challenge: Option<String>,
     ) -> Result<(), AuthError> {
-        let redirect_to = self.redirect_target(redirect_to)?;
+        let redirect_to = self.policy.redirect_target(redirect_to)?;
         let new_email = profile::normalise_email(new_email)?;
-        self.check_domain(&new_email)?;
+        self.policy.check_domain(&new_email)?;
         if self.store.user_by_email(&new_email).await?.is_some() {
             return Err(AuthError::EmailAlreadyInUse);
         }
@@ -514,7 +481,7 @@ impl Lifecycle {
         profile: NewProfile,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        let redirect_to = self.redirect_target(redirect_to)?;
+        let redirect_to = self.policy.redirect_target(redirect_to)?;
         let challenge = code_challenge.filter(|c| c.len() == 43).ok_or_else(|| {
             AuthError::InvalidRequest(
                 "codeChallenge (PKCE S256) is required for sign-in links.".into(),
@@ -554,16 +521,16 @@ impl Lifecycle {
         method: &str,
         client: &ClientInfo,
     ) -> Result<Option<UserRecord>, AuthError> {
-        let profile = profile.check(&self.roles)?;
+        let profile = profile.check(self.policy.roles())?;
         let user = match self.store.user_by_email(email).await? {
             Some(user) => Some(user),
-            None if self.disable_signup || self.check_domain(email).is_err() => None,
+            None if !self.policy.signup_open() || self.policy.check_domain(email).is_err() => None,
             None => {
                 let mut user = new_user(
                     self.clock.now(),
                     Some(email.to_owned()),
                     email.to_owned(),
-                    Some(&self.roles),
+                    Some(self.policy.roles()),
                 );
                 profile.apply(&mut user);
                 match self.store.insert_user(&user).await {
@@ -590,10 +557,7 @@ impl Lifecycle {
         redirect_to: Option<&str>,
         client: &ClientInfo,
     ) -> Result<LinkOutcome, AuthError> {
-        let fallback = || {
-            redirect_to
-                .and_then(|to| allowed_redirect(to, &self.allowed_redirects, &self.public_url))
-        };
+        let fallback = || redirect_to.and_then(|to| self.policy.allowed_redirect(to));
         let outcome = match Purpose::from_link_type(link_type) {
             Some(purpose) => self.redeem_link(ticket, purpose, client).await,
             None => Err(AuthError::InvalidTicket),
