@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::domain::admin::Admin;
+use crate::domain::anonymous::AnonymousUsers;
 use crate::domain::devices::DeviceCookies;
 use crate::domain::email_otp::EmailOtp;
 use crate::domain::email_password::Accounts;
@@ -78,21 +79,33 @@ impl Application {
         let lifecycle = Arc::new(Lifecycle::new(
             store.clone(),
             clock.clone(),
-            mailer,
+            mailer.clone(),
             passwords.clone(),
             sessions.clone(),
-            policy,
+            policy.clone(),
             config.rate_limits.failed_signins_per_account,
         ));
         let email_otp = Arc::new(
             EmailOtp::load(
                 lifecycle.clone(),
+                store.clone(),
+                clock.clone(),
+                mailer,
+                sessions.clone(),
                 tokens.keys().derived_secret(EmailOtp::DERIVED_PURPOSE),
                 config.rate_limits.failed_signins_per_account,
             )
             .await
             .context("cannot load the email-code secret")?,
         );
+        let anonymous = Arc::new(AnonymousUsers::new(
+            store.clone(),
+            clock.clone(),
+            passwords.clone(),
+            sessions.clone(),
+            policy,
+            lifecycle.clone(),
+        ));
         let admin = Arc::new(Admin::new(
             store.clone(),
             clock.clone(),
@@ -146,6 +159,7 @@ impl Application {
                 sessions,
                 accounts,
                 lifecycle,
+                anonymous,
                 email_otp,
                 admin,
                 pats,

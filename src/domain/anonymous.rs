@@ -1,16 +1,21 @@
 //! Anonymous users: a session without an account, and the later upgrade to one with an
 //! email (`/user/deanonymize`) that keeps the user's id, data and sessions.
 
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::errors::AuthError;
 use crate::domain::links::Lifecycle;
+use crate::domain::passwords::Passwords;
 use crate::domain::profile;
 use crate::domain::profile::{NewProfile, new_user};
-use crate::domain::sessions::{ClientInfo, IssuedSession};
-use crate::store::{StoreError, UserUpdate};
+use crate::domain::sessions::{ClientInfo, IssuedSession, Sessions};
+use crate::domain::signup_policy::SignUpPolicy;
+use crate::store::{Store, StoreError, UserUpdate};
+use crate::support::clock::Clock;
 
 /// How an anonymous user becomes a regular one.
 pub enum Upgrade {
@@ -23,7 +28,38 @@ pub enum Upgrade {
     },
 }
 
-impl Lifecycle {
+/// Anonymous sign-in and the upgrade to an account.
+pub struct AnonymousUsers {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    passwords: Arc<Passwords>,
+    sessions: Arc<Sessions>,
+    policy: SignUpPolicy,
+    /// Sends the verification link of an upgraded account, and records events.
+    links: Arc<Lifecycle>,
+}
+
+impl AnonymousUsers {
+    /// Anonymous users under the sign-up `policy`; `links` sends the verification link of
+    /// an upgrade.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        passwords: Arc<Passwords>,
+        sessions: Arc<Sessions>,
+        policy: SignUpPolicy,
+        links: Arc<Lifecycle>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            passwords,
+            sessions,
+            policy,
+            links,
+        }
+    }
+
     /// `POST /signin/anonymous`: a session for a new anonymous user, with the profile
     /// fields of `profile` (`displayName`, `locale`, `metadata`). Its role is always
     /// `anonymous`: role fields of `profile` are not used (Nhost's request has none).
@@ -48,7 +84,8 @@ impl Lifecycle {
         user.locale = profile.locale;
         user.metadata = profile.metadata;
         self.store.insert_user(&user).await?;
-        self.record("signup", user.id, client, json!({ "method": "anonymous" }))
+        self.links
+            .record("signup", user.id, client, json!({ "method": "anonymous" }))
             .await;
         self.sessions.create(user, client).await
     }
@@ -104,16 +141,17 @@ impl Lifecycle {
             other => other?,
         }
         let user = update.apply(user, now);
-        self.record("user-deanonymized", user.id, client, json!({}))
+        self.links
+            .record("user-deanonymized", user.id, client, json!({}))
             .await;
         match upgrade {
             Upgrade::EmailPassword { .. } if self.policy.requires_email_verification() => {
-                self.send_verification(&user, redirect_to, None).await
+                self.links.send_verification(&user, redirect_to, None).await
             }
             Upgrade::EmailPassword { .. } => Ok(()),
             Upgrade::Passwordless { .. } => {
                 // The link of a passwordless upgrade verifies the address when followed.
-                self.send_verification(&user, redirect_to, None).await
+                self.links.send_verification(&user, redirect_to, None).await
             }
         }
     }

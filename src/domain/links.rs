@@ -1,6 +1,5 @@
 //! The account lifecycle driven by emailed links: email verification, password reset and
-//! change, email change, passwordless sign-in, anonymous users and their upgrade, and the
-//! PKCE code exchange.
+//! change, email change and its revert, passwordless sign-in, and the PKCE code exchange.
 //!
 //! No token ever travels in a URL. A link carries a one-time ticket to Tessera's
 //! `/verify`, which redirects to the app's allowed `redirectTo`; when the request that sent
@@ -42,27 +41,16 @@ pub struct LinkOutcome {
     pub location: Url,
 }
 
-/// How an anonymous user becomes a regular one.
-pub enum Upgrade {
-    EmailPassword {
-        email: String,
-        password: SecretString,
-    },
-    Passwordless {
-        email: String,
-    },
-}
-
 /// Email-driven flows.
 pub struct Lifecycle {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) tickets: Tickets,
-    pub(crate) mailer: Arc<Mailer>,
-    pub(crate) passwords: Arc<Passwords>,
-    pub(crate) sessions: Arc<Sessions>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    tickets: Tickets,
+    mailer: Arc<Mailer>,
+    passwords: Arc<Passwords>,
+    sessions: Arc<Sessions>,
     /// Who may sign up, with which roles, and where links may lead.
-    pub(crate) policy: SignUpPolicy,
+    policy: SignUpPolicy,
     /// Wrong current passwords count as failed sign-ins of the account.
     failed_signins: FailedSignIns,
 }

@@ -48,6 +48,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
 use crate::domain::admin::Admin;
+use crate::domain::anonymous::AnonymousUsers;
 use crate::domain::email_otp::EmailOtp;
 use crate::domain::email_password::Accounts;
 use crate::domain::links::Lifecycle;
@@ -70,6 +71,7 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub accounts: Arc<Accounts>,
     pub lifecycle: Arc<Lifecycle>,
+    pub anonymous: Arc<AnonymousUsers>,
     pub email_otp: Arc<EmailOtp>,
     pub admin: Arc<Admin>,
     pub pats: Arc<PersonalAccessTokens>,
