@@ -1,4 +1,4 @@
-//! Accounts: sign-up and sign-in with email and password.
+//! Sign-up and sign-in with email and password.
 //!
 //! Sign-in never reveals whether an account exists: an unknown email runs one password
 //! verification against a dummy hash, and both failures give the same error. A disabled
@@ -51,8 +51,8 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// Accounts under the sign-up policy of `lifecycle`, which sends their verification
-    /// links, so both create accounts alike; failed sign-ins count against
+    /// Sign-up under the policy of `lifecycle`, which sends the verification links, so
+    /// both create accounts alike; failed sign-ins count against
     /// `failed_signins_per_account` (or the client's trusted device, see `devices`).
     pub fn new(
         store: Arc<dyn Store>,
