@@ -12,9 +12,9 @@ use crate::domain::admin::Admin;
 use crate::domain::anonymous::AnonymousUsers;
 use crate::domain::devices::DeviceCookies;
 use crate::domain::email_otp::EmailOtp;
-use crate::domain::email_password::Accounts;
+use crate::domain::email_password::EmailPassword;
 use crate::domain::keys::KeyService;
-use crate::domain::links::Lifecycle;
+use crate::domain::links::EmailLinks;
 use crate::domain::passwords::Passwords;
 use crate::domain::pats::PersonalAccessTokens;
 use crate::domain::rate_limits::IpLimits;
@@ -76,7 +76,7 @@ impl Application {
         ));
         let mailer = Arc::new(Mailer::new(&config.email)?);
         let policy = SignUpPolicy::new(&config.accounts, &config.server.public_url);
-        let lifecycle = Arc::new(Lifecycle::new(
+        let lifecycle = Arc::new(EmailLinks::new(
             store.clone(),
             clock.clone(),
             mailer.clone(),
@@ -119,7 +119,7 @@ impl Application {
                 .await
                 .context("cannot load the device-cookie secret")?,
         );
-        let accounts = Arc::new(Accounts::new(
+        let accounts = Arc::new(EmailPassword::new(
             store.clone(),
             clock.clone(),
             passwords,

@@ -8,7 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::errors::AuthError;
-use crate::domain::links::Lifecycle;
+use crate::domain::links::EmailLinks;
 use crate::domain::passwords::Passwords;
 use crate::domain::profile;
 use crate::domain::profile::{NewProfile, new_user};
@@ -36,7 +36,7 @@ pub struct AnonymousUsers {
     sessions: Arc<Sessions>,
     policy: SignUpPolicy,
     /// Sends the verification link of an upgraded account, and records events.
-    links: Arc<Lifecycle>,
+    links: Arc<EmailLinks>,
 }
 
 impl AnonymousUsers {
@@ -48,7 +48,7 @@ impl AnonymousUsers {
         passwords: Arc<Passwords>,
         sessions: Arc<Sessions>,
         policy: SignUpPolicy,
-        links: Arc<Lifecycle>,
+        links: Arc<EmailLinks>,
     ) -> Self {
         Self {
             store,

@@ -2,8 +2,8 @@
 //! six-digit code, and `POST /signin/otp/email/verify {email, otp}` trades it for a session.
 //!
 //! The request answers the same whether or not the account exists, and creates the account
-//! when sign-up allows, exactly as a sign-in link does ([`Lifecycle::passwordless_user`]).
-//! Typing the code proves the mailbox, so it goes through [`Lifecycle::claim_mailbox`]: an
+//! when sign-up allows, exactly as a sign-in link does ([`EmailLinks::passwordless_user`]).
+//! Typing the code proves the mailbox, so it goes through [`EmailLinks::claim_mailbox`]: an
 //! unverified account's earlier password and sessions go.
 //!
 //! A code has a million values, so it is guarded where a link's 256-bit ticket need not be:
@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use crate::config::Rate;
 use crate::domain::errors::AuthError;
-use crate::domain::links::Lifecycle;
+use crate::domain::links::EmailLinks;
 use crate::domain::profile;
 use crate::domain::profile::NewProfile;
 use crate::domain::rate_limits::{Bucket, FailedSignIns};
@@ -58,7 +58,7 @@ const UNBIASED_BELOW: u32 = u32::MAX / 1_000_000 * 1_000_000;
 /// Issues and checks email codes.
 pub struct EmailOtp {
     /// Finds or creates the account, proves its mailbox and records events.
-    lifecycle: Arc<Lifecycle>,
+    lifecycle: Arc<EmailLinks>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     mailer: Arc<Mailer>,
@@ -76,7 +76,7 @@ impl EmailOtp {
     /// gives for [`EmailOtp::DERIVED_PURPOSE`]) or, without one, by a random secret shared
     /// through the database. Wrong codes count against `failed_signins` per address.
     pub async fn load(
-        lifecycle: Arc<Lifecycle>,
+        lifecycle: Arc<EmailLinks>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         mailer: Arc<Mailer>,

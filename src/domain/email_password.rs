@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::config::Rate;
 use crate::domain::devices::DeviceCookies;
 use crate::domain::errors::AuthError;
-use crate::domain::links::Lifecycle;
+use crate::domain::links::EmailLinks;
 use crate::domain::passwords::{MAX_PASSWORD_CHARS, Passwords, Verified};
 use crate::domain::profile::{self, NewProfile, new_user};
 use crate::domain::rate_limits::{Bucket, FailedSignIns};
@@ -38,19 +38,19 @@ pub struct SignUpOptions {
 }
 
 /// Sign-up and sign-in.
-pub struct Accounts {
+pub struct EmailPassword {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     passwords: Arc<Passwords>,
     sessions: Arc<Sessions>,
-    lifecycle: Arc<Lifecycle>,
+    lifecycle: Arc<EmailLinks>,
     devices: Arc<DeviceCookies>,
     failed_signins: FailedSignIns,
     /// The policy of `lifecycle`, which sends the verification links.
     policy: SignUpPolicy,
 }
 
-impl Accounts {
+impl EmailPassword {
     /// Sign-up under the policy of `lifecycle`, which sends the verification links, so
     /// both create accounts alike; failed sign-ins count against
     /// `failed_signins_per_account` (or the client's trusted device, see `devices`).
@@ -59,7 +59,7 @@ impl Accounts {
         clock: Arc<dyn Clock>,
         passwords: Arc<Passwords>,
         sessions: Arc<Sessions>,
-        lifecycle: Arc<Lifecycle>,
+        lifecycle: Arc<EmailLinks>,
         devices: Arc<DeviceCookies>,
         failed_signins_per_account: Rate,
     ) -> Self {

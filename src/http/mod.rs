@@ -50,8 +50,8 @@ use crate::config::Config;
 use crate::domain::admin::Admin;
 use crate::domain::anonymous::AnonymousUsers;
 use crate::domain::email_otp::EmailOtp;
-use crate::domain::email_password::Accounts;
-use crate::domain::links::Lifecycle;
+use crate::domain::email_password::EmailPassword;
+use crate::domain::links::EmailLinks;
 use crate::domain::pats::PersonalAccessTokens;
 use crate::domain::rate_limits::IpLimits;
 use crate::domain::sessions::Sessions;
@@ -69,8 +69,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub tokens: Arc<TokenIssuer>,
     pub sessions: Arc<Sessions>,
-    pub accounts: Arc<Accounts>,
-    pub lifecycle: Arc<Lifecycle>,
+    pub accounts: Arc<EmailPassword>,
+    pub lifecycle: Arc<EmailLinks>,
     pub anonymous: Arc<AnonymousUsers>,
     pub email_otp: Arc<EmailOtp>,
     pub admin: Arc<Admin>,

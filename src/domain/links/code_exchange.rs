@@ -5,14 +5,14 @@
 use serde_json::json;
 use url::Url;
 
-use super::Lifecycle;
+use super::EmailLinks;
 use crate::domain::errors::AuthError;
 use crate::domain::redirects::with_param;
 use crate::domain::sessions::{ClientInfo, IssuedSession};
 use crate::domain::tickets::{Purpose, TicketOptions, pkce_matches};
 use crate::store::UserRecord;
 
-impl Lifecycle {
+impl EmailLinks {
     /// Where a followed link leads: `target`, with a one-time code for a session when the
     /// request that sent the link carried a PKCE challenge.
     pub(super) async fn with_exchange_code(

@@ -4,7 +4,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Lifecycle;
+use super::EmailLinks;
 use crate::domain::errors::AuthError;
 use crate::domain::profile;
 use crate::domain::sessions::ClientInfo;
@@ -12,7 +12,7 @@ use crate::domain::tickets::{Purpose, TicketOptions};
 use crate::store::{StoreError, UserRecord, UserUpdate};
 use crate::support::email::EmailKind;
 
-impl Lifecycle {
+impl EmailLinks {
     /// `POST /user/email/change`: emails a confirmation link to the new address.
     pub async fn request_email_change(
         &self,

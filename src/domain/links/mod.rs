@@ -10,7 +10,7 @@
 //!
 //! Whoever proves the mailbox of an unverified account by any route other than that
 //! account's own verification link (a sign-in link, a password reset) ends up the only one
-//! with access: see [`Lifecycle::claim_mailbox`].
+//! with access: see [`EmailLinks::claim_mailbox`].
 //!
 //! This module holds the service and what every flow shares (building and mailing a link,
 //! recording events, ending a user's access, following a link); each flow has a file:
@@ -51,7 +51,7 @@ pub struct LinkOutcome {
 }
 
 /// Email-driven flows.
-pub struct Lifecycle {
+pub struct EmailLinks {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     tickets: Tickets,
@@ -64,7 +64,7 @@ pub struct Lifecycle {
     failed_signins: FailedSignIns,
 }
 
-impl Lifecycle {
+impl EmailLinks {
     /// The flows under the sign-up `policy`; wrong current passwords count against
     /// `failed_signins_per_account`.
     pub fn new(

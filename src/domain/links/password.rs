@@ -6,7 +6,7 @@ use serde_json::json;
 use url::Url;
 use uuid::Uuid;
 
-use super::Lifecycle;
+use super::EmailLinks;
 use crate::domain::errors::AuthError;
 use crate::domain::passwords::Verified;
 use crate::domain::rate_limits::Bucket;
@@ -16,7 +16,7 @@ use crate::domain::tickets::{Purpose, TicketOptions};
 use crate::store::{UserRecord, UserUpdate};
 use crate::support::email::EmailKind;
 
-impl Lifecycle {
+impl EmailLinks {
     /// `POST /user/password/reset`: emails a reset link. Answers the same whether or not
     /// the account exists.
     pub async fn request_password_reset(

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::Lifecycle;
+use super::EmailLinks;
 use crate::domain::errors::AuthError;
 use crate::domain::profile::{self, NewProfile, new_user};
 use crate::domain::sessions::ClientInfo;
@@ -12,7 +12,7 @@ use crate::domain::tickets::{Purpose, TicketOptions};
 use crate::store::{StoreError, UserRecord, UserUpdate};
 use crate::support::email::EmailKind;
 
-impl Lifecycle {
+impl EmailLinks {
     /// `POST /signin/passwordless/email`: emails a sign-in link, creating the account (with
     /// `profile`) if sign-up allows. A PKCE challenge is required: the link leads to a
     /// code, never to a token. Answers the same whether or not the account exists.

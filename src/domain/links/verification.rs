@@ -3,14 +3,14 @@
 
 use serde_json::json;
 
-use super::Lifecycle;
+use super::EmailLinks;
 use crate::domain::errors::AuthError;
 use crate::domain::sessions::ClientInfo;
 use crate::domain::tickets::{Purpose, TicketOptions};
 use crate::store::{UserRecord, UserUpdate};
 use crate::support::email::EmailKind;
 
-impl Lifecycle {
+impl EmailLinks {
     /// Sends the verification link for a user's address.
     pub async fn send_verification(
         &self,
