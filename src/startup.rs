@@ -9,15 +9,17 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::domain::admin::Admin;
+use crate::domain::anonymous::AnonymousUsers;
 use crate::domain::devices::DeviceCookies;
 use crate::domain::email_otp::EmailOtp;
-use crate::domain::email_password::Accounts;
+use crate::domain::email_password::EmailPassword;
 use crate::domain::keys::KeyService;
-use crate::domain::links::Lifecycle;
+use crate::domain::links::EmailLinks;
 use crate::domain::passwords::Passwords;
 use crate::domain::pats::PersonalAccessTokens;
 use crate::domain::rate_limits::IpLimits;
 use crate::domain::sessions::Sessions;
+use crate::domain::signup_policy::SignUpPolicy;
 use crate::domain::tokens::TokenIssuer;
 use crate::domain::upkeep;
 use crate::http::{self, AppState};
@@ -73,25 +75,37 @@ impl Application {
             &config.sessions,
         ));
         let mailer = Arc::new(Mailer::new(&config.email)?);
-        let lifecycle = Arc::new(Lifecycle::new(
+        let policy = SignUpPolicy::new(&config.accounts, &config.server.public_url);
+        let lifecycle = Arc::new(EmailLinks::new(
             store.clone(),
             clock.clone(),
-            mailer,
+            mailer.clone(),
             passwords.clone(),
             sessions.clone(),
-            &config.accounts,
-            &config.server.public_url,
+            policy.clone(),
             config.rate_limits.failed_signins_per_account,
         ));
         let email_otp = Arc::new(
             EmailOtp::load(
                 lifecycle.clone(),
+                store.clone(),
+                clock.clone(),
+                mailer,
+                sessions.clone(),
                 tokens.keys().derived_secret(EmailOtp::DERIVED_PURPOSE),
                 config.rate_limits.failed_signins_per_account,
             )
             .await
             .context("cannot load the email-code secret")?,
         );
+        let anonymous = Arc::new(AnonymousUsers::new(
+            store.clone(),
+            clock.clone(),
+            passwords.clone(),
+            sessions.clone(),
+            policy,
+            lifecycle.clone(),
+        ));
         let admin = Arc::new(Admin::new(
             store.clone(),
             clock.clone(),
@@ -105,14 +119,13 @@ impl Application {
                 .await
                 .context("cannot load the device-cookie secret")?,
         );
-        let accounts = Arc::new(Accounts::new(
+        let accounts = Arc::new(EmailPassword::new(
             store.clone(),
             clock.clone(),
             passwords,
             sessions.clone(),
             lifecycle.clone(),
             devices,
-            &config.accounts,
             config.rate_limits.failed_signins_per_account,
         ));
         let pats = Arc::new(PersonalAccessTokens::new(
@@ -146,6 +159,7 @@ impl Application {
                 sessions,
                 accounts,
                 lifecycle,
+                anonymous,
                 email_otp,
                 admin,
                 pats,

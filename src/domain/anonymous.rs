@@ -1,16 +1,21 @@
 //! Anonymous users: a session without an account, and the later upgrade to one with an
 //! email (`/user/deanonymize`) that keeps the user's id, data and sessions.
 
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::errors::AuthError;
-use crate::domain::links::Lifecycle;
+use crate::domain::links::EmailLinks;
+use crate::domain::passwords::Passwords;
 use crate::domain::profile;
 use crate::domain::profile::{NewProfile, new_user};
-use crate::domain::sessions::{ClientInfo, IssuedSession};
-use crate::store::{StoreError, UserUpdate};
+use crate::domain::sessions::{ClientInfo, IssuedSession, Sessions};
+use crate::domain::signup_policy::SignUpPolicy;
+use crate::store::{Store, StoreError, UserUpdate};
+use crate::support::clock::Clock;
 
 /// How an anonymous user becomes a regular one.
 pub enum Upgrade {
@@ -23,7 +28,38 @@ pub enum Upgrade {
     },
 }
 
-impl Lifecycle {
+/// Anonymous sign-in and the upgrade to an account.
+pub struct AnonymousUsers {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    passwords: Arc<Passwords>,
+    sessions: Arc<Sessions>,
+    policy: SignUpPolicy,
+    /// Sends the verification link of an upgraded account, and records events.
+    links: Arc<EmailLinks>,
+}
+
+impl AnonymousUsers {
+    /// Anonymous users under the sign-up `policy`; `links` sends the verification link of
+    /// an upgrade.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        passwords: Arc<Passwords>,
+        sessions: Arc<Sessions>,
+        policy: SignUpPolicy,
+        links: Arc<EmailLinks>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            passwords,
+            sessions,
+            policy,
+            links,
+        }
+    }
+
     /// `POST /signin/anonymous`: a session for a new anonymous user, with the profile
     /// fields of `profile` (`displayName`, `locale`, `metadata`). Its role is always
     /// `anonymous`: role fields of `profile` are not used (Nhost's request has none).
@@ -32,15 +68,13 @@ impl Lifecycle {
         profile: NewProfile,
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
-        if self.disable_signup {
-            return Err(AuthError::SignupDisabled);
-        }
+        self.policy.check_signup_open()?;
         let profile = NewProfile {
             default_role: None,
             allowed_roles: None,
             ..profile
         }
-        .check(&self.roles)?;
+        .check(self.policy.roles())?;
         let mut user = new_user(
             self.clock.now(),
             None,
@@ -50,7 +84,8 @@ impl Lifecycle {
         user.locale = profile.locale;
         user.metadata = profile.metadata;
         self.store.insert_user(&user).await?;
-        self.record("signup", user.id, client, json!({ "method": "anonymous" }))
+        self.links
+            .record("signup", user.id, client, json!({ "method": "anonymous" }))
             .await;
         self.sessions.create(user, client).await
     }
@@ -64,7 +99,7 @@ impl Lifecycle {
         redirect_to: Option<&str>,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        let redirect_to = self.redirect_target(redirect_to)?;
+        let redirect_to = self.policy.redirect_target(redirect_to)?;
         let user = self
             .store
             .user_by_id(user_id)
@@ -78,7 +113,7 @@ impl Lifecycle {
             Upgrade::Passwordless { email } => (email, None),
         };
         let email = profile::normalise_email(email)?;
-        self.check_domain(&email)?;
+        self.policy.check_domain(&email)?;
         if self.store.user_by_email(&email).await?.is_some() {
             return Err(AuthError::EmailAlreadyInUse);
         }
@@ -95,8 +130,8 @@ impl Lifecycle {
             email_verified: Some(false),
             password_hash,
             is_anonymous: Some(false),
-            default_role: Some(self.roles.default_role.clone()),
-            roles: Some(self.roles.allowed_roles.clone()),
+            default_role: Some(self.policy.roles().default_role.clone()),
+            roles: Some(self.policy.roles().allowed_roles.clone()),
             display_name: (user.display_name == "Anonymous").then(|| email.clone()),
             ..UserUpdate::default()
         };
@@ -106,16 +141,17 @@ impl Lifecycle {
             other => other?,
         }
         let user = update.apply(user, now);
-        self.record("user-deanonymized", user.id, client, json!({}))
+        self.links
+            .record("user-deanonymized", user.id, client, json!({}))
             .await;
         match upgrade {
-            Upgrade::EmailPassword { .. } if self.require_email_verification => {
-                self.send_verification(&user, redirect_to, None).await
+            Upgrade::EmailPassword { .. } if self.policy.requires_email_verification() => {
+                self.links.send_verification(&user, redirect_to, None).await
             }
             Upgrade::EmailPassword { .. } => Ok(()),
             Upgrade::Passwordless { .. } => {
                 // The link of a passwordless upgrade verifies the address when followed.
-                self.send_verification(&user, redirect_to, None).await
+                self.links.send_verification(&user, redirect_to, None).await
             }
         }
     }

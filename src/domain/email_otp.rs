@@ -2,8 +2,8 @@
 //! six-digit code, and `POST /signin/otp/email/verify {email, otp}` trades it for a session.
 //!
 //! The request answers the same whether or not the account exists, and creates the account
-//! when sign-up allows, exactly as a sign-in link does ([`Lifecycle::passwordless_user`]).
-//! Typing the code proves the mailbox, so it goes through [`Lifecycle::claim_mailbox`]: an
+//! when sign-up allows, exactly as a sign-in link does ([`EmailLinks::passwordless_user`]).
+//! Typing the code proves the mailbox, so it goes through [`EmailLinks::claim_mailbox`]: an
 //! unverified account's earlier password and sessions go.
 //!
 //! A code has a million values, so it is guarded where a link's 256-bit ticket need not be:
@@ -34,14 +34,15 @@ use uuid::Uuid;
 
 use crate::config::Rate;
 use crate::domain::errors::AuthError;
-use crate::domain::links::Lifecycle;
+use crate::domain::links::EmailLinks;
 use crate::domain::profile;
 use crate::domain::profile::NewProfile;
 use crate::domain::rate_limits::{Bucket, FailedSignIns};
-use crate::domain::sessions::{self, ClientInfo, IssuedSession};
+use crate::domain::sessions::{self, ClientInfo, IssuedSession, Sessions};
 use crate::domain::tickets::Purpose;
-use crate::store::{StoreError, TicketRecord};
-use crate::support::email::{Email, EmailKind};
+use crate::store::{Store, StoreError, TicketRecord};
+use crate::support::clock::Clock;
+use crate::support::email::{Email, EmailKind, Mailer};
 
 /// Digits of a code (Nhost's length).
 pub const CODE_DIGITS: usize = 6;
@@ -56,7 +57,12 @@ const UNBIASED_BELOW: u32 = u32::MAX / 1_000_000 * 1_000_000;
 
 /// Issues and checks email codes.
 pub struct EmailOtp {
-    lifecycle: Arc<Lifecycle>,
+    /// Finds or creates the account, proves its mailbox and records events.
+    lifecycle: Arc<EmailLinks>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    mailer: Arc<Mailer>,
+    sessions: Arc<Sessions>,
     key: hmac::Key,
     rng: SystemRandom,
     failed_signins: FailedSignIns,
@@ -70,7 +76,11 @@ impl EmailOtp {
     /// gives for [`EmailOtp::DERIVED_PURPOSE`]) or, without one, by a random secret shared
     /// through the database. Wrong codes count against `failed_signins` per address.
     pub async fn load(
-        lifecycle: Arc<Lifecycle>,
+        lifecycle: Arc<EmailLinks>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        mailer: Arc<Mailer>,
+        sessions: Arc<Sessions>,
         derived: Option<[u8; 32]>,
         failed_signins: Rate,
     ) -> Result<Self, StoreError> {
@@ -80,20 +90,19 @@ impl EmailOtp {
             None => {
                 let mut candidate = [0u8; 32];
                 rng.fill(&mut candidate).expect("the OS random generator");
-                lifecycle
-                    .store
-                    .server_secret(SECRET_NAME, &candidate, lifecycle.clock.now())
+                store
+                    .server_secret(SECRET_NAME, &candidate, clock.now())
                     .await?
             }
         };
         Ok(Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
-            failed_signins: FailedSignIns::new(
-                lifecycle.store.clone(),
-                lifecycle.clock.clone(),
-                failed_signins,
-            ),
+            failed_signins: FailedSignIns::new(store.clone(), clock.clone(), failed_signins),
             lifecycle,
+            store,
+            clock,
+            mailer,
+            sessions,
             rng,
         })
     }
@@ -124,7 +133,7 @@ impl EmailOtp {
             return Ok(());
         };
         let code = new_code(&self.rng);
-        let now = self.lifecycle.clock.now();
+        let now = self.clock.now();
         let id = Uuid::new_v4();
         let ticket = TicketRecord {
             id,
@@ -141,8 +150,8 @@ impl EmailOtp {
             payload: json!({}),
         };
         // Spends the address's earlier codes: only the newest one can be typed.
-        self.lifecycle.store.replace_ticket(&ticket).await?;
-        self.lifecycle.mailer.send(Email {
+        self.store.replace_ticket(&ticket).await?;
+        self.mailer.send(Email {
             to: email,
             kind: EmailKind::SigninOtp,
             link: String::new(),
@@ -172,9 +181,9 @@ impl EmailOtp {
         }
         // A locked address is refused before any code is tried, account or not.
         self.failed_signins.check(Bucket::Account(&email)).await?;
-        let store = &self.lifecycle.store;
+        let store = &self.store;
         let purpose = Purpose::EmailOtp.as_str();
-        let now = self.lifecycle.clock.now();
+        let now = self.clock.now();
         let user = store.user_by_email(&email).await?;
         let attempt = match &user {
             Some(user) => {
@@ -232,7 +241,7 @@ impl EmailOtp {
             .await?
             .ok_or(AuthError::InvalidOtp)?;
         let user_id = user.id;
-        let session = self.lifecycle.sessions.create(user, client).await?;
+        let session = self.sessions.create(user, client).await?;
         self.lifecycle
             .record(
                 "signin-succeeded",
@@ -251,14 +260,14 @@ impl EmailOtp {
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let event = sessions::event(
-            self.lifecycle.clock.now(),
+            self.clock.now(),
             "signin-failed",
             user_id,
             None,
             client,
             json!({ "method": "email-otp" }),
         );
-        if let Err(err) = self.lifecycle.store.record_event(&event).await {
+        if let Err(err) = self.store.record_event(&event).await {
             tracing::warn!(error = %err, "cannot record a failed sign-in");
         }
         self.failed_signins

@@ -1,4 +1,4 @@
-//! Accounts: sign-up and sign-in with email and password.
+//! Sign-up and sign-in with email and password.
 //!
 //! Sign-in never reveals whether an account exists: an unknown email runs one password
 //! verification against a dummy hash, and both failures give the same error. A disabled
@@ -13,14 +13,15 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::config::{AccountConfig, Rate, RoleConfig};
+use crate::config::Rate;
 use crate::domain::devices::DeviceCookies;
 use crate::domain::errors::AuthError;
-use crate::domain::links::Lifecycle;
+use crate::domain::links::EmailLinks;
 use crate::domain::passwords::{MAX_PASSWORD_CHARS, Passwords, Verified};
 use crate::domain::profile::{self, NewProfile, new_user};
 use crate::domain::rate_limits::{Bucket, FailedSignIns};
 use crate::domain::sessions::{self, ClientInfo, IssuedSession, Sessions};
+use crate::domain::signup_policy::SignUpPolicy;
 use crate::store::{Store, StoreError, UserRecord};
 use crate::support::clock::Clock;
 use crate::support::metrics;
@@ -37,30 +38,29 @@ pub struct SignUpOptions {
 }
 
 /// Sign-up and sign-in.
-pub struct Accounts {
+pub struct EmailPassword {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     passwords: Arc<Passwords>,
     sessions: Arc<Sessions>,
-    lifecycle: Arc<Lifecycle>,
+    lifecycle: Arc<EmailLinks>,
     devices: Arc<DeviceCookies>,
     failed_signins: FailedSignIns,
-    disable_signup: bool,
-    require_email_verification: bool,
-    roles: RoleConfig,
+    /// The policy of `lifecycle`, which sends the verification links.
+    policy: SignUpPolicy,
 }
 
-impl Accounts {
-    /// Accounts with the configured sign-up policy.
-    #[allow(clippy::too_many_arguments)] // until the services are split by flow
+impl EmailPassword {
+    /// Sign-up under the policy of `lifecycle`, which sends the verification links, so
+    /// both create accounts alike; failed sign-ins count against
+    /// `failed_signins_per_account` (or the client's trusted device, see `devices`).
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         passwords: Arc<Passwords>,
         sessions: Arc<Sessions>,
-        lifecycle: Arc<Lifecycle>,
+        lifecycle: Arc<EmailLinks>,
         devices: Arc<DeviceCookies>,
-        config: &AccountConfig,
         failed_signins_per_account: Rate,
     ) -> Self {
         Self {
@@ -74,10 +74,8 @@ impl Accounts {
             clock,
             passwords,
             sessions,
+            policy: lifecycle.policy().clone(),
             lifecycle,
-            disable_signup: config.disable_signup,
-            require_email_verification: config.require_email_verification,
-            roles: config.roles.clone(),
         }
     }
 
@@ -91,22 +89,20 @@ impl Accounts {
         client: &ClientInfo,
     ) -> Result<Option<IssuedSession>, AuthError> {
         use secrecy::ExposeSecret;
-        if self.disable_signup {
-            return Err(AuthError::SignupDisabled);
-        }
+        self.policy.check_signup_open()?;
         let email = profile::normalise_email(email)?;
-        self.lifecycle.check_domain(&email)?;
+        self.policy.check_domain(&email)?;
         let redirect_to = self
-            .lifecycle
+            .policy
             .redirect_target(options.redirect_to.as_deref())?;
         let local_part = email.split('@').next().unwrap_or_default();
         self.passwords
             .check_policy(password.expose_secret(), &[&email, local_part])?;
-        let profile = options.profile.check(&self.roles)?;
+        let profile = options.profile.check(self.policy.roles())?;
 
         let hash = self.passwords.hash(password).await?;
         let now = self.clock.now();
-        let mut user = new_user(now, Some(email), String::new(), Some(&self.roles));
+        let mut user = new_user(now, Some(email), String::new(), Some(self.policy.roles()));
         user.password_hash = Some(hash);
         profile.apply(&mut user);
         match self.store.insert_user(&user).await {
@@ -115,7 +111,7 @@ impl Accounts {
             Err(err) => return Err(err.into()),
         }
         self.record(now, "signup", &user, None, client).await;
-        if self.require_email_verification {
+        if self.policy.requires_email_verification() {
             self.lifecycle
                 .send_verification(&user, redirect_to, options.code_challenge)
                 .await?;
@@ -190,7 +186,7 @@ impl Accounts {
             metrics::signin("disabled");
             return Err(AuthError::DisabledUser);
         }
-        if self.require_email_verification && !user.email_verified {
+        if self.policy.requires_email_verification() && !user.email_verified {
             metrics::signin("unverified");
             return Err(AuthError::UnverifiedUser);
         }

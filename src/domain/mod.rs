@@ -18,6 +18,7 @@ pub mod profile;
 pub mod rate_limits;
 pub mod redirects;
 pub mod sessions;
+pub mod signup_policy;
 pub mod tickets;
 pub mod tokens;
 pub mod upkeep;

@@ -470,7 +470,7 @@ async fn anonymous(
     Json(request): Json<AnonymousRequest>,
 ) -> Result<Response, ApiError> {
     let session = state
-        .lifecycle
+        .anonymous
         .sign_in_anonymous(
             NewProfile {
                 display_name: request.display_name,
@@ -560,7 +560,7 @@ async fn deanonymize(
     };
     let options = request.options.unwrap_or_default();
     state
-        .lifecycle
+        .anonymous
         .deanonymize(claims.sub, upgrade, options.redirect_to.as_deref(), &client)
         .await?;
     Ok(ok())

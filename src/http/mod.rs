@@ -48,9 +48,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
 use crate::domain::admin::Admin;
+use crate::domain::anonymous::AnonymousUsers;
 use crate::domain::email_otp::EmailOtp;
-use crate::domain::email_password::Accounts;
-use crate::domain::links::Lifecycle;
+use crate::domain::email_password::EmailPassword;
+use crate::domain::links::EmailLinks;
 use crate::domain::pats::PersonalAccessTokens;
 use crate::domain::rate_limits::IpLimits;
 use crate::domain::sessions::Sessions;
@@ -68,8 +69,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub tokens: Arc<TokenIssuer>,
     pub sessions: Arc<Sessions>,
-    pub accounts: Arc<Accounts>,
-    pub lifecycle: Arc<Lifecycle>,
+    pub accounts: Arc<EmailPassword>,
+    pub lifecycle: Arc<EmailLinks>,
+    pub anonymous: Arc<AnonymousUsers>,
     pub email_otp: Arc<EmailOtp>,
     pub admin: Arc<Admin>,
     pub pats: Arc<PersonalAccessTokens>,

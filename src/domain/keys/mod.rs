@@ -154,7 +154,7 @@ async fn encrypt_in_place(
     stored: &[KeyRecord],
 ) -> Result<(), KeyError> {
     for record in stored.iter().filter(|r| r.encryption == "none") {
-        // Only a key that parses is sealed: anything else fails loudly at load, as before.
+        // Only a key that parses is sealed: a malformed one fails loudly, as it does at load.
         material::key_pair(&record.private_key)?;
         let sealed = sealing::seal(key, record.kid.as_bytes(), &record.private_key);
         if store
@@ -167,7 +167,7 @@ async fn encrypt_in_place(
     Ok(())
 }
 
-/// Lifecycle settings, from the configuration.
+/// Settings of the key lifecycle, from the configuration.
 #[derive(Clone)]
 struct Policy {
     encryption_key: Option<[u8; 32]>,

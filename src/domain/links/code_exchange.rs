@@ -1,0 +1,74 @@
+//! The PKCE code exchange: a followed link whose request carried a `codeChallenge` leads to
+//! the app with a one-time `code`, which `POST /token/exchange` trades, with the
+//! `codeVerifier`, for a session.
+
+use serde_json::json;
+use url::Url;
+
+use super::EmailLinks;
+use crate::domain::errors::AuthError;
+use crate::domain::redirects::with_param;
+use crate::domain::sessions::{ClientInfo, IssuedSession};
+use crate::domain::tickets::{Purpose, TicketOptions, pkce_matches};
+use crate::store::UserRecord;
+
+impl EmailLinks {
+    /// Where a followed link leads: `target`, with a one-time code for a session when the
+    /// request that sent the link carried a PKCE challenge.
+    pub(super) async fn with_exchange_code(
+        &self,
+        user: &UserRecord,
+        target: Url,
+        code_challenge: Option<String>,
+    ) -> Result<Url, AuthError> {
+        let Some(challenge) = code_challenge else {
+            return Ok(target);
+        };
+        let code = self
+            .tickets
+            .issue(
+                user.id,
+                Purpose::ExchangeCode,
+                TicketOptions {
+                    redirect_to: None,
+                    code_challenge: Some(challenge),
+                    payload: None,
+                },
+            )
+            .await?;
+        Ok(with_param(target, "code", &code))
+    }
+
+    /// `POST /token/exchange`: a one-time code and its PKCE verifier for a session.
+    pub async fn exchange(
+        &self,
+        code: &str,
+        verifier: &str,
+        client: &ClientInfo,
+    ) -> Result<IssuedSession, AuthError> {
+        // Spent whatever the verifier: a code gets one attempt.
+        let record = self.tickets.redeem(code, Purpose::ExchangeCode).await?;
+        let challenge = record.code_challenge.as_deref().unwrap_or_default();
+        if !pkce_matches(challenge, verifier) {
+            return Err(AuthError::InvalidTicket);
+        }
+        let user = self
+            .store
+            .user_by_id(record.user_id)
+            .await?
+            .ok_or(AuthError::InvalidTicket)?;
+        if user.disabled {
+            return Err(AuthError::DisabledUser);
+        }
+        let user_id = user.id;
+        let issued = self.sessions.create(user, client).await?;
+        self.record(
+            "signin-succeeded",
+            user_id,
+            client,
+            json!({ "method": "link" }),
+        )
+        .await;
+        Ok(issued)
+    }
+}
