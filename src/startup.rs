@@ -12,6 +12,7 @@ use crate::domain::admin::Admin;
 use crate::domain::devices::DeviceCookies;
 use crate::domain::email_otp::EmailOtp;
 use crate::domain::email_password::Accounts;
+use crate::domain::health::Health;
 use crate::domain::keys::KeyService;
 use crate::domain::links::Lifecycle;
 use crate::domain::passwords::Passwords;
@@ -21,7 +22,7 @@ use crate::domain::sessions::Sessions;
 use crate::domain::tokens::TokenIssuer;
 use crate::domain::upkeep;
 use crate::http::{self, AppState};
-use crate::store;
+use crate::store::{self, Store};
 use crate::support::clock::Clock;
 use crate::support::email::Mailer;
 
@@ -30,6 +31,8 @@ pub struct Application {
     listener: TcpListener,
     /// `/metrics` on a listener of its own (`TESSERA_METRICS_LISTEN`).
     metrics_listener: Option<TcpListener>,
+    /// The store the services share: the server closes it at shutdown, tests reach it.
+    store: Arc<dyn Store>,
     state: AppState,
 }
 
@@ -73,7 +76,7 @@ impl Application {
             &config.sessions,
         ));
         let mailer = Arc::new(Mailer::new(&config.email)?);
-        let lifecycle = Arc::new(Lifecycle::new(
+        let links = Arc::new(Lifecycle::new(
             store.clone(),
             clock.clone(),
             mailer,
@@ -85,7 +88,7 @@ impl Application {
         ));
         let email_otp = Arc::new(
             EmailOtp::load(
-                lifecycle.clone(),
+                links.clone(),
                 tokens.keys().derived_secret(EmailOtp::DERIVED_PURPOSE),
                 config.rate_limits.failed_signins_per_account,
             )
@@ -110,7 +113,7 @@ impl Application {
             clock.clone(),
             passwords,
             sessions.clone(),
-            lifecycle.clone(),
+            links.clone(),
             devices,
             &config.accounts,
             config.rate_limits.failed_signins_per_account,
@@ -121,6 +124,7 @@ impl Application {
             sessions.clone(),
         ));
         let ip_limits = Arc::new(IpLimits::new(&config.rate_limits));
+        let health = Arc::new(Health::new(store.clone()));
         crate::support::metrics::handle();
         let listener = TcpListener::bind(config.server.listen)
             .await
@@ -138,14 +142,15 @@ impl Application {
         Ok(Self {
             listener,
             metrics_listener,
+            store,
             state: AppState {
                 config: Arc::new(config),
-                store,
                 clock,
+                health,
                 tokens,
                 sessions,
                 accounts,
-                lifecycle,
+                links,
                 email_otp,
                 admin,
                 pats,
@@ -161,9 +166,14 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// The shared state (tests reach the store and clock through it).
+    /// The shared state (tests reach the services and configuration through it).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The store the services share (tests read and arrange data through it).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish and closes
@@ -172,7 +182,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let store = self.state.store.clone();
+        let store = self.store.clone();
         tracing::info!(
             address = %self.local_addr(),
             public_url = %self.state.config.server.public_url,
@@ -180,7 +190,7 @@ impl Application {
         );
         let maintenance = self.state.tokens.keys().spawn_maintenance();
         let cleanup = upkeep::spawn(
-            self.state.store.clone(),
+            self.store.clone(),
             self.state.clock.clone(),
             upkeep::Retention::of(
                 &self.state.config.retention,

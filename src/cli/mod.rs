@@ -344,7 +344,7 @@ fn operator() -> ClientInfo {
     ClientInfo::new("cli".into(), "tessera-cli")
 }
 
-fn print_user(user: &crate::store::UserRecord) {
+fn print_user(user: &crate::domain::UserRecord) {
     println!(
         "{}  {:<40}  roles={} default={}  verified={}  disabled={}",
         user.id,

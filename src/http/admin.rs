@@ -24,7 +24,7 @@ use super::json::Json;
 use super::{AppState, admin_keys, pats};
 use crate::domain::admin::{NewUser, UserPatch};
 use crate::domain::errors::AuthError;
-use crate::store::{EventFilter, SecurityEventRecord, UserRecord};
+use crate::domain::{EventFilter, SecurityEventRecord, UserRecord};
 
 /// The header that carries the admin secret.
 pub const ADMIN_SECRET_HEADER: &str = "x-tessera-admin-secret";

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use crate::domain::sessions::IssuedSession;
-use crate::store::{SessionRecord, UserRecord};
+use crate::domain::{SessionRecord, UserRecord};
 
 /// Nhost's User.
 #[derive(Debug, Serialize, ToSchema)]

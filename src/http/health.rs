@@ -66,7 +66,7 @@ async fn metrics(
             return Err(ApiError::invalid_token());
         }
     }
-    let (size, idle, max) = state.store.pool_stats();
+    let (size, idle, max) = state.health.pool_stats();
     let now = state.clock.now();
     let set = state.tokens.keys().snapshot();
     let age = set
@@ -115,10 +115,10 @@ struct VersionBody {
     )
 )]
 async fn healthz(State(state): State<AppState>) -> Result<Json<HealthBody>, ApiError> {
-    match tokio::time::timeout(state.config.database.timeout, state.store.ping()).await {
+    match tokio::time::timeout(state.config.database.timeout, state.health.ping()).await {
         Ok(Ok(())) => Ok(Json(HealthBody {
             status: "ok",
-            database: state.store.backend(),
+            database: state.health.backend(),
         })),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "health check: database unavailable");

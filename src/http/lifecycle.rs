@@ -117,7 +117,7 @@ async fn send_verification(
 ) -> Result<Json<&'static str>, ApiError> {
     let options = request.options.unwrap_or_default();
     state
-        .lifecycle
+        .links
         .resend_verification(&request.email, options.redirect_to.as_deref())
         .await?;
     Ok(ok())
@@ -176,7 +176,7 @@ async fn verify_link(
     Query(query): Query<LinkQuery>,
 ) -> Result<Response, ApiError> {
     let outcome = state
-        .lifecycle
+        .links
         .follow_link(
             query.ticket.as_deref().unwrap_or_default(),
             query.link_type.as_deref().unwrap_or_default(),
@@ -221,7 +221,7 @@ async fn request_reset(
 ) -> Result<Json<&'static str>, ApiError> {
     let options = request.options.unwrap_or_default();
     state
-        .lifecycle
+        .links
         .request_password_reset(&request.email, options.redirect_to.as_deref())
         .await?;
     Ok(ok())
@@ -284,14 +284,14 @@ async fn change_password(
     match request.ticket {
         Some(ticket) => {
             state
-                .lifecycle
+                .links
                 .reset_password(&ticket, &request.new_password, &client)
                 .await?
         }
         None => {
             let claims = super::bearer::authenticate(&state, &headers).await?;
             state
-                .lifecycle
+                .links
                 .change_password(
                     claims.sub,
                     claims.sid,
@@ -349,7 +349,7 @@ async fn change_email(
 ) -> Result<Json<&'static str>, ApiError> {
     let options = request.options.unwrap_or_default();
     state
-        .lifecycle
+        .links
         .request_email_change(
             claims.sub,
             &request.new_email,
@@ -408,7 +408,7 @@ async fn passwordless(
     let mut options = request.options.unwrap_or_default();
     let profile = options.profile();
     state
-        .lifecycle
+        .links
         .request_signin_link(
             &request.email,
             options.redirect_to.as_deref(),
@@ -470,7 +470,7 @@ async fn anonymous(
     Json(request): Json<AnonymousRequest>,
 ) -> Result<Response, ApiError> {
     let session = state
-        .lifecycle
+        .links
         .sign_in_anonymous(
             NewProfile {
                 display_name: request.display_name,
@@ -560,7 +560,7 @@ async fn deanonymize(
     };
     let options = request.options.unwrap_or_default();
     state
-        .lifecycle
+        .links
         .deanonymize(claims.sub, upgrade, options.redirect_to.as_deref(), &client)
         .await?;
     Ok(ok())
@@ -614,7 +614,7 @@ async fn exchange(
     Json(request): Json<ExchangeRequest>,
 ) -> Result<Response, ApiError> {
     let session = state
-        .lifecycle
+        .links
         .exchange(&request.code, &request.code_verifier, &client)
         .await?;
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);

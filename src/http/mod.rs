@@ -50,12 +50,12 @@ use crate::config::Config;
 use crate::domain::admin::Admin;
 use crate::domain::email_otp::EmailOtp;
 use crate::domain::email_password::Accounts;
+use crate::domain::health::Health;
 use crate::domain::links::Lifecycle;
 use crate::domain::pats::PersonalAccessTokens;
 use crate::domain::rate_limits::IpLimits;
 use crate::domain::sessions::Sessions;
 use crate::domain::tokens::TokenIssuer;
-use crate::store::Store;
 use crate::support::clock::Clock;
 
 use error::ApiError;
@@ -64,12 +64,14 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// The database's liveness and pool figures (health check, metrics).
+    pub health: Arc<Health>,
     pub tokens: Arc<TokenIssuer>,
     pub sessions: Arc<Sessions>,
     pub accounts: Arc<Accounts>,
-    pub lifecycle: Arc<Lifecycle>,
+    /// Emailed links: verification, reset, email change, passwordless; anonymous users.
+    pub links: Arc<Lifecycle>,
     pub email_otp: Arc<EmailOtp>,
     pub admin: Arc<Admin>,
     pub pats: Arc<PersonalAccessTokens>,

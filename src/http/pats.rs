@@ -22,8 +22,8 @@ use super::client::Client;
 use super::cookies::{AuthModeHeader, requested_mode};
 use super::error::{ApiError, ErrorBody, doc};
 use super::json::Json;
+use crate::domain::PatRecord;
 use crate::domain::errors::AuthError;
-use crate::store::PatRecord;
 
 /// The user-facing routes, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {
