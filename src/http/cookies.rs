@@ -34,6 +34,7 @@ pub enum AuthModeHeader {
     Bearer,
     Cookie,
 }
+
 /// The refresh cookie's name when Secure and without Domain. The access cookie's names are
 /// the verifier crate's ([`ACCESS_COOKIE`], [`UNPREFIXED_ACCESS_COOKIE`]): services that
 /// verify tokens read that cookie, none reads this one.
