@@ -13,6 +13,7 @@ use crate::domain::anonymous::AnonymousUsers;
 use crate::domain::devices::DeviceCookies;
 use crate::domain::email_otp::EmailOtp;
 use crate::domain::email_password::EmailPassword;
+use crate::domain::health::Health;
 use crate::domain::keys::KeyService;
 use crate::domain::links::EmailLinks;
 use crate::domain::passwords::Passwords;
@@ -23,7 +24,7 @@ use crate::domain::signup_policy::SignUpPolicy;
 use crate::domain::tokens::TokenIssuer;
 use crate::domain::upkeep;
 use crate::http::{self, AppState};
-use crate::store;
+use crate::store::{self, Store};
 use crate::support::clock::Clock;
 use crate::support::email::Mailer;
 
@@ -32,6 +33,8 @@ pub struct Application {
     listener: TcpListener,
     /// `/metrics` on a listener of its own (`TESSERA_METRICS_LISTEN`).
     metrics_listener: Option<TcpListener>,
+    /// The store the services share: the server closes it at shutdown, tests reach it.
+    store: Arc<dyn Store>,
     state: AppState,
 }
 
@@ -76,7 +79,7 @@ impl Application {
         ));
         let mailer = Arc::new(Mailer::new(&config.email)?);
         let policy = SignUpPolicy::new(&config.accounts, &config.server.public_url);
-        let lifecycle = Arc::new(EmailLinks::new(
+        let links = Arc::new(EmailLinks::new(
             store.clone(),
             clock.clone(),
             mailer.clone(),
@@ -87,7 +90,7 @@ impl Application {
         ));
         let email_otp = Arc::new(
             EmailOtp::load(
-                lifecycle.clone(),
+                links.clone(),
                 store.clone(),
                 clock.clone(),
                 mailer,
@@ -104,7 +107,7 @@ impl Application {
             passwords.clone(),
             sessions.clone(),
             policy,
-            lifecycle.clone(),
+            links.clone(),
         ));
         let admin = Arc::new(Admin::new(
             store.clone(),
@@ -124,7 +127,7 @@ impl Application {
             clock.clone(),
             passwords,
             sessions.clone(),
-            lifecycle.clone(),
+            links.clone(),
             devices,
             config.rate_limits.failed_signins_per_account,
         ));
@@ -134,6 +137,7 @@ impl Application {
             sessions.clone(),
         ));
         let ip_limits = Arc::new(IpLimits::new(&config.rate_limits));
+        let health = Arc::new(Health::new(store.clone()));
         crate::support::metrics::handle();
         let listener = TcpListener::bind(config.server.listen)
             .await
@@ -151,14 +155,15 @@ impl Application {
         Ok(Self {
             listener,
             metrics_listener,
+            store,
             state: AppState {
                 config: Arc::new(config),
-                store,
                 clock,
+                health,
                 tokens,
                 sessions,
                 accounts,
-                lifecycle,
+                links,
                 anonymous,
                 email_otp,
                 admin,
@@ -175,9 +180,14 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// The shared state (tests reach the store and clock through it).
+    /// The shared state (tests reach the services and configuration through it).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The store the services share (tests read and arrange data through it).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish and closes
@@ -186,7 +196,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let store = self.state.store.clone();
+        let store = self.store.clone();
         tracing::info!(
             address = %self.local_addr(),
             public_url = %self.state.config.server.public_url,
@@ -194,7 +204,7 @@ impl Application {
         );
         let maintenance = self.state.tokens.keys().spawn_maintenance();
         let cleanup = upkeep::spawn(
-            self.state.store.clone(),
+            self.store.clone(),
             self.state.clock.clone(),
             upkeep::Retention::of(
                 &self.state.config.retention,

@@ -58,7 +58,7 @@ const UNBIASED_BELOW: u32 = u32::MAX / 1_000_000 * 1_000_000;
 /// Issues and checks email codes.
 pub struct EmailOtp {
     /// Finds or creates the account, proves its mailbox and records events.
-    lifecycle: Arc<EmailLinks>,
+    links: Arc<EmailLinks>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     mailer: Arc<Mailer>,
@@ -76,7 +76,7 @@ impl EmailOtp {
     /// gives for [`EmailOtp::DERIVED_PURPOSE`]) or, without one, by a random secret shared
     /// through the database. Wrong codes count against `failed_signins` per address.
     pub async fn load(
-        lifecycle: Arc<EmailLinks>,
+        links: Arc<EmailLinks>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         mailer: Arc<Mailer>,
@@ -98,7 +98,7 @@ impl EmailOtp {
         Ok(Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             failed_signins: FailedSignIns::new(store.clone(), clock.clone(), failed_signins),
-            lifecycle,
+            links,
             store,
             clock,
             mailer,
@@ -126,7 +126,7 @@ impl EmailOtp {
     ) -> Result<(), AuthError> {
         let email = profile::normalise_email(email)?;
         let Some(user) = self
-            .lifecycle
+            .links
             .passwordless_user(&email, profile, "email-otp", client)
             .await?
         else {
@@ -233,16 +233,14 @@ impl EmailOtp {
             return Err(AuthError::DisabledUser);
         }
         // Typing the code proves the mailbox (the unverified-account rule, docs/security.md).
-        self.lifecycle
-            .claim_mailbox(&user, "email-otp", client)
-            .await?;
+        self.links.claim_mailbox(&user, "email-otp", client).await?;
         let user = store
             .user_by_id(user.id)
             .await?
             .ok_or(AuthError::InvalidOtp)?;
         let user_id = user.id;
         let session = self.sessions.create(user, client).await?;
-        self.lifecycle
+        self.links
             .record(
                 "signin-succeeded",
                 user_id,

@@ -43,15 +43,15 @@ pub struct EmailPassword {
     clock: Arc<dyn Clock>,
     passwords: Arc<Passwords>,
     sessions: Arc<Sessions>,
-    lifecycle: Arc<EmailLinks>,
+    links: Arc<EmailLinks>,
     devices: Arc<DeviceCookies>,
     failed_signins: FailedSignIns,
-    /// The policy of `lifecycle`, which sends the verification links.
+    /// The policy of `links`, which sends the verification links.
     policy: SignUpPolicy,
 }
 
 impl EmailPassword {
-    /// Sign-up under the policy of `lifecycle`, which sends the verification links, so
+    /// Sign-up under the policy of `links`, which sends the verification links, so
     /// both create accounts alike; failed sign-ins count against
     /// `failed_signins_per_account` (or the client's trusted device, see `devices`).
     pub fn new(
@@ -59,7 +59,7 @@ impl EmailPassword {
         clock: Arc<dyn Clock>,
         passwords: Arc<Passwords>,
         sessions: Arc<Sessions>,
-        lifecycle: Arc<EmailLinks>,
+        links: Arc<EmailLinks>,
         devices: Arc<DeviceCookies>,
         failed_signins_per_account: Rate,
     ) -> Self {
@@ -74,8 +74,8 @@ impl EmailPassword {
             clock,
             passwords,
             sessions,
-            policy: lifecycle.policy().clone(),
-            lifecycle,
+            policy: links.policy().clone(),
+            links,
         }
     }
 
@@ -112,7 +112,7 @@ impl EmailPassword {
         }
         self.record(now, "signup", &user, None, client).await;
         if self.policy.requires_email_verification() {
-            self.lifecycle
+            self.links
                 .send_verification(&user, redirect_to, options.code_challenge)
                 .await?;
             return Ok(None);

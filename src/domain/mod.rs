@@ -10,6 +10,7 @@ pub mod devices;
 pub mod email_otp;
 pub mod email_password;
 pub mod errors;
+pub mod health;
 pub mod keys;
 pub mod links;
 pub mod passwords;
@@ -22,3 +23,10 @@ pub mod signup_policy;
 pub mod tickets;
 pub mod tokens;
 pub mod upkeep;
+
+/// Storage records and the storage error, named here for the layers above: the services'
+/// answers are made of these records, and the HTTP envelope maps `StoreError` (503 for
+/// `Unavailable`, ...). Callers reach storage only through the services.
+pub use crate::store::{
+    EventFilter, PatRecord, SecurityEventRecord, SessionRecord, StoreError, UserRecord,
+};

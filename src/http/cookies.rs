@@ -12,6 +12,7 @@
 //! account's password ([`crate::domain::devices`]).
 
 use axum::http::HeaderMap;
+use tessera_verify::{ACCESS_COOKIE, UNPREFIXED_ACCESS_COOKIE};
 use time::Duration;
 use tower_cookies::cookie::SameSite as CookieSameSite;
 use tower_cookies::{Cookie, Cookies};
@@ -33,6 +34,14 @@ pub enum AuthModeHeader {
     Bearer,
     Cookie,
 }
+
+/// The refresh cookie's name when Secure and without Domain. The access cookie's names are
+/// the verifier crate's ([`ACCESS_COOKIE`], [`UNPREFIXED_ACCESS_COOKIE`]): services that
+/// verify tokens read that cookie, none reads this one.
+pub const REFRESH_COOKIE: &str = "__Secure-tessera-refresh-token";
+/// The refresh cookie's name otherwise (with `TESSERA_COOKIE_DOMAIN` or
+/// `TESSERA_COOKIE_SECURE=false`).
+pub const UNPREFIXED_REFRESH_COOKIE: &str = "tessera-refresh-token";
 /// The hint cookie's name (never prefixed: pages look for it by this name).
 pub const HINT_COOKIE: &str = "tessera-session";
 /// The device cookie's name (docs/security.md, device cookies).
@@ -57,14 +66,14 @@ impl CookiePolicy {
         let prefixed = cookies.secure && cookies.domain.is_none();
         Self {
             access_name: if prefixed {
-                "__Host-tessera-token"
+                ACCESS_COOKIE
             } else {
-                "tessera-token"
+                UNPREFIXED_ACCESS_COOKIE
             },
             refresh_name: if prefixed {
-                "__Secure-tessera-refresh-token"
+                REFRESH_COOKIE
             } else {
-                "tessera-refresh-token"
+                UNPREFIXED_REFRESH_COOKIE
             },
             refresh_path: format!("{}/token", config.server.base_path()),
             signin_path: format!("{}/signin", config.server.base_path()),

@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::StoreError;
 use crate::domain::errors::AuthError;
 use crate::domain::keys::KeyError;
 use crate::domain::passwords::PolicyError;
-use crate::store::StoreError;
 
 /// An error answered to a client. 5xx bodies never say anything internal; the detail goes
 /// to the log line, which carries the request id.

@@ -198,7 +198,7 @@ async fn unknown_email_and_wrong_password_look_the_same(backend: Backend) {
     assert_eq!(a, b);
     assert!(a.contains("invalid-email-password"));
     // Both attempts did the same work, down to the audit line.
-    let failures = app.state.store.events(None, 50).await.unwrap();
+    let failures = app.store.events(None, 50).await.unwrap();
     assert_eq!(
         failures
             .iter()
@@ -262,13 +262,7 @@ async fn sign_in_rehashes_when_parameters_change(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let email = unique_email();
     app.sign_up(&email).await;
-    let before = app
-        .state
-        .store
-        .user_by_email(&email)
-        .await
-        .unwrap()
-        .unwrap();
+    let before = app.store.user_by_email(&email).await.unwrap().unwrap();
     assert!(before.password_hash.as_deref().unwrap().contains("m=64,"));
     let (db, clock) = (app.db.clone(), app.clock.clone());
     app.stop().await;
@@ -282,13 +276,7 @@ async fn sign_in_rehashes_when_parameters_change(backend: Backend) {
     )
     .await;
     stronger.sign_in(&email).await;
-    let after = stronger
-        .state
-        .store
-        .user_by_email(&email)
-        .await
-        .unwrap()
-        .unwrap();
+    let after = stronger.store.user_by_email(&email).await.unwrap().unwrap();
     let hash = after.password_hash.unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(

@@ -46,8 +46,8 @@ async fn every_admin_route_refuses_a_missing_or_wrong_secret(backend: Backend) {
     let session = app.sign_up(&unique_email()).await;
     let id = session["user"]["id"].as_str().unwrap().to_owned();
     let sid = session["refreshTokenId"].as_str().unwrap().to_owned();
-    let keys_before = app.state.store.signing_keys().await.unwrap().len();
-    let kid = app.state.store.signing_keys().await.unwrap()[0].kid.clone();
+    let keys_before = app.store.signing_keys().await.unwrap().len();
+    let kid = app.store.signing_keys().await.unwrap()[0].kid.clone();
     let routes = [
         (Method::GET, "/admin/users".to_owned(), None),
         (
@@ -109,10 +109,7 @@ async fn every_admin_route_refuses_a_missing_or_wrong_secret(backend: Backend) {
             .status(),
         StatusCode::OK
     );
-    assert_eq!(
-        app.state.store.signing_keys().await.unwrap().len(),
-        keys_before
-    );
+    assert_eq!(app.store.signing_keys().await.unwrap().len(), keys_before);
     let jwks: Value = app
         .get("/.well-known/jwks.json")
         .await
@@ -566,7 +563,7 @@ async fn old_events_are_pruned_in_batches(backend: Backend) {
     app.clock.advance(Duration::from_secs(91 * 86_400));
     let recent = app.sign_up(&unique_email()).await;
     let pruned = tessera::domain::upkeep::prune_events(
-        app.state.store.as_ref(),
+        app.store.as_ref(),
         &app.clock,
         Duration::from_secs(90 * 86_400),
     )
@@ -576,14 +573,14 @@ async fn old_events_are_pruned_in_batches(backend: Backend) {
         pruned, 6,
         "three sign-ups and three sign-ins, older than 90 days"
     );
-    let left = app.state.store.events(None, 100).await.unwrap();
+    let left = app.store.events(None, 100).await.unwrap();
     assert_eq!(left.len(), 2);
     assert!(
         left.iter()
             .all(|e| e.user_id.unwrap().to_string() == recent["user"]["id"].as_str().unwrap())
     );
     assert_eq!(
-        tessera::domain::upkeep::prune_events(app.state.store.as_ref(), &app.clock, Duration::ZERO)
+        tessera::domain::upkeep::prune_events(app.store.as_ref(), &app.clock, Duration::ZERO)
             .await
             .unwrap(),
         0,

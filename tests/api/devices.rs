@@ -196,13 +196,7 @@ async fn a_password_change_ends_the_trust_of_earlier_device_cookies(backend: Bac
     let email = unique_email();
     app.sign_up(&email).await;
     let before = trusted_sign_in(&app, &email, None).await;
-    let user = app
-        .state
-        .store
-        .user_by_email(&email)
-        .await
-        .unwrap()
-        .unwrap();
+    let user = app.store.user_by_email(&email).await.unwrap().unwrap();
     // Whoever knew the old password could have collected device cookies with it.
     app.clock.advance(std::time::Duration::from_secs(1));
     let now = tessera::support::clock::Clock::now(&app.clock);
@@ -210,11 +204,7 @@ async fn a_password_change_ends_the_trust_of_earlier_device_cookies(backend: Bac
         password_changed_at: Some(now),
         ..Default::default()
     };
-    app.state
-        .store
-        .update_user(user.id, &changed, now)
-        .await
-        .unwrap();
+    app.store.update_user(user.id, &changed, now).await.unwrap();
     lock_out(&app, &email, None).await;
     assert_error(
         sign_in(&app, &email, PASSWORD, Some(&before)).await,

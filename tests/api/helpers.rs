@@ -8,6 +8,7 @@ use serde_json::Value;
 use tessera::config::Config;
 use tessera::http::AppState;
 use tessera::startup::Application;
+use tessera::store::Store;
 use tessera::support::clock::{Clock, ManualClock, SystemClock};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -225,6 +226,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub state: AppState,
+    /// The server's store, to read and arrange data behind the API's back.
+    pub store: Arc<dyn Store>,
     pub backend: Backend,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -314,6 +317,7 @@ impl TestApp {
             .expect("server starts");
         let address = format!("http://{}", application.local_addr());
         let state = application.state().clone();
+        let store = application.store().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(application.run_until(async {
             let _ = rx.await;
@@ -326,6 +330,7 @@ impl TestApp {
                 .unwrap(),
             clock,
             state,
+            store,
             backend,
             shutdown: Some(tx),
             server: Some(server),

@@ -68,7 +68,7 @@ async fn stored_private_keys_are_sealed_and_a_restart_verifies_old_tokens(backen
     let app = TestApp::spawn(backend).await;
     app.state.tokens.keys().rotate().await.unwrap();
     let token = issue(&app);
-    let stored = app.state.store.signing_keys().await.unwrap();
+    let stored = app.store.signing_keys().await.unwrap();
     assert_eq!(stored.len(), 2);
     for key in &stored {
         assert_eq!(key.encryption, "aes-256-gcm", "{}", key.kid);
@@ -155,7 +155,7 @@ async fn plaintext_keys_of_an_earlier_release_are_encrypted_in_place(backend: Ba
     let old_token = sign_with(&pkcs8, &kid, now);
 
     let app = TestApp::start(backend, db, &[], false, clock).await;
-    let stored = app.state.store.signing_keys().await.unwrap();
+    let stored = app.store.signing_keys().await.unwrap();
     assert_eq!(stored.len(), 1, "the same key, not a new one");
     assert_eq!(stored[0].kid, kid);
     assert_eq!(stored[0].encryption, "aes-256-gcm", "encrypted in place");
@@ -198,7 +198,7 @@ async fn the_embedded_default_makes_its_own_owner_only_key_file() {
         }
     }
     // The stored key opens with the file's key, and with nothing else.
-    let record = &app.state.store.signing_keys().await.unwrap()[0];
+    let record = &app.store.signing_keys().await.unwrap()[0];
     assert_eq!(record.encryption, "aes-256-gcm");
     let pkcs8 = tessera::support::sealing::open(&key, record.kid.as_bytes(), &record.private_key)
         .expect("sealed under the key in the file");
@@ -239,7 +239,7 @@ async fn the_variable_wins_over_the_key_file_and_a_lost_key_is_named() {
     let kek = data_dir(&app.db).join(KEK_FILE);
     assert!(!kek.exists(), "no key file when the variable is set");
     assert_eq!(
-        app.state.store.signing_keys().await.unwrap()[0].encryption,
+        app.store.signing_keys().await.unwrap()[0].encryption,
         "aes-256-gcm"
     );
     let db = app.db.clone();

@@ -74,7 +74,7 @@ async fn revoking_the_signing_key_takes_it_out_and_signs_with_a_new_one(backend:
     assert!(verify_with_jwks(&app, fresh).await.is_ok());
 
     // A security event records it.
-    let events = app.state.store.events(None, 50).await.unwrap();
+    let events = app.store.events(None, 50).await.unwrap();
     let event = events
         .iter()
         .find(|e| e.kind == "signing-key-revoked")
@@ -83,17 +83,14 @@ async fn revoking_the_signing_key_takes_it_out_and_signs_with_a_new_one(backend:
     assert_eq!(event.detail["signingKid"], successor.as_str());
 
     // Idempotent: a second revocation answers the same and adds no key and no event.
-    let keys_before = app.state.store.signing_keys().await.unwrap().len();
+    let keys_before = app.store.signing_keys().await.unwrap().len();
     let again = revoke(&app, &leaked).await;
     assert_eq!(again.status(), StatusCode::OK);
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["revokedAt"], body["revokedAt"]);
     assert_eq!(again["signingKid"], successor.as_str());
-    assert_eq!(
-        app.state.store.signing_keys().await.unwrap().len(),
-        keys_before
-    );
-    let revocations = app.state.store.events(None, 50).await.unwrap();
+    assert_eq!(app.store.signing_keys().await.unwrap().len(), keys_before);
+    let revocations = app.store.events(None, 50).await.unwrap();
     assert_eq!(
         revocations
             .iter()

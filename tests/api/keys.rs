@@ -324,7 +324,7 @@ async fn encrypted_keys_need_the_right_encryption_key(backend: Backend) {
     let token = issue(&app);
     let record = &app.state.tokens.keys().snapshot().keys[0].record;
     assert_eq!(record.encryption, "aes-256-gcm");
-    let stored = app.state.store.signing_keys().await.unwrap();
+    let stored = app.store.signing_keys().await.unwrap();
     assert!(
         p256::SecretKey::from_slice(&stored[0].private_key).is_err()
             && <p256::SecretKey as p256::pkcs8::DecodePrivateKey>::from_pkcs8_der(

@@ -240,7 +240,7 @@ async fn password_reset_ends_every_session(backend: Backend) {
         sign_in(&app, &email, NEW_PASSWORD).await.status(),
         StatusCode::OK
     );
-    let events = app.state.store.events(None, 50).await.unwrap();
+    let events = app.store.events(None, 50).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "password-reset"));
 }
 
@@ -295,7 +295,7 @@ async fn password_change_ends_the_other_sessions(backend: Backend) {
     )
     .await;
     assert_error(unauthenticated, StatusCode::UNAUTHORIZED, "invalid-token").await;
-    let events = app.state.store.events(None, 50).await.unwrap();
+    let events = app.store.events(None, 50).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "password-changed"));
 }
 

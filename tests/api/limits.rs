@@ -291,7 +291,7 @@ async fn spoofed_forwarded_for_is_ignored_from_an_untrusted_peer(backend: Backen
         "too-many-requests",
     )
     .await;
-    let events = app.state.store.events(None, 20).await.unwrap();
+    let events = app.store.events(None, 20).await.unwrap();
     assert!(
         !events.is_empty() && events.iter().all(|e| e.ip == "127.0.0.1"),
         "recorded with the real address"
@@ -302,7 +302,7 @@ async fn oversize_inputs_are_refused_before_any_hashing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let email = unique_email();
     app.sign_up(&email).await;
-    let before = app.state.store.events(None, 100).await.unwrap().len();
+    let before = app.store.events(None, 100).await.unwrap().len();
     let cases = [
         (
             "/signin/email-password",
@@ -337,7 +337,7 @@ async fn oversize_inputs_are_refused_before_any_hashing(backend: Backend) {
         )
         .await;
     }
-    let after = app.state.store.events(None, 100).await.unwrap();
+    let after = app.store.events(None, 100).await.unwrap();
     assert_eq!(
         after.len(),
         before,

@@ -59,8 +59,7 @@ async fn token_is_live(app: &TestApp, session: &Value) -> bool {
 
 async fn events(app: &TestApp, user_id: &Value) -> Vec<(String, Value)> {
     let id: Uuid = user_id.as_str().unwrap().parse().unwrap();
-    app.state
-        .store
+    app.store
         .events(Some(id), 100)
         .await
         .unwrap()
@@ -160,12 +159,7 @@ async fn unknown_addresses_get_the_same_answers_and_no_message(backend: Backend)
         "nothing to an unknown address"
     );
     assert!(
-        app.state
-            .store
-            .user_by_email(&unknown)
-            .await
-            .unwrap()
-            .is_none(),
+        app.store.user_by_email(&unknown).await.unwrap().is_none(),
         "sign-up is closed: no account created"
     );
 

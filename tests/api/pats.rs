@@ -88,8 +88,7 @@ fn token_of(session: &Value) -> &str {
 }
 
 async fn event_kinds(app: &TestApp, user: Uuid) -> Vec<(String, Value)> {
-    app.state
-        .store
+    app.store
         .events(Some(user), 100)
         .await
         .unwrap()
@@ -120,7 +119,7 @@ async fn a_pat_is_shown_once_stored_hashed_and_signs_in(backend: Backend) {
     assert!(token.starts_with("tpat_") && token.len() == 48, "{token}");
 
     // Stored as its SHA-256 only.
-    let row = app.state.store.pat(id).await.unwrap().unwrap();
+    let row = app.store.pat(id).await.unwrap().unwrap();
     assert_eq!(row.user_id, user);
     assert_eq!(row.hash, digest(&SHA256, token.as_bytes()).as_ref());
     assert_ne!(row.hash, token.as_bytes());
@@ -227,7 +226,7 @@ async fn expired_revoked_and_malformed_pats_are_refused(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(list["pats"], json!([]), "{list}");
-    assert!(app.state.store.pat(short_id).await.unwrap().is_some());
+    assert!(app.store.pat(short_id).await.unwrap().is_some());
 
     // Malformed or unknown: the same 401; a missing or mistyped field is a 400.
     let unknown = format!("tpat_{}", "A".repeat(43));
@@ -340,8 +339,7 @@ async fn disabled_users_and_password_changes_end_pats(backend: Backend) {
     let (_, token) = create_ok(&app, token_of(&session), 30 * DAY).await;
 
     // Disabled (without the admin's revocation, as if in a race): disabled-user.
-    app.state
-        .store
+    app.store
         .set_user_disabled(user, true, app.clock.now())
         .await
         .unwrap();
@@ -351,8 +349,7 @@ async fn disabled_users_and_password_changes_end_pats(backend: Backend) {
         "disabled-user",
     )
     .await;
-    app.state
-        .store
+    app.store
         .set_user_disabled(user, false, app.clock.now())
         .await
         .unwrap();
@@ -439,7 +436,7 @@ async fn disabled_users_and_password_changes_end_pats(backend: Backend) {
     )
     .await;
     assert_eq!(deleted.status(), StatusCode::OK);
-    assert!(app.state.store.pat(pat_id).await.unwrap().is_none());
+    assert!(app.store.pat(pat_id).await.unwrap().is_none());
 }
 
 async fn another_users_pat_is_not_found(backend: Backend) {
@@ -590,20 +587,16 @@ async fn upkeep_prunes_pats_a_week_after_they_end(backend: Backend) {
     let (id, _) = create_ok(&app, token_of(&session), DAY).await;
     let retention = app.retention();
     app.clock.advance(7 * DAY);
-    tessera::domain::upkeep::run_once(app.state.store.as_ref(), &app.clock, &retention)
+    tessera::domain::upkeep::run_once(app.store.as_ref(), &app.clock, &retention)
         .await
         .unwrap();
-    assert!(
-        app.state.store.pat(id).await.unwrap().is_some(),
-        "kept a week"
-    );
+    assert!(app.store.pat(id).await.unwrap().is_some(), "kept a week");
     app.clock.advance(2 * DAY);
-    let report =
-        tessera::domain::upkeep::run_once(app.state.store.as_ref(), &app.clock, &retention)
-            .await
-            .unwrap();
+    let report = tessera::domain::upkeep::run_once(app.store.as_ref(), &app.clock, &retention)
+        .await
+        .unwrap();
     assert_eq!(report.pats, 1);
-    assert!(app.state.store.pat(id).await.unwrap().is_none());
+    assert!(app.store.pat(id).await.unwrap().is_none());
 }
 
 both_backends!(

@@ -292,7 +292,7 @@ async fn the_upkeep_removes_ended_sessions_and_spent_secrets(backend: Backend) {
     assert_eq!(app.scalar(sealed, live_id).await, 1);
 
     // Within the grace window nothing goes.
-    let store = app.state.store.as_ref();
+    let store = app.store.as_ref();
     let retention = app.retention();
     let report = tessera::domain::upkeep::run_once(store, &app.clock, &retention)
         .await
@@ -389,10 +389,9 @@ async fn the_upkeep_removes_spent_counters_and_abandoned_anonymous_users(backend
     crate::helpers::audit_session(&returning);
     app.clock.advance(Duration::from_secs(11 * 86_400));
     let retention = app.retention();
-    let report =
-        tessera::domain::upkeep::run_once(app.state.store.as_ref(), &app.clock, &retention)
-            .await
-            .unwrap();
+    let report = tessera::domain::upkeep::run_once(app.store.as_ref(), &app.clock, &retention)
+        .await
+        .unwrap();
     assert_eq!(report.rate_limits, 2);
     assert_eq!(count(COUNTERS).await, 0, "spent counters are gone");
     assert_eq!(report.anonymous_users, 1);

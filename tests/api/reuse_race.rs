@@ -113,7 +113,7 @@ async fn reuse_is_detected_when_the_successor_is_used_while_waiting_for_the_lock
         "invalid-refresh-token",
     )
     .await;
-    let events = app.state.store.events(None, 50).await.unwrap();
+    let events = app.store.events(None, 50).await.unwrap();
     let reuse = events
         .iter()
         .find(|e| e.kind == "refresh-token-reused")

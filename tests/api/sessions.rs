@@ -117,7 +117,7 @@ async fn reuse_after_the_grace_window_revokes_the_session(backend: Backend) {
         app.verify(&access_token(&rotated)).await,
         StatusCode::UNAUTHORIZED
     );
-    let events = app.state.store.events(None, 50).await.unwrap();
+    let events = app.store.events(None, 50).await.unwrap();
     let reuse = events
         .iter()
         .find(|e| e.kind == "refresh-token-reused")
@@ -407,8 +407,7 @@ async fn disabled_users_cannot_sign_in_or_refresh(backend: Backend) {
     let email = unique_email();
     let session = app.sign_up(&email).await;
     let user_id = session["user"]["id"].as_str().unwrap().parse().unwrap();
-    app.state
-        .store
+    app.store
         .set_user_disabled(user_id, true, app.clock.now())
         .await
         .unwrap();
@@ -445,7 +444,6 @@ async fn refresh_tokens_are_stored_only_as_hashes(backend: Backend) {
         .await;
     assert_eq!(hashed, 1);
     let stored = app
-        .state
         .store
         .session_by_refresh_token(token.as_bytes())
         .await
@@ -455,7 +453,6 @@ async fn refresh_tokens_are_stored_only_as_hashes(backend: Backend) {
         "the token itself is not a key into the table"
     );
     let by_hash = app
-        .state
         .store
         .session_by_refresh_token(&tessera::domain::sessions::hash_refresh_token(&token))
         .await

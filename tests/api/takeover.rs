@@ -88,8 +88,7 @@ async fn sign_in_by_link(app: &TestApp, sink: &SmtpSink, email: &str, nth: usize
 
 async fn event_kinds(app: &TestApp, user_id: &Value) -> Vec<String> {
     let id: Uuid = user_id.as_str().unwrap().parse().unwrap();
-    app.state
-        .store
+    app.store
         .events(Some(id), 100)
         .await
         .unwrap()

@@ -80,8 +80,18 @@ pub struct HasuraClaims {
 /// The access cookie Tessera sets in production (Secure, no Domain). Only the host itself
 /// can set a `__Host-` cookie, so a sibling subdomain or a plain-http hop cannot inject
 /// one. With `TESSERA_COOKIE_DOMAIN` or `TESSERA_COOKIE_SECURE=false` the name is
-/// `tessera-token`: name it with [`VerifierBuilder::cookie_name`].
+/// [`UNPREFIXED_ACCESS_COOKIE`]: name it with [`VerifierBuilder::cookie_name`].
+///
+/// Tessera's server sets the cookie under this very constant.
 pub const ACCESS_COOKIE: &str = "__Host-tessera-token";
+
+/// The access cookie Tessera sets when it cannot use the `__Host-` prefix: with
+/// `TESSERA_COOKIE_DOMAIN` (a `__Host-` cookie has no Domain) or
+/// `TESSERA_COOKIE_SECURE=false` (nor can it be sent over plain http). Pass it to
+/// [`VerifierBuilder::cookie_name`] for such a deployment.
+///
+/// Tessera's server sets the cookie under this very constant.
+pub const UNPREFIXED_ACCESS_COOKIE: &str = "tessera-token";
 
 /// The token of a request: `Authorization: Bearer` first, then the cookie named exactly
 /// `cookie_name` (compared byte for byte, never percent-decoded; the first one sent wins).

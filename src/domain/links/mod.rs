@@ -1,4 +1,4 @@
-//! The account lifecycle driven by emailed links: email verification, password reset and
+//! What emailed links drive: email verification, password reset and
 //! change, email change and its revert, passwordless sign-in, and the PKCE code exchange.
 //!
 //! No token ever travels in a URL. A link carries a one-time ticket to Tessera's

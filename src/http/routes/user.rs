@@ -5,13 +5,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::AppState;
-use super::bearer::Authenticated;
-use super::bodies::{OkBody, SessionInfoBody, SessionsResponse, UserBody};
-use super::client::Client;
-use super::error::{ApiError, ErrorBody, doc};
-use super::json::Json;
 use crate::domain::errors::AuthError;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ErrorBody, doc};
+use crate::http::extract::bearer::Authenticated;
+use crate::http::extract::client::Client;
+use crate::http::extract::json::Json;
+use crate::http::views::{OkBody, SessionInfoBody, SessionsResponse, UserBody};
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {

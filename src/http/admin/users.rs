@@ -1,64 +1,31 @@
-//! `/admin/...`: user, session, key and event administration. Mounted only when
-//! `TESSERA_ADMIN_SECRET` is set (otherwise every `/admin` path is a 404); every request
-//! must carry the secret in `x-tessera-admin-secret`, compared in constant time, or it is
-//! refused with 401 `invalid-admin-secret` before anything else happens.
+//! `/admin/users...`: list, read, create, change, disable, enable and delete users.
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use super::bodies::{OkBody, SessionInfoBody, SessionsResponse, UserBody, timestamp};
-use super::client::Client;
-use super::error::{ApiError, ErrorBody, doc};
-use super::json::Json;
-use super::{AppState, admin_keys, pats};
+use super::user_id;
+use crate::domain::UserRecord;
 use crate::domain::admin::{NewUser, UserPatch};
-use crate::domain::errors::AuthError;
-use crate::store::{EventFilter, SecurityEventRecord, UserRecord};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ErrorBody, doc};
+use crate::http::extract::client::Client;
+use crate::http::extract::json::Json;
+use crate::http::views::{OkBody, UserBody, timestamp};
 
-/// The header that carries the admin secret.
-pub const ADMIN_SECRET_HEADER: &str = "x-tessera-admin-secret";
-
-/// The admin routes, under `/admin`, behind the secret, each documented by its
-/// `#[utoipa::path]`.
-pub fn router(state: AppState) -> OpenApiRouter<AppState> {
+/// The user routes, each documented by its `#[utoipa::path]`.
+pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(disable_user))
         .routes(routes!(enable_user))
-        .routes(routes!(user_sessions, revoke_all_sessions))
-        .routes(routes!(revoke_session))
-        .merge(admin_keys::routes())
-        .merge(pats::admin_routes())
-        .routes(routes!(events))
-        .route_layer(middleware::from_fn_with_state(state, require_secret))
-}
-
-async fn require_secret(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(ADMIN_SECRET_HEADER)
-        .and_then(|v| v.to_str().ok());
-    if !state.admin.check_secret(presented) {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid-admin-secret",
-            "The admin secret is missing or wrong.",
-        )
-        .into_response();
-    }
-    next.run(request).await
 }
 
 /// A user as administrators see it: the User plus `disabled` and `updatedAt`.
@@ -82,11 +49,6 @@ impl From<UserRecord> for AdminUserBody {
             user: user.into(),
         }
     }
-}
-
-fn user_id(raw: &str) -> Result<Uuid, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::from(AuthError::UserNotFound))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -409,229 +371,4 @@ async fn delete_user(
 ) -> Result<Json<&'static str>, ApiError> {
     state.admin.delete_user(user_id(&id)?, &actor).await?;
     Ok(Json("OK"))
-}
-
-#[utoipa::path(
-    get,
-    path = "/admin/users/{id}/sessions",
-    operation_id = "adminListUserSessions",
-    tag = "admin",
-    summary = "A user's live sessions",
-    description = "Newest first (`current` is always `false` here).",
-    params(("id" = Uuid, Path, description = "The user id.")),
-    security(("adminSecret" = [])),
-    responses(
-        (status = 200, description = "The live sessions.", body = SessionsResponse),
-        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
-        (status = 404, description = "`user-not-found` (or the id is not a UUID).",
-            body = ErrorBody),
-        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
-        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
-    )
-)]
-async fn user_sessions(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<SessionsResponse>, ApiError> {
-    let sessions: Vec<SessionInfoBody> = state
-        .admin
-        .sessions(user_id(&id)?)
-        .await?
-        .into_iter()
-        .map(|s| SessionInfoBody::new(s, Uuid::nil()))
-        .collect();
-    Ok(Json(SessionsResponse { sessions }))
-}
-
-/// How many sessions were revoked.
-#[derive(Serialize, ToSchema)]
-struct Revoked {
-    revoked: u64,
-}
-
-#[utoipa::path(
-    delete,
-    path = "/admin/users/{id}/sessions",
-    operation_id = "adminRevokeUserSessions",
-    tag = "admin",
-    summary = "Revoke every session of a user",
-    description = "Revokes the user's live sessions (none for an unknown user: `revoked: 0`).",
-    params(("id" = Uuid, Path, description = "The user id.")),
-    security(("adminSecret" = [])),
-    responses(
-        (status = 200, description = "How many sessions were revoked.", body = Revoked),
-        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
-        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
-        (status = 404, description = "`user-not-found`: the id is not a UUID.",
-            body = ErrorBody),
-        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
-        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
-        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
-    )
-)]
-async fn revoke_all_sessions(
-    State(state): State<AppState>,
-    Client(actor): Client,
-    Path(id): Path<String>,
-) -> Result<Json<Revoked>, ApiError> {
-    let revoked = state
-        .admin
-        .revoke_sessions(user_id(&id)?, None, &actor)
-        .await?;
-    Ok(Json(Revoked { revoked }))
-}
-
-#[utoipa::path(
-    delete,
-    path = "/admin/users/{id}/sessions/{session}",
-    operation_id = "adminRevokeUserSession",
-    tag = "admin",
-    summary = "Revoke one session of a user",
-    params(
-        ("id" = Uuid, Path, description = "The user id."),
-        ("session" = Uuid, Path, description = "The session id."),
-    ),
-    security(("adminSecret" = [])),
-    responses(
-        (status = 200, description = "Revoked.", body = OkBody),
-        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
-        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
-        (status = 404, description = "`session-not-found`: not a live session of that user \
-            (or not a UUID); `user-not-found`: the user id is not a UUID.", body = ErrorBody),
-        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
-        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
-        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
-    )
-)]
-async fn revoke_session(
-    State(state): State<AppState>,
-    Client(actor): Client,
-    Path((id, session)): Path<(String, String)>,
-) -> Result<Json<&'static str>, ApiError> {
-    let session = session
-        .parse()
-        .map_err(|_| ApiError::from(AuthError::SessionNotFound))?;
-    state
-        .admin
-        .revoke_sessions(user_id(&id)?, Some(session), &actor)
-        .await?;
-    Ok(Json("OK"))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-struct EventsQuery {
-    /// Only this user's events.
-    user_id: Option<Uuid>,
-    /// Only this kind (`signin-failed`, `session-revoked`, `admin-action`, ...).
-    kind: Option<String>,
-    /// Only events at or after this time (RFC 3339).
-    #[param(format = DateTime)]
-    since: Option<String>,
-    /// Only events before this time (RFC 3339).
-    #[param(format = DateTime)]
-    until: Option<String>,
-    /// The `nextCursor` of the previous page.
-    cursor: Option<String>,
-    /// Page size, 1 to 200 (default 100).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
-}
-
-/// One security event.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = SecurityEvent)]
-struct EventBody {
-    id: i64,
-    #[schema(format = DateTime)]
-    occurred_at: String,
-    /// `signin-succeeded`, `signin-failed`, `signup`, `refresh-token-reused`,
-    /// `session-revoked`, `password-changed`, `password-reset`, `email-changed`,
-    /// `email-verified`, `user-deanonymized`, `user-disabled`, `signing-key-revoked`,
-    /// `pat-created`, `pat-revoked` or `admin-action`.
-    kind: String,
-    #[schema(required = true)]
-    user_id: Option<Uuid>,
-    #[schema(required = true)]
-    session_id: Option<Uuid>,
-    ip: String,
-    user_agent: String,
-    /// Kind-specific detail (`reason`, `by`, `method`, `action`, ...); never a token, ticket
-    /// or password.
-    #[schema(value_type = Object)]
-    detail: Value,
-}
-
-/// A page of events.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct EventPage {
-    events: Vec<EventBody>,
-    /// The cursor of the next page; `null` on the last one.
-    #[schema(required = true)]
-    next_cursor: Option<String>,
-}
-
-fn instant(raw: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, ApiError> {
-    raw.map(|r| {
-        OffsetDateTime::parse(r, &Rfc3339)
-            .map_err(|_| ApiError::invalid_request(format!("{name} is not an RFC 3339 time.")))
-    })
-    .transpose()
-}
-
-fn event_body(id: i64, event: SecurityEventRecord) -> EventBody {
-    EventBody {
-        id,
-        occurred_at: timestamp(event.occurred_at),
-        kind: event.kind,
-        user_id: event.user_id,
-        session_id: event.session_id,
-        ip: event.ip,
-        user_agent: event.user_agent,
-        detail: event.detail,
-    }
-}
-
-#[utoipa::path(
-    get,
-    path = "/admin/events",
-    operation_id = "adminListEvents",
-    tag = "admin",
-    summary = "Security events",
-    description = "Newest first, a page at a time. Kept `TESSERA_EVENT_RETENTION`.",
-    params(EventsQuery),
-    security(("adminSecret" = [])),
-    responses(
-        (status = 200, description = "A page of events.", body = EventPage),
-        (status = 400, description = "`invalid-request`: `since` or `until` is not RFC 3339, \
-            an invalid cursor, `userId` or `limit`.", body = ErrorBody),
-        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
-        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
-        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
-    )
-)]
-async fn events(
-    State(state): State<AppState>,
-    Query(query): Query<EventsQuery>,
-) -> Result<Json<EventPage>, ApiError> {
-    let filter = EventFilter {
-        user_id: query.user_id,
-        kind: query.kind,
-        since: instant(query.since.as_deref(), "since")?,
-        until: instant(query.until.as_deref(), "until")?,
-        before_id: None,
-        limit: query.limit.unwrap_or(100),
-    };
-    let (events, next) = state.admin.events(filter, query.cursor.as_deref()).await?;
-    let events = events
-        .into_iter()
-        .map(|(id, e)| event_body(id, e))
-        .collect();
-    Ok(Json(EventPage {
-        events,
-        next_cursor: next,
-    }))
 }

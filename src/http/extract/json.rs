@@ -5,7 +5,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use crate::http::error::ApiError;
 
 /// A JSON body; malformed, mistyped, oversized or non-JSON bodies become envelope errors
 /// (400 `invalid-request`, 413 `payload-too-large`, 415 `unsupported-media-type`).
@@ -43,7 +43,9 @@ where
             });
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|rejection| super::error::body_read_error(&rejection, rejection.status()))?;
+            .map_err(|rejection| {
+                crate::http::error::body_read_error(&rejection, rejection.status())
+            })?;
         if bytes.is_empty() {
             return Ok(OptionalJson(None));
         }

@@ -7,10 +7,10 @@ use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use super::AppState;
-use super::cookies::CookiePolicy;
-use super::error::ApiError;
 use crate::domain::tokens::AccessClaims;
+use crate::http::AppState;
+use crate::http::cookies::CookiePolicy;
+use crate::http::error::ApiError;
 
 /// The bearer token of a request, if it has one.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {

@@ -1,7 +1,5 @@
-//! Request limits applied before any handler: the size of the header section (431), the
-//! per-IP rate limits of each endpoint family (429 with `Retry-After`), and HEAD, which is
-//! GET without a body: it counts against GET's limits and never changes state (405 where
-//! the GET would).
+//! The per-IP rate limits of each endpoint family (429 with `Retry-After`), applied before
+//! any handler. HEAD counts against GET's limits.
 
 use std::net::SocketAddr;
 
@@ -10,27 +8,10 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
-use super::client::request_ip;
-use super::error::ApiError;
 use crate::domain::rate_limits::Family;
-
-/// Largest header section accepted, names and values together.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-
-/// Middleware: 431 in the envelope for a header section over [`MAX_HEADER_BYTES`]
-/// (hyper itself refuses anything over its 64 KiB buffer).
-pub async fn header_size(request: Request, next: Next) -> Response {
-    let size: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    if size > MAX_HEADER_BYTES {
-        return ApiError::for_status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).into_response();
-    }
-    next.run(request).await
-}
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::client::request_ip;
 
 /// The family a request counts against (path relative to the base path, `/v1` or not).
 /// HEAD counts as GET.
@@ -81,27 +62,6 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
                 .into_response();
             }
         }
-    }
-    next.run(request).await
-}
-
-/// Whether a GET of this path changes state: following an emailed link spends its ticket,
-/// the SSR bounce rotates the refresh token.
-fn get_changes_state(path: &str) -> bool {
-    let path = path.strip_prefix("/v1").unwrap_or(path);
-    matches!(path, "/verify" | "/token/refresh")
-}
-
-/// Middleware: a HEAD of a route whose GET changes state answers 405 (`Allow: GET`) without
-/// running it. Link scanners in mail systems HEAD links before anyone clicks them.
-pub async fn head_changes_nothing(request: Request, next: Next) -> Response {
-    if request.method() == Method::HEAD && get_changes_state(request.uri().path()) {
-        let mut response = ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED).into_response();
-        response.headers_mut().insert(
-            axum::http::header::ALLOW,
-            axum::http::HeaderValue::from_static("GET"),
-        );
-        return response;
     }
     next.run(request).await
 }

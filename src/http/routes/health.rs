@@ -12,9 +12,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ErrorBody, doc};
-use super::json::Json;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ErrorBody, doc};
+use crate::http::extract::json::Json;
 
 /// The routes of this module, each documented by its `#[utoipa::path]`, without
 /// `/metrics`.
@@ -53,7 +53,7 @@ async fn metrics(
 ) -> Result<impl IntoResponse, ApiError> {
     if let Some(expected) = &state.config.server.metrics_token {
         use secrecy::ExposeSecret;
-        let presented = super::bearer::bearer_token(&headers).unwrap_or_default();
+        let presented = crate::http::extract::bearer::bearer_token(&headers).unwrap_or_default();
         // Compare digests in constant time: the comparison says nothing about the secret.
         let digest =
             |text: &str| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
@@ -66,7 +66,7 @@ async fn metrics(
             return Err(ApiError::invalid_token());
         }
     }
-    let (size, idle, max) = state.store.pool_stats();
+    let (size, idle, max) = state.health.pool_stats();
     let now = state.clock.now();
     let set = state.tokens.keys().snapshot();
     let age = set
@@ -115,10 +115,10 @@ struct VersionBody {
     )
 )]
 async fn healthz(State(state): State<AppState>) -> Result<Json<HealthBody>, ApiError> {
-    match tokio::time::timeout(state.config.database.timeout, state.store.ping()).await {
+    match tokio::time::timeout(state.config.database.timeout, state.health.ping()).await {
         Ok(Ok(())) => Ok(Json(HealthBody {
             status: "ok",
-            database: state.store.backend(),
+            database: state.health.backend(),
         })),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "health check: database unavailable");

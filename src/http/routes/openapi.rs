@@ -22,11 +22,11 @@ use utoipa::openapi::{Components, OpenApi, Ref, RefOr, Server};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::admin::ADMIN_SECRET_HEADER;
-use super::cookies::{AUTH_MODE_HEADER, CookiePolicy, HINT_COOKIE};
-use super::error::{ErrorBody, doc};
 use crate::config::{AuthMode, Config};
+use crate::http::AppState;
+use crate::http::admin::ADMIN_SECRET_HEADER;
+use crate::http::cookies::{AUTH_MODE_HEADER, CookiePolicy, HINT_COOKIE};
+use crate::http::error::{ErrorBody, doc};
 
 /// The route of the document itself.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -8,9 +8,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ErrorBody, doc};
-use super::json::Json;
+use crate::http::AppState;
+use crate::http::error::{ErrorBody, doc};
+use crate::http::extract::json::Json;
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {

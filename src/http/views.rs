@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use crate::domain::sessions::IssuedSession;
-use crate::store::{SessionRecord, UserRecord};
+use crate::domain::{PatRecord, SessionRecord, UserRecord};
+use crate::http::extract::json::Json;
 
 /// Nhost's User.
 #[derive(Debug, Serialize, ToSchema)]
@@ -203,4 +204,47 @@ pub fn null_schema() -> utoipa::openapi::schema::Object {
         .schema_type(Type::Null)
         .description(Some("Always `null`."))
         .build()
+}
+
+/// One entry of a PAT list: never the token.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PATInfo)]
+pub struct PatInfoBody {
+    id: Uuid,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    expires_at: String,
+    /// The last sign-in with it; `null` if never used.
+    #[schema(required = true, format = DateTime)]
+    last_used_at: Option<String>,
+    /// What the creator attached.
+    #[schema(value_type = Object)]
+    metadata: Value,
+}
+
+impl From<PatRecord> for PatInfoBody {
+    fn from(pat: PatRecord) -> Self {
+        Self {
+            id: pat.id,
+            created_at: timestamp(pat.created_at),
+            expires_at: timestamp(pat.expires_at),
+            last_used_at: pat.last_used_at.map(timestamp),
+            metadata: pat.metadata,
+        }
+    }
+}
+
+/// `{pats}`: live (unrevoked, unexpired) PATs, newest first.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PATs)]
+pub struct PatsResponse {
+    pub pats: Vec<PatInfoBody>,
+}
+
+pub fn pats_response(pats: Vec<PatRecord>) -> Json<PatsResponse> {
+    Json(PatsResponse {
+        pats: pats.into_iter().map(PatInfoBody::from).collect(),
+    })
 }

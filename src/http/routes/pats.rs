@@ -1,6 +1,6 @@
-//! Personal access tokens, in Nhost's shapes: `POST /pat`, `POST /signin/pat`, the
-//! caller's own list and revocation under `/user/pats`, and the admin routes (mounted by
-//! `admin::router`, behind the admin secret).
+//! Personal access tokens, in Nhost's shapes: `POST /pat`, `POST /signin/pat`, and the
+//! caller's own list and revocation under `/user/pats` (the admin routes are in
+//! `admin::pats`).
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -14,16 +14,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::AppState;
-use super::auth::deliver;
-use super::bearer::Authenticated;
-use super::bodies::{OkBody, SessionPayload, no_store, timestamp};
-use super::client::Client;
-use super::cookies::{AuthModeHeader, requested_mode};
-use super::error::{ApiError, ErrorBody, doc};
-use super::json::Json;
+use super::transport::deliver;
 use crate::domain::errors::AuthError;
-use crate::store::PatRecord;
+use crate::http::AppState;
+use crate::http::cookies::{AuthModeHeader, requested_mode};
+use crate::http::error::{ApiError, ErrorBody, doc};
+use crate::http::extract::bearer::Authenticated;
+use crate::http::extract::client::Client;
+use crate::http::extract::json::Json;
+use crate::http::views::{OkBody, PatsResponse, SessionPayload, no_store, pats_response};
 
 /// The user-facing routes, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -32,13 +31,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sign_in))
         .routes(routes!(list))
         .routes(routes!(revoke))
-}
-
-/// The admin routes, merged into the admin router (behind the secret).
-pub fn admin_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(admin_list))
-        .routes(routes!(admin_revoke))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -179,51 +171,8 @@ async fn sign_in(
     })))
 }
 
-/// One entry of a PAT list: never the token.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = PATInfo)]
-struct PatInfoBody {
-    id: Uuid,
-    #[schema(format = DateTime)]
-    created_at: String,
-    #[schema(format = DateTime)]
-    expires_at: String,
-    /// The last sign-in with it; `null` if never used.
-    #[schema(required = true, format = DateTime)]
-    last_used_at: Option<String>,
-    /// What the creator attached.
-    #[schema(value_type = Object)]
-    metadata: Value,
-}
-
-impl From<PatRecord> for PatInfoBody {
-    fn from(pat: PatRecord) -> Self {
-        Self {
-            id: pat.id,
-            created_at: timestamp(pat.created_at),
-            expires_at: timestamp(pat.expires_at),
-            last_used_at: pat.last_used_at.map(timestamp),
-            metadata: pat.metadata,
-        }
-    }
-}
-
-/// `{pats}`: live (unrevoked, unexpired) PATs, newest first.
-#[derive(Serialize, ToSchema)]
-#[schema(as = PATs)]
-struct PatsResponse {
-    pats: Vec<PatInfoBody>,
-}
-
-fn pats_response(pats: Vec<PatRecord>) -> Json<PatsResponse> {
-    Json(PatsResponse {
-        pats: pats.into_iter().map(PatInfoBody::from).collect(),
-    })
-}
-
 /// A PAT id from a path: a malformed one names no PAT (the same 404).
-fn pat_id(raw: &str) -> Result<Uuid, ApiError> {
+pub(in crate::http) fn pat_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| AuthError::PatNotFound.into())
 }
 
@@ -277,61 +226,5 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<&'static str>, ApiError> {
     state.pats.revoke(claims.sub, pat_id(&id)?, &client).await?;
-    Ok(Json("OK"))
-}
-
-#[utoipa::path(
-    get,
-    path = "/admin/users/{id}/pats",
-    operation_id = "adminListUserPATs",
-    tag = "admin",
-    summary = "A user's personal access tokens",
-    description = "Live (unrevoked, unexpired) PATs, newest first; never the tokens.",
-    params(("id" = Uuid, Path, description = "The user id.")),
-    security(("adminSecret" = [])),
-    responses(
-        (status = 200, description = "The live PATs.", body = PatsResponse),
-        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
-        (status = 404, description = "`user-not-found` (or the id is not a UUID).",
-            body = ErrorBody),
-        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
-        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
-    )
-)]
-async fn admin_list(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<PatsResponse>, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::from(AuthError::UserNotFound))?;
-    Ok(pats_response(state.pats.list_for_admin(id).await?))
-}
-
-#[utoipa::path(
-    delete,
-    path = "/admin/pats/{id}",
-    operation_id = "adminRevokePAT",
-    tag = "admin",
-    summary = "Revoke any personal access token",
-    description = "The PAT stops working at once, and the sessions it started end. Recorded \
-        as a `pat-revoked` security event.",
-    params(("id" = Uuid, Path, description = "The PAT's id.")),
-    security(("adminSecret" = [])),
-    responses(
-        (status = 200, description = "Revoked.", body = OkBody),
-        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
-        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
-        (status = 404, description = "`pat-not-found`: no unrevoked PAT with this id (or not \
-            a UUID).", body = ErrorBody),
-        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
-        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
-        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
-    )
-)]
-async fn admin_revoke(
-    State(state): State<AppState>,
-    Client(actor): Client,
-    Path(id): Path<String>,
-) -> Result<Json<&'static str>, ApiError> {
-    state.pats.revoke_by_admin(pat_id(&id)?, &actor).await?;
     Ok(Json("OK"))
 }

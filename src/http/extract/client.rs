@@ -10,10 +10,10 @@ use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use ipnet::IpNet;
 
-use super::AppState;
-use super::error::ApiError;
 use crate::config::{ClientIpHeader, Config};
 use crate::domain::sessions::ClientInfo;
+use crate::http::AppState;
+use crate::http::error::ApiError;
 
 /// The calling client, for sessions and security events.
 pub struct Client(pub ClientInfo);

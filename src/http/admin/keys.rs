@@ -8,11 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::bodies::timestamp;
-use super::client::Client;
-use super::error::{ApiError, ErrorBody, doc};
-use super::json::Json;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ErrorBody, doc};
+use crate::http::extract::client::Client;
+use crate::http::extract::json::Json;
+use crate::http::views::timestamp;
 
 /// The key routes, each documented by its `#[utoipa::path]`.
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -10,14 +10,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::auth::deliver;
-use super::bodies::{OkBody, SessionBody, no_store};
-use super::client::Client;
-use super::cookies::{AuthModeHeader, requested_mode};
-use super::error::{ApiError, ErrorBody, doc};
-use super::json::Json;
+use super::transport::deliver;
 use crate::domain::profile::NewProfile;
+use crate::http::AppState;
+use crate::http::cookies::{AuthModeHeader, requested_mode};
+use crate::http::error::{ApiError, ErrorBody, doc};
+use crate::http::extract::client::Client;
+use crate::http::extract::json::Json;
+use crate::http::views::{OkBody, SessionBody, no_store};
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -1,4 +1,4 @@
-//! CSRF protection for cookie-authenticated requests, and CORS for the allowed origins.
+//! CSRF protection for cookie-authenticated requests.
 //!
 //! A request that changes state (not GET/HEAD/OPTIONS) and either carries a credential
 //! cookie or asks for cookie transport must be `application/json` (415 otherwise: HTML
@@ -10,28 +10,16 @@
 //! carries none under SameSite), so every browser request to it (one with `Origin` or
 //! `Sec-Fetch-Site`) follows the same rule; clients that are no browser send neither.
 
-use std::time::Duration;
-
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use super::AppState;
-use super::cookies::{AUTH_MODE_HEADER, CookiePolicy, requested_mode};
-use super::error::ApiError;
-use crate::config::{AuthMode, Config};
-
-/// Every origin allowed to use cookies and CORS: the list plus the public URL's origin.
-pub fn allowed_origins(config: &Config) -> Vec<String> {
-    let mut origins = config.server.allowed_origins.clone();
-    let public = config.server.public_origin();
-    if !origins.contains(&public) {
-        origins.push(public);
-    }
-    origins
-}
+use super::cors::allowed_origins;
+use crate::config::AuthMode;
+use crate::http::AppState;
+use crate::http::cookies::{CookiePolicy, requested_mode};
+use crate::http::error::ApiError;
 
 /// Middleware: refuses cross-site state-changing requests that would use cookies.
 pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -75,52 +63,4 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
         .into_response();
     }
     next.run(request).await
-}
-
-/// CORS for exactly the allowed origins, with credentials; other origins get no CORS
-/// headers at all.
-pub fn cors(config: &Config) -> CorsLayer {
-    let origins: Vec<HeaderValue> = allowed_origins(config)
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::DELETE])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            HeaderName::from_static(AUTH_MODE_HEADER),
-        ])
-        .expose_headers([HeaderName::from_static("x-request-id")])
-        .max_age(Duration::from_secs(600))
-}
-
-/// Middleware around [`cors`]: a response to an origin that is not allowed carries no
-/// `Access-Control-*` header at all (tower-http would still send `Allow-Credentials`,
-/// `Allow-Methods` and friends, which tell a foreign page more than it needs).
-pub async fn strip_foreign_cors(
-    allowed: std::sync::Arc<Vec<String>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let foreign = request
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|origin| !allowed.iter().any(|o| o == origin));
-    let mut response = next.run(request).await;
-    if foreign {
-        let names: Vec<HeaderName> = response
-            .headers()
-            .keys()
-            .filter(|name| name.as_str().starts_with("access-control-"))
-            .cloned()
-            .collect();
-        for name in names {
-            response.headers_mut().remove(name);
-        }
-    }
-    response
 }
