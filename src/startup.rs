@@ -122,7 +122,7 @@ impl Application {
                 .await
                 .context("cannot load the device-cookie secret")?,
         );
-        let accounts = Arc::new(EmailPassword::new(
+        let email_password = Arc::new(EmailPassword::new(
             store.clone(),
             clock.clone(),
             passwords,
@@ -162,7 +162,7 @@ impl Application {
                 health,
                 tokens,
                 sessions,
-                accounts,
+                email_password,
                 links,
                 anonymous,
                 email_otp,

@@ -55,7 +55,7 @@ pub struct AppState {
     pub health: Arc<Health>,
     pub tokens: Arc<TokenIssuer>,
     pub sessions: Arc<Sessions>,
-    pub accounts: Arc<EmailPassword>,
+    pub email_password: Arc<EmailPassword>,
     /// Emailed links: verification, reset, email change, passwordless, code exchange.
     pub links: Arc<EmailLinks>,
     pub anonymous: Arc<AnonymousUsers>,

@@ -80,7 +80,7 @@ async fn sign_in(
 ) -> Result<Response, ApiError> {
     let device_cookies = raw_cookie_values(&headers, DEVICE_COOKIE);
     let session = state
-        .accounts
+        .email_password
         .sign_in(&request.email, &request.password, &device_cookies, &client)
         .await?;
     set_device_cookie(&state, &cookies, &session);

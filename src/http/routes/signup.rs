@@ -119,7 +119,7 @@ async fn sign_up(
 ) -> Result<Response, ApiError> {
     let options = request.options.unwrap_or_default();
     let session = state
-        .accounts
+        .email_password
         .sign_up(
             &request.email,
             &request.password,

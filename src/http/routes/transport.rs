@@ -31,7 +31,7 @@ pub fn deliver(
 pub fn set_device_cookie(state: &AppState, cookies: &Cookies, session: &IssuedSession) {
     CookiePolicy::new(&state.config).set_device(
         cookies,
-        state.accounts.device_cookie(session.user.id),
-        state.accounts.device_cookie_ttl(),
+        state.email_password.device_cookie(session.user.id),
+        state.email_password.device_cookie_ttl(),
     );
 }

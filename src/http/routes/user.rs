@@ -42,7 +42,7 @@ async fn user(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
 ) -> Result<Json<UserBody>, ApiError> {
-    Ok(Json(state.accounts.user(claims.sub).await?.into()))
+    Ok(Json(state.email_password.user(claims.sub).await?.into()))
 }
 
 #[utoipa::path(
