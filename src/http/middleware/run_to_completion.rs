@@ -8,12 +8,11 @@ use tracing::Instrument;
 use crate::http::error::ApiError;
 
 /// Middleware: runs the handler as a task of its own, so that a client that hangs up (or a
-/// proxy or the request timeout giving up) no longer cancels it halfway. A handler dropped
-/// in the middle of a query costs its database connection (sqlx closes a connection it
-/// cannot vouch for): under load, clients that gave up turned into reconnects exactly when
-/// the database was busiest, and the pool was found at 5 of its 10 connections after a
-/// benchmark. Finishing the work instead is bounded: every query has the pool's timeouts,
-/// and every handler is short.
+/// proxy or the request timeout giving up) does not cancel it halfway. A handler dropped in
+/// the middle of a query costs its database connection (sqlx closes a connection it cannot
+/// vouch for), and reconnecting under load is what the database can least afford (see
+/// docs/benchmarks.md). Finishing the work instead is bounded: every query has the pool's
+/// timeouts, and every handler is short.
 pub async fn run_to_completion(request: Request, next: Next) -> Response {
     let task = tokio::spawn(next.run(request).instrument(tracing::Span::current()));
     match task.await {
