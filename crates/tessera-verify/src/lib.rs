@@ -34,6 +34,8 @@ mod verifier;
 #[cfg(feature = "axum")]
 mod web;
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -54,6 +56,17 @@ pub struct Claims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
+    /// When the session last authenticated (unix seconds): its sign-in, or a later step-up
+    /// with a second factor. A refresh keeps it, unlike `iat`. `None` in tokens of Tessera
+    /// releases before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// How the session authenticated (RFC 8176 names): `pwd` (password), `email` (sign-in
+    /// link or emailed code), `pat` (personal access token), `otp` (authenticator app),
+    /// `rec` (recovery code), and `mfa` once a second factor was proved. Empty for an
+    /// anonymous session (and in tokens of releases before it was added).
+    #[serde(default)]
+    pub amr: Vec<String>,
     /// Nhost/Hasura's claims, when Tessera adds them (`TESSERA_HASURA_CLAIMS`).
     #[serde(
         rename = "https://hasura.io/jwt/claims",
@@ -61,6 +74,28 @@ pub struct Claims {
         skip_serializing_if = "Option::is_none"
     )]
     pub hasura: Option<HasuraClaims>,
+}
+
+impl Claims {
+    /// Whether the session authenticated at most `max_age` before `now` (a sign-in or a
+    /// step-up, not a refresh): for a route that wants a recent sign-in. False for a token
+    /// without `auth_time`. An `auth_time` ahead of `now` (clocks differ) counts as now.
+    pub fn authenticated_within(&self, max_age: Duration, now: SystemTime) -> bool {
+        let Some(auth_time) = self.auth_time else {
+            return false;
+        };
+        let now = match now.duration_since(UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+            Err(_) => return false,
+        };
+        let age = u64::try_from(now.saturating_sub(auth_time)).unwrap_or(0);
+        age <= max_age.as_secs()
+    }
+
+    /// Whether the session proved `method` (an `amr` value, such as `"mfa"`).
+    pub fn has_amr(&self, method: &str) -> bool {
+        self.amr.iter().any(|m| m == method)
+    }
 }
 
 /// Nhost/Hasura's claims namespace.
