@@ -152,3 +152,77 @@ pub fn token_from_headers(
         .find(|(name, value)| *name == cookie_name && !value.is_empty())
         .map(|(_, value)| value.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims(auth_time: Option<i64>, amr: &[&str]) -> Claims {
+        Claims {
+            sid: Uuid::nil(),
+            sub: Uuid::nil(),
+            iss: "https://auth.example.com".into(),
+            aud: "tessera".into(),
+            iat: 1_000,
+            exp: 1_900,
+            auth_time,
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+            hasura: None,
+        }
+    }
+
+    fn at(unix: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(unix)
+    }
+
+    #[test]
+    fn tokens_from_before_auth_time_and_amr_still_parse() {
+        let older = json!({
+            "sid": Uuid::nil(), "sub": Uuid::nil(), "iss": "i", "aud": "a",
+            "iat": 1, "exp": 2,
+        });
+        let claims: Claims = serde_json::from_value(older).unwrap();
+        assert_eq!(claims.auth_time, None);
+        assert!(claims.amr.is_empty());
+        assert!(!claims.authenticated_within(Duration::from_secs(u64::MAX / 2), at(2)));
+        assert!(!claims.has_amr("pwd"));
+    }
+
+    #[test]
+    fn claims_carry_auth_time_and_amr_as_json() {
+        let value = serde_json::to_value(claims(Some(1_000), &["pwd", "otp", "mfa"])).unwrap();
+        assert_eq!(value["auth_time"], 1_000);
+        assert_eq!(value["amr"], json!(["pwd", "otp", "mfa"]));
+        // Anonymous: an empty list, present (Tessera always sets both).
+        let value = serde_json::to_value(claims(Some(1_000), &[])).unwrap();
+        assert_eq!(value["amr"], json!([]));
+        let parsed: Claims = serde_json::from_value(value).unwrap();
+        assert_eq!(parsed, claims(Some(1_000), &[]));
+    }
+
+    #[test]
+    fn authenticated_within_reads_auth_time_not_iat() {
+        let five_minutes = Duration::from_secs(300);
+        // Signed in at 1000, refreshed since (iat would be later): auth_time decides.
+        let mut claims = claims(Some(1_000), &["pwd"]);
+        claims.iat = 1_250;
+        assert!(claims.authenticated_within(five_minutes, at(1_000)));
+        assert!(claims.authenticated_within(five_minutes, at(1_300)));
+        assert!(!claims.authenticated_within(five_minutes, at(1_301)));
+        // An auth_time a little ahead of this clock counts as now.
+        assert!(claims.authenticated_within(five_minutes, at(990)));
+        assert!(!claims.authenticated_within(five_minutes, UNIX_EPOCH - Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn has_amr_matches_whole_methods() {
+        let claims = claims(Some(1_000), &["pwd", "otp", "mfa"]);
+        assert!(claims.has_amr("mfa"));
+        assert!(claims.has_amr("otp"));
+        assert!(!claims.has_amr("mf"));
+        assert!(!claims.has_amr("rec"));
+        assert!(!self::claims(Some(1_000), &["pwd"]).has_amr("mfa"));
+    }
+}
