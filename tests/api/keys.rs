@@ -92,6 +92,8 @@ async fn tokens_verify_against_the_served_jwks_with_exactly_the_spec_claims(back
             "aud",
             "iat",
             "exp",
+            "auth_time",
+            "amr",
             "https://hasura.io/jwt/claims"
         ])
     );
