@@ -178,6 +178,18 @@ async fn each_sign_in_method_has_its_amr_and_auth_time_and_a_refresh_keeps_them(
     // Present and empty: no method proved who an anonymous user is.
     assert_authenticated(&app, &anonymous, &[], anonymous_at).await;
 
+    // The discovery document names both claims.
+    let discovery: Value = app
+        .get("/auth/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let supported = discovery["claims_supported"].as_array().unwrap();
+    for claim in ["auth_time", "amr"] {
+        assert!(supported.contains(&json!(claim)), "{discovery}");
+    }
+
     // An hour later (twice: each refresh goes on from the last), every session's tokens
     // still say how and when it signed in; only `iat` moves.
     let sessions = [
