@@ -53,9 +53,12 @@ fn tokens(c: &mut Criterion) {
     let (issuer, _dir) = issuer();
     let now = SystemClock.now();
     let user = store::UserRecord::placeholder(Uuid::new_v4(), now);
+    let amr = ["pwd".to_owned()];
     let subject = Subject {
         user: &user,
         session_id: Uuid::new_v4(),
+        auth_time: now,
+        amr: &amr,
     };
     c.bench_function("sign_es256", |b| {
         b.iter(|| issuer.issue(black_box(&subject), now).unwrap())

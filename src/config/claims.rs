@@ -7,8 +7,21 @@ use serde_json::Value;
 pub const HASURA_NAMESPACE: &str = "https://hasura.io/jwt/claims";
 
 /// Claims Tessera always sets at the top level; a custom claim of the same name would
-/// let a user field overwrite who or what the token is for.
-const FIXED_TOP_LEVEL: [&str; 8] = ["sub", "sid", "iss", "aud", "iat", "exp", "nbf", "jti"];
+/// let a user field overwrite who or what the token is for, or (`auth_time`, `amr`) how
+/// and when the session authenticated, which services read to demand a recent or
+/// second-factor sign-in.
+const FIXED_TOP_LEVEL: [&str; 10] = [
+    "sub",
+    "sid",
+    "iss",
+    "aud",
+    "iat",
+    "exp",
+    "nbf",
+    "jti",
+    "auth_time",
+    "amr",
+];
 
 /// Names (after `x-hasura-`) Tessera sets inside the Hasura namespace.
 const FIXED_HASURA: [&str; 4] = [

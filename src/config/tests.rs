@@ -235,6 +235,8 @@ fn custom_claims_never_replace_registered_or_fixed_claims() {
         "exp",
         "nbf",
         "jti",
+        "auth_time",
+        "AMR",
         "https://hasura.io/jwt/claims",
     ] {
         let value = format!(r#"{{"{name}":"email"}}"#);

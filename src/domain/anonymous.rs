@@ -87,7 +87,8 @@ impl AnonymousUsers {
         self.links
             .record("signup", user.id, client, json!({ "method": "anonymous" }))
             .await;
-        self.sessions.create(user, client).await
+        // Anonymous: no method proved who the user is (an empty `amr`).
+        self.sessions.create(user, client, &[]).await
     }
 
     /// `POST /user/deanonymize`: an anonymous user gets an email (and a password, or a

@@ -38,7 +38,7 @@ use crate::domain::links::EmailLinks;
 use crate::domain::profile;
 use crate::domain::profile::NewProfile;
 use crate::domain::rate_limits::{Bucket, FailedSignIns};
-use crate::domain::sessions::{self, ClientInfo, IssuedSession, Sessions};
+use crate::domain::sessions::{self, AuthMethod, ClientInfo, IssuedSession, Sessions};
 use crate::domain::tickets::Purpose;
 use crate::store::{Store, StoreError, TicketRecord};
 use crate::support::clock::Clock;
@@ -239,7 +239,10 @@ impl EmailOtp {
             .await?
             .ok_or(AuthError::InvalidOtp)?;
         let user_id = user.id;
-        let session = self.sessions.create(user, client).await?;
+        let session = self
+            .sessions
+            .create(user, client, &[AuthMethod::Email])
+            .await?;
         self.links
             .record(
                 "signin-succeeded",

@@ -20,7 +20,7 @@ use crate::domain::links::EmailLinks;
 use crate::domain::passwords::{MAX_PASSWORD_CHARS, Passwords, Verified};
 use crate::domain::profile::{self, NewProfile, new_user};
 use crate::domain::rate_limits::{Bucket, FailedSignIns};
-use crate::domain::sessions::{self, ClientInfo, IssuedSession, Sessions};
+use crate::domain::sessions::{self, AuthMethod, ClientInfo, IssuedSession, Sessions};
 use crate::domain::signup_policy::SignUpPolicy;
 use crate::store::{Store, StoreError, UserRecord};
 use crate::support::clock::Clock;
@@ -214,7 +214,10 @@ impl EmailPassword {
         now: OffsetDateTime,
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
-        let issued = self.sessions.create(user, client).await?;
+        let issued = self
+            .sessions
+            .create(user, client, &[AuthMethod::Password])
+            .await?;
         self.record(
             now,
             "signin-succeeded",

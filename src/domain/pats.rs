@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::domain::errors::AuthError;
 use crate::domain::profile;
-use crate::domain::sessions::{self, ClientInfo, IssuedSession, Sessions};
+use crate::domain::sessions::{self, AuthMethod, ClientInfo, IssuedSession, Sessions};
 use crate::store::{PatRecord, Store, StoreError};
 use crate::support::clock::Clock;
 
@@ -168,7 +168,10 @@ impl PersonalAccessTokens {
         if user.disabled {
             return Err(AuthError::DisabledUser);
         }
-        let issued = self.sessions.create(user, client).await?;
+        let issued = self
+            .sessions
+            .create(user, client, &[AuthMethod::Pat])
+            .await?;
         // Before the client holds the session's tokens, so it is never used unmarked.
         self.store
             .link_pat_session(issued.session_id, pat.id)

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::config::{CustomClaims, TokenConfig};
 use crate::domain::custom_claims;
 use crate::domain::keys::{KeyError, KeyService};
-use crate::store::UserRecord;
+use crate::store::{SessionRecord, UserRecord};
 
 /// Tolerated clock difference between replicas for `iat`.
 const IAT_LEEWAY_SECONDS: u64 = 60;
@@ -25,11 +25,28 @@ const IAT_LEEWAY_SECONDS: u64 = 60;
 pub use tessera_verify::{Claims as AccessClaims, HasuraClaims, VerifyError as TokenError};
 
 /// Who a token is for: the user as read for this issue (so custom claims and roles are
-/// never older than the sign-in or refresh that asked for the token) and the session.
+/// never older than the sign-in or refresh that asked for the token) and the session, with
+/// how and when it was last authenticated.
 #[derive(Debug, Clone)]
 pub struct Subject<'a> {
     pub user: &'a UserRecord,
     pub session_id: Uuid,
+    /// The session's latest authentication (`auth_time`).
+    pub auth_time: OffsetDateTime,
+    /// The methods the session proved (`amr`); empty for an anonymous session.
+    pub amr: &'a [String],
+}
+
+impl<'a> Subject<'a> {
+    /// A token of `session` for `user`.
+    pub fn of(user: &'a UserRecord, session: &'a SessionRecord) -> Self {
+        Self {
+            user,
+            session_id: session.id,
+            auth_time: session.auth_time,
+            amr: &session.amr,
+        }
+    }
 }
 
 /// Whether an expired token is acceptable (sign-out only).
@@ -98,6 +115,8 @@ impl TokenIssuer {
             aud: self.audience.clone(),
             iat,
             exp: iat + self.ttl.as_secs() as i64,
+            auth_time: Some(subject.auth_time.unix_timestamp()),
+            amr: subject.amr.to_vec(),
             hasura: self.hasura.then(|| HasuraClaims {
                 user_id: user.id.to_string(),
                 default_role: user.default_role.clone(),
@@ -169,6 +188,8 @@ impl TokenIssuer {
         let subject = Subject {
             user: &user,
             session_id: Uuid::nil(),
+            auth_time: now,
+            amr: &[],
         };
         let token = self.issue(&subject, now).map_err(|e| e.to_string())?;
         let claims = self

@@ -34,7 +34,9 @@ pub use limits::LimitStore;
 pub use pats::PatStore;
 pub use records::*;
 pub use sessions::SessionStore;
-pub(crate) use shared::{from_micros, like_pattern, to_micros};
+pub(crate) use shared::{
+    from_micros, like_pattern, merged_methods, methods_column, methods_of, to_micros,
+};
 pub use tickets::TicketStore;
 pub use upkeep::UpkeepStore;
 pub use users::UserStore;

@@ -157,6 +157,13 @@ pub struct SessionRecord {
     pub revoked_at: Option<OffsetDateTime>,
     pub user_agent: String,
     pub ip: String,
+    /// The session's latest authentication: the sign-in that started it, or a later
+    /// step-up. A refresh never changes it.
+    pub auth_time: OffsetDateTime,
+    /// The authentication methods the session proved (`pwd`, `email`, `pat`, `otp`, `rec`,
+    /// `mfa`: the domain's `AuthMethod` names), in the order proved; empty for none. Kept
+    /// space-separated in one text column on both backends.
+    pub amr: Vec<String>,
 }
 
 /// A refresh token to insert: only its hash ever reaches the database.
@@ -195,6 +202,8 @@ pub(crate) struct SessionColumns {
     pub revoked_at: &'static str,
     pub user_agent: &'static str,
     pub ip: &'static str,
+    pub auth_time: &'static str,
+    pub amr: &'static str,
 }
 
 impl SessionColumns {
@@ -208,6 +217,8 @@ impl SessionColumns {
         revoked_at: "revoked_at",
         user_agent: "user_agent",
         ip: "ip",
+        auth_time: "auth_time",
+        amr: "amr",
     };
     /// `s.id AS session_id, s.user_id AS session_user_id, ...`
     pub const PREFIXED: Self = Self {
@@ -220,6 +231,8 @@ impl SessionColumns {
         revoked_at: "session_revoked_at",
         user_agent: "session_user_agent",
         ip: "session_ip",
+        auth_time: "session_auth_time",
+        amr: "session_amr",
     };
 }
 

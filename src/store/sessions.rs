@@ -71,6 +71,18 @@ pub trait SessionStore: Send + Sync + 'static {
         user_id: Uuid,
         now: OffsetDateTime,
     ) -> StoreResult<Vec<SessionRecord>>;
+    /// Records a step-up of a live session of `user_id` (unrevoked, unexpired and under its
+    /// cap at `auth_time`, its user enabled): its `auth_time` becomes `auth_time` and the
+    /// methods of `added` it lacks are appended to its `amr`, in one transaction (two
+    /// step-ups at once both count). Returns the session as updated; `None`, changing
+    /// nothing, for any other session.
+    async fn authenticate_session(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        auth_time: OffsetDateTime,
+        added: &[String],
+    ) -> StoreResult<Option<SessionRecord>>;
     /// Revokes one session (if `user_id` matches) and records `event` with it; false when
     /// there was no such live session.
     async fn revoke_session(

@@ -24,9 +24,12 @@ pub(crate) fn issue(app: &TestApp) -> String {
         roles: vec!["user".to_owned(), "editor".to_owned()],
         ..UserRecord::placeholder(Uuid::new_v4(), app.clock.now())
     };
+    let amr = ["pwd".to_owned()];
     let subject = Subject {
         user: &user,
         session_id: Uuid::new_v4(),
+        auth_time: app.clock.now(),
+        amr: &amr,
     };
     app.state.tokens.issue(&subject, app.clock.now()).unwrap()
 }
@@ -89,6 +92,8 @@ async fn tokens_verify_against_the_served_jwks_with_exactly_the_spec_claims(back
             "aud",
             "iat",
             "exp",
+            "auth_time",
+            "amr",
             "https://hasura.io/jwt/claims"
         ])
     );

@@ -31,6 +31,7 @@ mod replicas;
 mod reuse_race;
 mod schemathesis;
 mod sessions;
+mod sessions_authentication;
 mod signout;
 mod smtp_sink;
 mod takeover;

@@ -183,8 +183,10 @@ pub async fn insert_user(store: &dyn Store, email: &str) -> UserRecord {
     user
 }
 
-/// A live session of `user_id` (created an hour before [`NOW`], sliding expiry a day after,
-/// absolute cap a week after) and its first refresh token, not yet stored.
+/// A live session of `user_id` (created an hour before [`NOW`] with a password, stepped up
+/// with a second factor half an hour before, sliding expiry a day after, absolute cap a
+/// week after) and its first refresh token, not yet stored. Its `auth_time` differs from
+/// its `created_at`, so a store reading one for the other is caught.
 pub fn session(user_id: Uuid) -> (SessionRecord, NewRefreshToken) {
     let created = NOW - Duration::hours(1);
     let session = SessionRecord {
@@ -197,6 +199,8 @@ pub fn session(user_id: Uuid) -> (SessionRecord, NewRefreshToken) {
         revoked_at: None,
         user_agent: "agent/1".to_owned(),
         ip: "192.0.2.1".to_owned(),
+        auth_time: NOW - Duration::minutes(30),
+        amr: vec!["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()],
     };
     let token = NewRefreshToken {
         id: Uuid::new_v4(),

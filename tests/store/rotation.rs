@@ -230,6 +230,14 @@ pub async fn the_one_statement_path_rotates_exactly_when_the_domain_says_rotate(
                 assert_eq!(rotated.session.expires_at, expires_at, "{}", case.name);
                 assert_eq!(rotated.session.user_agent, "agent/2", "{}", case.name);
                 assert_eq!(rotated.session.ip, "192.0.2.2", "{}", case.name);
+                // A refresh keeps how and when the session authenticated.
+                assert_eq!(
+                    (rotated.session.auth_time, &rotated.session.amr),
+                    (NOW - Duration::minutes(30), &before.session.amr),
+                    "{}",
+                    case.name
+                );
+                assert_eq!(before.session.amr, ["pwd", "otp", "mfa"], "{}", case.name);
                 assert_eq!(rotated.user.id, before.user.id, "{}", case.name);
                 // The presented token is spent, its successor current.
                 let after = observe(store, &hash).await.unwrap();
@@ -314,6 +322,10 @@ pub async fn the_locked_path_carries_out_the_plan(store: Arc<dyn Store>) {
             assert_eq!(state.session.id, session.id);
             assert_eq!(state.user.id, user.id);
             assert_eq!(state.rotated_at, None);
+            assert_eq!(
+                (state.session.auth_time, &state.session.amr),
+                (session.auth_time, &session.amr)
+            );
             rotate_plan(&exchange, absolute)
         })
         .await
@@ -325,6 +337,10 @@ pub async fn the_locked_path_carries_out_the_plan(store: Arc<dyn Store>) {
     assert_eq!(
         (stored.user_agent.as_str(), stored.ip.as_str()),
         ("agent/2", "192.0.2.2")
+    );
+    assert_eq!(
+        (stored.auth_time, &stored.amr),
+        (session.auth_time, &session.amr)
     );
     let spent = observe(store, &first.hash).await.unwrap();
     assert_eq!(spent.rotated_at, Some(NOW));

@@ -1,8 +1,8 @@
-//! Sessions: liveness, listing and revocation.
+//! Sessions: liveness, listing, revocation and step-up.
 
 use std::sync::Arc;
 
-use tessera::store::Store;
+use tessera::store::{SessionRecord, Store};
 use time::Duration;
 use uuid::Uuid;
 
@@ -191,7 +191,84 @@ pub async fn a_refresh_token_names_its_session_whether_current_or_rotated(store:
     );
 }
 
+pub async fn authenticate_session_steps_up_only_a_live_session_of_its_user(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let user = insert_user(store, "step-up@example.com").await;
+    let (mut signed_in, token) = session(user.id);
+    signed_in.amr = vec!["pwd".to_owned()];
+    store.create_session(&signed_in, &token).await.unwrap();
+    let otp = ["otp".to_owned(), "mfa".to_owned()];
+
+    // A live session: auth_time moves, the new methods follow the old, nothing else changes.
+    let stepped = store
+        .authenticate_session(signed_in.id, user.id, NOW, &otp)
+        .await
+        .unwrap()
+        .expect("a live session steps up");
+    let expected = SessionRecord {
+        auth_time: NOW,
+        amr: vec!["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()],
+        ..signed_in.clone()
+    };
+    assert_eq!(stepped, expected);
+    assert_eq!(
+        store.session(signed_in.id).await.unwrap().unwrap(),
+        expected
+    );
+    // Methods it has are not listed twice; a new one joins them.
+    let later = NOW + Duration::minutes(1);
+    let rec = ["rec".to_owned(), "mfa".to_owned()];
+    let again = store
+        .authenticate_session(signed_in.id, user.id, later, &rec)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.auth_time, later);
+    assert_eq!(again.amr, ["pwd", "otp", "mfa", "rec"]);
+
+    // Another user's session, an unknown one, and ended ones are left alone.
+    let stranger = insert_user(store, "step-up-stranger@example.com").await;
+    let refused = |id, user_id| store.authenticate_session(id, user_id, later, &otp);
+    assert_eq!(refused(signed_in.id, stranger.id).await.unwrap(), None);
+    assert_eq!(refused(Uuid::new_v4(), user.id).await.unwrap(), None);
+    let (mut expired, token) = session(user.id);
+    expired.expires_at = later;
+    store.create_session(&expired, &token).await.unwrap();
+    let (mut capped, token) = session(user.id);
+    capped.absolute_expires_at = Some(later);
+    store.create_session(&capped, &token).await.unwrap();
+    let (revoked, _) = insert_session(store, user.id).await;
+    let ended = event(NOW, "session-revoked", Some(user.id), Some(revoked.id));
+    store
+        .revoke_session(revoked.id, user.id, "user", &ended)
+        .await
+        .unwrap();
+    for ended in [&expired, &capped] {
+        assert_eq!(refused(ended.id, user.id).await.unwrap(), None);
+        assert_eq!(store.session(ended.id).await.unwrap().as_ref(), Some(ended));
+    }
+    assert_eq!(refused(revoked.id, user.id).await.unwrap(), None);
+    let unchanged = store.session(revoked.id).await.unwrap().unwrap();
+    assert_eq!(
+        (unchanged.auth_time, &unchanged.amr),
+        (revoked.auth_time, &revoked.amr)
+    );
+    // A disabled user's sessions neither.
+    assert!(store.set_user_disabled(user.id, true, NOW).await.unwrap());
+    assert_eq!(refused(signed_in.id, user.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .session(signed_in.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .auth_time,
+        later
+    );
+}
+
 crate::contract!(
+    authenticate_session_steps_up_only_a_live_session_of_its_user,
     session_is_live_until_revoked_expired_or_its_user_disabled,
     live_sessions_lists_only_live_ones_newest_first,
     revoke_session_takes_only_the_owners_live_session,

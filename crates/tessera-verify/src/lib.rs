@@ -34,6 +34,8 @@ mod verifier;
 #[cfg(feature = "axum")]
 mod web;
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -54,6 +56,17 @@ pub struct Claims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
+    /// When the session last authenticated (unix seconds): its sign-in, or a later step-up
+    /// with a second factor. A refresh keeps it, unlike `iat`. `None` in tokens of Tessera
+    /// releases before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// How the session authenticated (RFC 8176 names): `pwd` (password), `email` (sign-in
+    /// link or emailed code), `pat` (personal access token), `otp` (authenticator app),
+    /// `rec` (recovery code), and `mfa` once a second factor was proved. Empty for an
+    /// anonymous session (and in tokens of releases before it was added).
+    #[serde(default)]
+    pub amr: Vec<String>,
     /// Nhost/Hasura's claims, when Tessera adds them (`TESSERA_HASURA_CLAIMS`).
     #[serde(
         rename = "https://hasura.io/jwt/claims",
@@ -61,6 +74,28 @@ pub struct Claims {
         skip_serializing_if = "Option::is_none"
     )]
     pub hasura: Option<HasuraClaims>,
+}
+
+impl Claims {
+    /// Whether the session authenticated at most `max_age` before `now` (a sign-in or a
+    /// step-up, not a refresh): for a route that wants a recent sign-in. False for a token
+    /// without `auth_time`. An `auth_time` ahead of `now` (clocks differ) counts as now.
+    pub fn authenticated_within(&self, max_age: Duration, now: SystemTime) -> bool {
+        let Some(auth_time) = self.auth_time else {
+            return false;
+        };
+        let now = match now.duration_since(UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+            Err(_) => return false,
+        };
+        let age = u64::try_from(now.saturating_sub(auth_time)).unwrap_or(0);
+        age <= max_age.as_secs()
+    }
+
+    /// Whether the session proved `method` (an `amr` value, such as `"mfa"`).
+    pub fn has_amr(&self, method: &str) -> bool {
+        self.amr.iter().any(|m| m == method)
+    }
 }
 
 /// Nhost/Hasura's claims namespace.
@@ -116,4 +151,78 @@ pub fn token_from_headers(
         .map(|(name, value)| (name.trim(), value.trim().trim_matches('"')))
         .find(|(name, value)| *name == cookie_name && !value.is_empty())
         .map(|(_, value)| value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims(auth_time: Option<i64>, amr: &[&str]) -> Claims {
+        Claims {
+            sid: Uuid::nil(),
+            sub: Uuid::nil(),
+            iss: "https://auth.example.com".into(),
+            aud: "tessera".into(),
+            iat: 1_000,
+            exp: 1_900,
+            auth_time,
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+            hasura: None,
+        }
+    }
+
+    fn at(unix: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(unix)
+    }
+
+    #[test]
+    fn tokens_from_before_auth_time_and_amr_still_parse() {
+        let older = json!({
+            "sid": Uuid::nil(), "sub": Uuid::nil(), "iss": "i", "aud": "a",
+            "iat": 1, "exp": 2,
+        });
+        let claims: Claims = serde_json::from_value(older).unwrap();
+        assert_eq!(claims.auth_time, None);
+        assert!(claims.amr.is_empty());
+        assert!(!claims.authenticated_within(Duration::from_secs(u64::MAX / 2), at(2)));
+        assert!(!claims.has_amr("pwd"));
+    }
+
+    #[test]
+    fn claims_carry_auth_time_and_amr_as_json() {
+        let value = serde_json::to_value(claims(Some(1_000), &["pwd", "otp", "mfa"])).unwrap();
+        assert_eq!(value["auth_time"], 1_000);
+        assert_eq!(value["amr"], json!(["pwd", "otp", "mfa"]));
+        // Anonymous: an empty list, present (Tessera always sets both).
+        let value = serde_json::to_value(claims(Some(1_000), &[])).unwrap();
+        assert_eq!(value["amr"], json!([]));
+        let parsed: Claims = serde_json::from_value(value).unwrap();
+        assert_eq!(parsed, claims(Some(1_000), &[]));
+    }
+
+    #[test]
+    fn authenticated_within_reads_auth_time_not_iat() {
+        let five_minutes = Duration::from_secs(300);
+        // Signed in at 1000, refreshed since (iat would be later): auth_time decides.
+        let mut claims = claims(Some(1_000), &["pwd"]);
+        claims.iat = 1_250;
+        assert!(claims.authenticated_within(five_minutes, at(1_000)));
+        assert!(claims.authenticated_within(five_minutes, at(1_300)));
+        assert!(!claims.authenticated_within(five_minutes, at(1_301)));
+        // An auth_time a little ahead of this clock counts as now.
+        assert!(claims.authenticated_within(five_minutes, at(990)));
+        assert!(!claims.authenticated_within(five_minutes, UNIX_EPOCH - Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn has_amr_matches_whole_methods() {
+        let claims = claims(Some(1_000), &["pwd", "otp", "mfa"]);
+        assert!(claims.has_amr("mfa"));
+        assert!(claims.has_amr("otp"));
+        assert!(!claims.has_amr("mf"));
+        assert!(!claims.has_amr("rec"));
+        assert!(!self::claims(Some(1_000), &["pwd"]).has_amr("mfa"));
+    }
 }

@@ -8,7 +8,7 @@ use url::Url;
 use super::EmailLinks;
 use crate::domain::errors::AuthError;
 use crate::domain::redirects::with_param;
-use crate::domain::sessions::{ClientInfo, IssuedSession};
+use crate::domain::sessions::{AuthMethod, ClientInfo, IssuedSession};
 use crate::domain::tickets::{Purpose, TicketOptions, pkce_matches};
 use crate::store::UserRecord;
 
@@ -61,7 +61,11 @@ impl EmailLinks {
             return Err(AuthError::DisabledUser);
         }
         let user_id = user.id;
-        let issued = self.sessions.create(user, client).await?;
+        // The link's code proves control of the mailbox: `email`, like an emailed code.
+        let issued = self
+            .sessions
+            .create(user, client, &[AuthMethod::Email])
+            .await?;
         self.record(
             "signin-succeeded",
             user_id,

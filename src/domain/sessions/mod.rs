@@ -10,9 +10,14 @@
 //! 3. any other reuse: the whole session is revoked and a security event recorded;
 //! 4. unknown, expired or revoked: refused.
 //!
-//! The decision itself, and the sealing of successors, are in `rotation.rs`.
+//! The decision itself, and the sealing of successors, are in `rotation.rs`; how and when
+//! a session was authenticated (`amr`, `auth_time`, step-up, recent sign-in), in
+//! `authentication.rs`.
 
+mod authentication;
 mod rotation;
+
+pub use self::authentication::{AuthMethod, SteppedUp};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -141,11 +146,13 @@ impl Sessions {
         }
     }
 
-    /// Starts a session for a user who just proved who they are.
+    /// Starts a session for a user who just proved who they are, by `methods` (none for
+    /// an anonymous user): the session's `amr`, and its `auth_time` is now.
     pub async fn create(
         &self,
         user: UserRecord,
         client: &ClientInfo,
+        methods: &[AuthMethod],
     ) -> Result<IssuedSession, AuthError> {
         let now = self.clock.now();
         let absolute = self.lifetimes.max_age.map(|age| now + age);
@@ -160,6 +167,8 @@ impl Sessions {
             revoked_at: None,
             user_agent: client.user_agent.clone(),
             ip: client.ip.clone(),
+            auth_time: now,
+            amr: authentication::names(methods),
         };
         let minted = mint(&self.rng);
         let token = NewRefreshToken {
@@ -169,7 +178,7 @@ impl Sessions {
             expires_at,
         };
         self.store.create_session(&session, &token).await?;
-        self.issue(user, session.id, minted.token, now, expires_at)
+        self.issue(user, &session, minted.token, now, expires_at)
     }
 
     /// `POST /token`: exchanges a refresh token as described in the module documentation.
@@ -209,7 +218,7 @@ impl Sessions {
             let expires_at = rotated.session.expires_at;
             return self.issue(
                 rotated.user,
-                rotated.session.id,
+                &rotated.session,
                 successor.token,
                 now,
                 expires_at,
@@ -258,29 +267,25 @@ impl Sessions {
             .unwrap_or_else(|e| e.into_inner())
             .ok_or(AuthError::InvalidRefreshToken)?;
         let expires_at = expires_at.unwrap_or(session.expires_at);
-        self.issue(user, session.id, token, now, expires_at)
+        self.issue(user, &session, token, now, expires_at)
     }
 
+    /// The session's tokens; the access token carries the session's `auth_time` and `amr`
+    /// as stored (a refresh keeps them).
     fn issue(
         &self,
         user: UserRecord,
-        session_id: Uuid,
+        session: &SessionRecord,
         refresh_token: String,
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<IssuedSession, AuthError> {
-        let access_token = self.tokens.issue(
-            &Subject {
-                user: &user,
-                session_id,
-            },
-            now,
-        )?;
+        let access_token = self.tokens.issue(&Subject::of(&user, session), now)?;
         Ok(IssuedSession {
             access_token,
             access_token_expires_in: self.tokens.ttl_seconds(),
             refresh_token,
-            session_id,
+            session_id: session.id,
             expires_at,
             user,
         })
@@ -369,21 +374,6 @@ impl Sessions {
             return Err(AuthError::SignOutAllNeedsLiveCredential);
         }
         Ok(())
-    }
-
-    /// Whether a session's sign-in is recent enough for a sensitive change (a password
-    /// change without the current password, a new personal access token): it was created
-    /// within `TESSERA_RECENT_AUTH_WINDOW` (refreshes do not renew it) by a sign-in that
-    /// proved who the user is. A session started with a personal access token never
-    /// counts: a PAT must not be turned into a new PAT or a new password.
-    pub async fn recent_sign_in(&self, session_id: Uuid) -> Result<bool, AuthError> {
-        let session = self
-            .store
-            .session(session_id)
-            .await?
-            .ok_or(AuthError::InvalidToken)?;
-        let recent = self.clock.now() - session.created_at <= self.lifetimes.recent_auth;
-        Ok(recent && !self.store.session_from_pat(session_id).await?)
     }
 
     /// The user's live sessions, newest first.

@@ -195,6 +195,8 @@ mod tests {
                 revoked_at: None,
                 user_agent: String::new(),
                 ip: String::new(),
+                auth_time: now - time::Duration::days(1),
+                amr: vec!["pwd".into()],
             },
             user,
         }

@@ -132,7 +132,7 @@ struct Discovery {
     /// Empty: Tessera is no OpenID provider.
     response_types_supported: [&'static str; 0],
     /// The claims of the access tokens.
-    claims_supported: [&'static str; 6],
+    claims_supported: [&'static str; 8],
     tessera_endpoints: TesseraEndpoints,
 }
 
@@ -177,7 +177,7 @@ async fn discovery(State(state): State<AppState>) -> Json<Discovery> {
         token_endpoint_auth_methods_supported: ["none"],
         subject_types_supported: ["public"],
         response_types_supported: [],
-        claims_supported: ["sid", "sub", "iss", "aud", "iat", "exp"],
+        claims_supported: ["sid", "sub", "iss", "aud", "iat", "exp", "auth_time", "amr"],
         tessera_endpoints: TesseraEndpoints {
             signup_email_password: endpoint("/signup/email-password"),
             signin_email_password: endpoint("/signin/email-password"),

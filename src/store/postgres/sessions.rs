@@ -11,7 +11,8 @@ use super::events::insert_event;
 use super::users::user_from_row;
 use crate::store::{
     CurrentRotation, NewRefreshToken, RotatedSession, RotationPlan, SecurityEventRecord,
-    SessionColumns, SessionRecord, SessionStore, StoreResult, TokenState,
+    SessionColumns, SessionRecord, SessionStore, StoreResult, TokenState, merged_methods,
+    methods_column, methods_of,
 };
 
 fn session_from_row(row: &PgRow) -> sqlx::Result<SessionRecord> {
@@ -29,6 +30,8 @@ pub(super) fn session_from_columns(row: &PgRow, c: &SessionColumns) -> sqlx::Res
         revoked_at: row.try_get(c.revoked_at)?,
         user_agent: row.try_get(c.user_agent)?,
         ip: row.try_get(c.ip)?,
+        auth_time: row.try_get(c.auth_time)?,
+        amr: methods_of(row.try_get(c.amr)?),
     })
 }
 
@@ -61,8 +64,8 @@ impl SessionStore for PgStore {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
-                 absolute_expires_at, user_agent, ip)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 absolute_expires_at, user_agent, ip, auth_time, amr)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(session.id)
         .bind(session.user_id)
@@ -72,6 +75,8 @@ impl SessionStore for PgStore {
         .bind(session.absolute_expires_at)
         .bind(&session.user_agent)
         .bind(&session.ip)
+        .bind(session.auth_time)
+        .bind(methods_column(&session.amr))
         .execute(&mut *tx)
         .await?;
         insert_refresh_token(&mut tx, session.id, token).await?;
@@ -125,7 +130,8 @@ impl SessionStore for PgStore {
                     session.expires_at AS session_expires_at,
                     session.absolute_expires_at AS session_absolute_expires_at,
                     session.revoked_at AS session_revoked_at,
-                    session.user_agent AS session_user_agent, session.ip AS session_ip
+                    session.user_agent AS session_user_agent, session.ip AS session_ip,
+                    session.auth_time AS session_auth_time, session.amr AS session_amr
              FROM session JOIN users u ON u.id = session.user_id",
         )
         .bind(token_hash)
@@ -169,7 +175,8 @@ impl SessionStore for PgStore {
                     s.expires_at AS session_expires_at,
                     s.absolute_expires_at AS session_absolute_expires_at,
                     s.revoked_at AS session_revoked_at, s.user_agent AS session_user_agent,
-                    s.ip AS session_ip
+                    s.ip AS session_ip, s.auth_time AS session_auth_time,
+                    s.amr AS session_amr
              FROM refresh_tokens t
              JOIN sessions s ON s.id = t.session_id
              JOIN users u ON u.id = s.user_id
@@ -349,6 +356,45 @@ impl SessionStore for PgStore {
             .iter()
             .map(session_from_row)
             .collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn authenticate_session(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        auth_time: OffsetDateTime,
+        added: &[String],
+    ) -> StoreResult<Option<SessionRecord>> {
+        let mut tx = self.pool.begin().await?;
+        // Locked, so that a step-up at the same time waits and then adds to what this one
+        // wrote (the union is taken here, not in SQL, on the row as locked).
+        let live: Option<String> = sqlx::query_scalar(
+            "SELECT s.amr FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = $1 AND s.user_id = $2
+               AND s.revoked_at IS NULL AND s.expires_at > $3
+               AND (s.absolute_expires_at IS NULL OR s.absolute_expires_at > $3)
+               AND NOT u.disabled
+             FOR UPDATE OF s",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(auth_time)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(amr) = live else {
+            return Ok(None);
+        };
+        let amr = merged_methods(&methods_of(&amr), added);
+        let row =
+            sqlx::query("UPDATE sessions SET auth_time = $2, amr = $3 WHERE id = $1 RETURNING *")
+                .bind(id)
+                .bind(auth_time)
+                .bind(methods_column(&amr))
+                .fetch_one(&mut *tx)
+                .await?;
+        let session = session_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Some(session))
     }
 
     async fn revoke_session(

@@ -11,7 +11,7 @@ use super::users::user_from_row;
 use super::{SqliteStore, optional_time_at, time_at};
 use crate::store::{
     NewRefreshToken, RotationPlan, SecurityEventRecord, SessionColumns, SessionRecord,
-    SessionStore, StoreResult, TokenState, to_micros,
+    SessionStore, StoreResult, TokenState, merged_methods, methods_column, methods_of, to_micros,
 };
 
 fn session_from_row(row: &SqliteRow) -> sqlx::Result<SessionRecord> {
@@ -32,6 +32,8 @@ pub(super) fn session_from_columns(
         revoked_at: optional_time_at(row, c.revoked_at)?,
         user_agent: row.try_get(c.user_agent)?,
         ip: row.try_get(c.ip)?,
+        auth_time: time_at(row, c.auth_time)?,
+        amr: methods_of(row.try_get(c.amr)?),
     })
 }
 
@@ -64,8 +66,8 @@ impl SessionStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
-                 absolute_expires_at, user_agent, ip)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 absolute_expires_at, user_agent, ip, auth_time, amr)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .bind(session.id)
         .bind(session.user_id)
@@ -75,6 +77,8 @@ impl SessionStore for SqliteStore {
         .bind(session.absolute_expires_at.map(to_micros))
         .bind(&session.user_agent)
         .bind(&session.ip)
+        .bind(to_micros(session.auth_time))
+        .bind(methods_column(&session.amr))
         .execute(&mut *tx)
         .await?;
         insert_refresh_token(&mut tx, session.id, token).await?;
@@ -98,7 +102,8 @@ impl SessionStore for SqliteStore {
                     s.expires_at AS session_expires_at,
                     s.absolute_expires_at AS session_absolute_expires_at,
                     s.revoked_at AS session_revoked_at, s.user_agent AS session_user_agent,
-                    s.ip AS session_ip
+                    s.ip AS session_ip, s.auth_time AS session_auth_time,
+                    s.amr AS session_amr
              FROM refresh_tokens t
              JOIN sessions s ON s.id = t.session_id
              JOIN users u ON u.id = s.user_id
@@ -249,6 +254,44 @@ impl SessionStore for SqliteStore {
             .iter()
             .map(session_from_row)
             .collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn authenticate_session(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        auth_time: OffsetDateTime,
+        added: &[String],
+    ) -> StoreResult<Option<SessionRecord>> {
+        // A write transaction: a step-up at the same time waits, then adds to what this one
+        // wrote.
+        let mut tx = self.write_tx().await?;
+        let live: Option<String> = sqlx::query_scalar(
+            "SELECT s.amr FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = ?1 AND s.user_id = ?2
+               AND s.revoked_at IS NULL AND s.expires_at > ?3
+               AND (s.absolute_expires_at IS NULL OR s.absolute_expires_at > ?3)
+               AND NOT u.disabled",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(to_micros(auth_time))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(amr) = live else {
+            return Ok(None);
+        };
+        let amr = merged_methods(&methods_of(&amr), added);
+        let row =
+            sqlx::query("UPDATE sessions SET auth_time = ?2, amr = ?3 WHERE id = ?1 RETURNING *")
+                .bind(id)
+                .bind(to_micros(auth_time))
+                .bind(methods_column(&amr))
+                .fetch_one(&mut *tx)
+                .await?;
+        let session = session_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Some(session))
     }
 
     async fn revoke_session(
