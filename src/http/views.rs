@@ -180,6 +180,28 @@ pub struct SignInResponse {
     pub mfa: Option<MfaChallenge>,
 }
 
+/// `{session}` (Nhost's `SessionPayload`), or `{session: null, mfa}` when the user has
+/// TOTP on: the answer of the sign-ins that prove a mailbox (link exchange, email code).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SessionOrMfaPayload)]
+pub struct SessionOrChallenge {
+    /// `null` when the second step is due (`mfa`).
+    #[schema(required = true)]
+    pub session: Option<SessionBody>,
+    /// Only when the user has TOTP on: the ticket for `POST /signin/mfa/totp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<MfaChallenge>,
+}
+
+impl From<SignInResponse> for SessionOrChallenge {
+    fn from(response: SignInResponse) -> Self {
+        Self {
+            session: response.session,
+            mfa: response.mfa,
+        }
+    }
+}
+
 /// Nhost's `MFAChallengePayload`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = MFAChallengePayload)]

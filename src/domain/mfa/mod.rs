@@ -156,12 +156,12 @@ impl SecondFactor {
             .user_by_id(record.user_id)
             .await?
             .ok_or(AuthError::InvalidTicket)?;
-        // Over the limit, nothing is tried (nor counted against the ticket).
-        self.code_failures.check(Bucket::User(user.id)).await?;
         let (_, tries) = self
             .tickets
             .attempt(raw, Purpose::MfaTotp, MAX_TICKET_ATTEMPTS)
             .await?;
+        // Over the user's limit, no code is tried, whatever the ticket.
+        self.code_failures.check(Bucket::User(user.id)).await?;
         if user.disabled {
             return Err(AuthError::DisabledUser);
         }

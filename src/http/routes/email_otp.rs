@@ -17,7 +17,7 @@ use crate::http::cookies::{AuthModeHeader, requested_mode};
 use crate::http::error::{ApiError, ErrorBody, doc};
 use crate::http::extract::client::Client;
 use crate::http::extract::json::Json;
-use crate::http::views::{OkBody, SignInResponse, no_store};
+use crate::http::views::{OkBody, SessionOrChallenge, no_store};
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -142,10 +142,10 @@ struct VerifyRequest {
     ),
     responses(
         (status = 200, description = "`{session, mfa}`: the session (Nhost's \
-            `SignInOTPEmailVerifyResponse` plus `mfa: null`), or, when the user has TOTP on, \
+            `SignInOTPEmailVerifyResponse`), or, when the user has TOTP on, \
             `session: null` and `mfa: {ticket}` for `POST /signin/mfa/totp` (a code proves \
             only the mailbox). `Cache-Control: no-store`.",
-            body = SignInResponse,
+            body = SessionOrChallenge,
             headers(("Set-Cookie" = String, description = "Cookie mode only, with a session: \
                 the access cookie, the refresh cookie and the `tessera-session` hint."))),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a missing \
@@ -173,7 +173,6 @@ async fn verify_code(
         .verify(&request.email, &request.otp, &client)
         .await?;
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
-    Ok(no_store(Json(deliver_sign_in(
-        &state, &cookies, mode, outcome,
-    ))))
+    let body = SessionOrChallenge::from(deliver_sign_in(&state, &cookies, mode, outcome));
+    Ok(no_store(Json(body)))
 }

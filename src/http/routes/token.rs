@@ -21,7 +21,7 @@ use crate::http::error::{ApiError, ErrorBody, doc};
 use crate::http::extract::bearer::bearer_token;
 use crate::http::extract::client::Client;
 use crate::http::extract::json::{Json, OptionalJson};
-use crate::http::views::{OkBody, SessionBody, SignInResponse, no_store};
+use crate::http::views::{OkBody, SessionBody, SessionOrChallenge, no_store};
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -264,10 +264,10 @@ struct ExchangeRequest {
     ),
     responses(
         (status = 200, description = "`{session, mfa}`: the session (Nhost's \
-            `SessionPayload` plus `mfa: null`), or, when the user has TOTP on, `session: null` \
+            `SessionPayload`), or, when the user has TOTP on, `session: null` \
             and `mfa: {ticket}` for `POST /signin/mfa/totp` (a link proves only the mailbox). \
             `Cache-Control: no-store`.",
-            body = SignInResponse,
+            body = SessionOrChallenge,
             headers(("Set-Cookie" = String, description = "Cookie mode only, with a session: \
                 the access cookie, the refresh cookie and the `tessera-session` hint."))),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a \
@@ -293,7 +293,6 @@ async fn exchange(
         .exchange(&request.code, &request.code_verifier, &client)
         .await?;
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
-    Ok(no_store(Json(deliver_sign_in(
-        &state, &cookies, mode, outcome,
-    ))))
+    let body = SessionOrChallenge::from(deliver_sign_in(&state, &cookies, mode, outcome));
+    Ok(no_store(Json(body)))
 }
