@@ -12,7 +12,9 @@ use tessera::support::clock::Clock;
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_error, audit_secret, audit_session, unique_email};
+use crate::helpers::{
+    Backend, PASSWORD, TestApp, assert_error, audit_secret, audit_session, unique_email,
+};
 use crate::lifecycle::{APP, CHALLENGE, VERIFIER, follow, post, query, sign_in, spawn};
 use crate::smtp_sink::{SmtpSink, link, otp};
 
@@ -29,7 +31,11 @@ fn pyotp_code(secret: &str, at: i64) -> String {
         ])
         .output()
         .expect("python3 with pyotp (scripts/install-test-deps)");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
@@ -151,7 +157,11 @@ async fn enrolment_shows_a_qr_code_and_a_right_code_enables_totp(backend: Backen
     let body = generate(&app, &session).await;
     let image = body["imageUrl"].as_str().unwrap();
     let png = base64::engine::general_purpose::STANDARD
-        .decode(image.strip_prefix("data:image/png;base64,").expect("a PNG data URL"))
+        .decode(
+            image
+                .strip_prefix("data:image/png;base64,")
+                .expect("a PNG data URL"),
+        )
         .unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG signature");
     let secret = body["totpSecret"].as_str().unwrap();
@@ -173,7 +183,11 @@ async fn enrolment_shows_a_qr_code_and_a_right_code_enables_totp(backend: Backen
     .await;
     let token = session["accessToken"].as_str().unwrap();
     let user: Value = get(&app, "/auth/user", token).await.json().await.unwrap();
-    assert_eq!(user["activeMfaType"], Value::Null, "not before a right code");
+    assert_eq!(
+        user["activeMfaType"],
+        Value::Null,
+        "not before a right code"
+    );
 
     let response = change(&app, &session, &code_now(&app, secret), "totp").await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -185,8 +199,16 @@ async fn enrolment_shows_a_qr_code_and_a_right_code_enables_totp(backend: Backen
         "totp-already-active",
     )
     .await;
-    assert!(event_kinds(&app, &user["id"]).await.contains(&"mfa-enabled".to_owned()));
-    assert!(event_kinds(&app, &user["id"]).await.contains(&"mfa-code-failed".to_owned()));
+    assert!(
+        event_kinds(&app, &user["id"])
+            .await
+            .contains(&"mfa-enabled".to_owned())
+    );
+    assert!(
+        event_kinds(&app, &user["id"])
+            .await
+            .contains(&"mfa-code-failed".to_owned())
+    );
 }
 
 async fn sign_in_asks_for_the_code_and_each_code_and_ticket_work_once(backend: Backend) {
@@ -204,7 +226,10 @@ async fn sign_in_asks_for_the_code_and_each_code_and_ticket_work_once(backend: B
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
-    assert!(set.iter().all(|c| c.starts_with("tessera-device=")), "{set:?}");
+    assert!(
+        set.iter().all(|c| c.starts_with("tessera-device=")),
+        "{set:?}"
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["session"], Value::Null);
     let ticket = body["mfa"]["ticket"].as_str().unwrap().to_owned();
@@ -271,7 +296,11 @@ async fn sign_in_asks_for_the_code_and_each_code_and_ticket_work_once(backend: B
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
-    assert!(set.iter().any(|c| c.starts_with("__Secure-tessera-refresh-token=")), "{set:?}");
+    assert!(
+        set.iter()
+            .any(|c| c.starts_with("__Secure-tessera-refresh-token=")),
+        "{set:?}"
+    );
     let body: Value = response.json().await.unwrap();
     assert!(body["session"].get("refreshToken").is_none(), "{body}");
 }
@@ -351,7 +380,13 @@ async fn recovery_codes_work_once_and_a_new_set_revokes_the_old(backend: Backend
     .await;
 
     let token = signed_in["accessToken"].as_str().unwrap();
-    let response = post(&app, "/auth/user/mfa/recovery-codes", json!({}), Some(token)).await;
+    let response = post(
+        &app,
+        "/auth/user/mfa/recovery-codes",
+        json!({}),
+        Some(token),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     let new: Vec<String> = serde_json::from_value(body["recoveryCodes"].clone()).unwrap();
@@ -382,7 +417,10 @@ async fn disabling_needs_a_code_and_an_admin_can_reset(backend: Backend) {
         "invalid-totp",
     )
     .await;
-    assert_eq!(change(&app, &session, &code, "").await.status(), StatusCode::OK);
+    assert_eq!(
+        change(&app, &session, &code, "").await.status(),
+        StatusCode::OK
+    );
     assert_error(
         change(&app, &session, &next_code(&app, &secret), "").await,
         StatusCode::UNAUTHORIZED,
@@ -403,7 +441,10 @@ async fn disabling_needs_a_code_and_an_admin_can_reset(backend: Backend) {
             .header("x-tessera-admin-secret", ADMIN_SECRET)
             .send()
     };
-    assert_eq!(reset(id.to_owned()).await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        reset(id.to_owned()).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
     assert_error(
         reset(Uuid::new_v4().to_string()).await.unwrap(),
         StatusCode::NOT_FOUND,
@@ -411,8 +452,16 @@ async fn disabling_needs_a_code_and_an_admin_can_reset(backend: Backend) {
     )
     .await;
     let after = session_of(sign_in(&app, &email, PASSWORD).await).await;
-    assert_eq!(after["user"]["activeMfaType"], Value::Null, "no second step");
-    assert!(event_kinds(&app, &plain["user"]["id"]).await.contains(&"mfa-reset".to_owned()));
+    assert_eq!(
+        after["user"]["activeMfaType"],
+        Value::Null,
+        "no second step"
+    );
+    assert!(
+        event_kinds(&app, &plain["user"]["id"])
+            .await
+            .contains(&"mfa-reset".to_owned())
+    );
 }
 
 /// Requests a sign-in link, follows the `nth` message, exchanges the code: the body.
@@ -459,11 +508,20 @@ async fn sign_in_links_and_email_codes_ask_for_the_code_too(backend: Backend) {
 
     let by_link = link_exchange(&app, &sink, &email, 2).await;
     assert_eq!(by_link["session"], Value::Null, "{by_link}");
-    let ticket = by_link["mfa"]["ticket"].as_str().expect("a ticket").to_owned();
+    let ticket = by_link["mfa"]["ticket"]
+        .as_str()
+        .expect("a ticket")
+        .to_owned();
     audit_secret(&ticket);
     session_of(second_step(&app, &ticket, &next_code(&app, &secret)).await).await;
 
-    let request = post(&app, "/auth/signin/otp/email", json!({ "email": email }), None).await;
+    let request = post(
+        &app,
+        "/auth/signin/otp/email",
+        json!({ "email": email }),
+        None,
+    )
+    .await;
     assert_eq!(request.status(), StatusCode::OK);
     let code = otp(&sink.wait_for(&email, 3).await);
     let verify = json!({ "email": email, "otp": code });
@@ -489,10 +547,20 @@ async fn claiming_a_mailbox_removes_a_pre_hijackers_second_factor(backend: Backe
     enable(&app, &attacker).await;
 
     let owner = link_exchange(&app, &sink, &victim, 1).await;
-    assert!(owner["session"]["accessToken"].is_string(), "no second step: {owner}");
+    assert!(
+        owner["session"]["accessToken"].is_string(),
+        "no second step: {owner}"
+    );
     assert_eq!(owner["session"]["user"]["activeMfaType"], Value::Null);
-    let id: Uuid = owner["session"]["user"]["id"].as_str().unwrap().parse().unwrap();
-    assert!(app.store.totp_secret(id).await.unwrap().is_none(), "the secret is gone");
+    let id: Uuid = owner["session"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        app.store.totp_secret(id).await.unwrap().is_none(),
+        "the secret is gone"
+    );
     assert_eq!(app.store.recovery_codes_left(id).await.unwrap(), 0);
     let kinds = event_kinds(&app, &owner["session"]["user"]["id"]).await;
     assert!(kinds.contains(&"mfa-reset".to_owned()), "{kinds:?}");
