@@ -479,8 +479,7 @@ async fn link_exchange(app: &TestApp, sink: &SmtpSink, email: &str, nth: usize) 
         .messages_to(email)
         .iter()
         .map(link)
-        .filter(|l| l.contains("type=signinPasswordless"))
-        .last()
+        .rfind(|l| l.contains("type=signinPasswordless"))
         .expect("a sign-in link");
     let (_, location) = follow(app, &emailed).await;
     let code = query(&location, "code").expect("a one-time code");
