@@ -16,6 +16,7 @@ use crate::domain::email_password::EmailPassword;
 use crate::domain::health::Health;
 use crate::domain::keys::KeyService;
 use crate::domain::links::EmailLinks;
+use crate::domain::mfa::SecondFactor;
 use crate::domain::passwords::Passwords;
 use crate::domain::pats::PersonalAccessTokens;
 use crate::domain::rate_limits::IpLimits;
@@ -79,12 +80,24 @@ impl Application {
         ));
         let mailer = Arc::new(Mailer::new(&config.email)?);
         let policy = SignUpPolicy::new(&config.accounts, &config.server.public_url);
+        let mfa = Arc::new(
+            SecondFactor::load(
+                store.clone(),
+                clock.clone(),
+                sessions.clone(),
+                tokens.keys().derived_secret(SecondFactor::DERIVED_PURPOSE),
+                &config.mfa,
+                config.rate_limits.failed_signins_per_account,
+            )
+            .await
+            .context("cannot load the second-factor secret")?,
+        );
         let links = Arc::new(EmailLinks::new(
             store.clone(),
             clock.clone(),
             mailer.clone(),
             passwords.clone(),
-            sessions.clone(),
+            mfa.clone(),
             policy.clone(),
             config.rate_limits.failed_signins_per_account,
         ));
@@ -94,7 +107,7 @@ impl Application {
                 store.clone(),
                 clock.clone(),
                 mailer,
-                sessions.clone(),
+                mfa.clone(),
                 tokens.keys().derived_secret(EmailOtp::DERIVED_PURPOSE),
                 config.rate_limits.failed_signins_per_account,
             )
@@ -126,7 +139,7 @@ impl Application {
             store.clone(),
             clock.clone(),
             passwords,
-            sessions.clone(),
+            mfa.clone(),
             links.clone(),
             devices,
             config.rate_limits.failed_signins_per_account,
@@ -166,6 +179,7 @@ impl Application {
                 links,
                 anonymous,
                 email_otp,
+                mfa,
                 admin,
                 pats,
                 ip_limits,

@@ -1,5 +1,5 @@
-//! `tessera users ...`: create, list, disable, enable, delete users and set their roles,
-//! through the administration service.
+//! `tessera users ...`: create, list, disable, enable, delete users, set their roles and
+//! reset their second factor, through the administration service.
 
 use clap::Subcommand;
 use secrecy::SecretString;
@@ -8,6 +8,7 @@ use super::services::{admin, operator};
 use crate::config::Config;
 use crate::domain::UserRecord;
 use crate::domain::admin::{NewUser, UserPatch};
+use crate::support::clock::SystemClock;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum UsersCommand {
@@ -43,6 +44,9 @@ pub(super) enum UsersCommand {
     Enable { user: String },
     /// Delete a user with its sessions, tokens, tickets and events.
     Delete { user: String },
+    /// Remove a user's second factor (TOTP secret and recovery codes): sign-ins stop
+    /// asking for a code.
+    ResetMfa { user: String },
     /// Set a user's roles and default role.
     SetRoles {
         user: String,
@@ -123,6 +127,11 @@ pub(super) async fn run(config: Config, command: UsersCommand) -> anyhow::Result
             let found = admin.find_user(&user).await?;
             admin.delete_user(found.id, &who).await?;
             println!("deleted {}", found.id);
+        }
+        UsersCommand::ResetMfa { user } => {
+            let found = admin.find_user(&user).await?;
+            crate::domain::mfa::reset(store.as_ref(), &SystemClock, found.id, &who).await?;
+            println!("second factor reset for {}", found.id);
         }
         UsersCommand::SetRoles {
             user,

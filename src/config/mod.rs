@@ -12,6 +12,7 @@ mod database;
 mod email;
 mod keys;
 mod logging;
+mod mfa;
 mod passwords;
 mod rate_limits;
 mod retention;
@@ -29,6 +30,7 @@ pub use database::{Database, DatabaseConfig};
 pub use email::EmailConfig;
 pub use keys::{KeyConfig, parse_encryption_key};
 pub use logging::{LogConfig, LogFormat};
+pub use mfa::MfaConfig;
 pub use passwords::PasswordConfig;
 pub use rate_limits::{Rate, RateLimits};
 pub use retention::RetentionConfig;
@@ -63,6 +65,7 @@ pub struct Config {
     pub rate_limits: RateLimits,
     pub retention: RetentionConfig,
     pub logging: LogConfig,
+    pub mfa: MfaConfig,
 }
 
 impl Config {
@@ -101,6 +104,7 @@ impl Config {
             rate_limits: RateLimits::parse(&env)?,
             retention: RetentionConfig::parse(&env)?,
             logging: LogConfig::parse(&env)?,
+            mfa: MfaConfig::parse(&env)?,
             database,
             server,
         })

@@ -161,6 +161,7 @@ mod tests {
             is_anonymous: false,
             metadata: json!({}),
             disabled: false,
+            active_mfa_type: None,
         }
     }
 

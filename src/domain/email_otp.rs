@@ -35,10 +35,11 @@ use uuid::Uuid;
 use crate::config::Rate;
 use crate::domain::errors::AuthError;
 use crate::domain::links::EmailLinks;
+use crate::domain::mfa::{SecondFactor, SignIn};
 use crate::domain::profile;
 use crate::domain::profile::NewProfile;
 use crate::domain::rate_limits::{Bucket, FailedSignIns};
-use crate::domain::sessions::{self, AuthMethod, ClientInfo, IssuedSession, Sessions};
+use crate::domain::sessions::{self, AuthMethod, ClientInfo};
 use crate::domain::tickets::Purpose;
 use crate::store::{Store, StoreError, TicketRecord};
 use crate::support::clock::Clock;
@@ -62,7 +63,8 @@ pub struct EmailOtp {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     mailer: Arc<Mailer>,
-    sessions: Arc<Sessions>,
+    /// Ends a sign-in: the session, or the second step when TOTP is on.
+    mfa: Arc<SecondFactor>,
     key: hmac::Key,
     rng: SystemRandom,
     failed_signins: FailedSignIns,
@@ -80,7 +82,7 @@ impl EmailOtp {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         mailer: Arc<Mailer>,
-        sessions: Arc<Sessions>,
+        mfa: Arc<SecondFactor>,
         derived: Option<[u8; 32]>,
         failed_signins: Rate,
     ) -> Result<Self, StoreError> {
@@ -102,7 +104,7 @@ impl EmailOtp {
             store,
             clock,
             mailer,
-            sessions,
+            mfa,
             rng,
         })
     }
@@ -164,15 +166,16 @@ impl EmailOtp {
         Ok(())
     }
 
-    /// `POST /signin/otp/email/verify`: the address's newest code for a session. Every
-    /// failure (wrong, used, expired or exhausted code, no code, no account) is
-    /// [`AuthError::InvalidOtp`] and counts as a failed sign-in of the address.
+    /// `POST /signin/otp/email/verify`: the address's newest code for a session (or, with
+    /// TOTP on, the second step: a code proves only the mailbox). Every failure (wrong,
+    /// used, expired or exhausted code, no code, no account) is [`AuthError::InvalidOtp`]
+    /// and counts as a failed sign-in of the address.
     pub async fn verify(
         &self,
         email: &str,
         otp: &str,
         client: &ClientInfo,
-    ) -> Result<IssuedSession, AuthError> {
+    ) -> Result<SignIn, AuthError> {
         let email = profile::normalise_email(email)?;
         if otp.len() != CODE_DIGITS || !otp.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AuthError::InvalidRequest(format!(
@@ -239,19 +242,18 @@ impl EmailOtp {
             .await?
             .ok_or(AuthError::InvalidOtp)?;
         let user_id = user.id;
-        let session = self
-            .sessions
-            .create(user, client, &[AuthMethod::Email])
-            .await?;
-        self.links
-            .record(
-                "signin-succeeded",
-                user_id,
-                client,
-                json!({ "method": "email-otp" }),
-            )
-            .await;
-        Ok(session)
+        let outcome = self.mfa.sign_in(user, client, &[AuthMethod::Email]).await?;
+        if let SignIn::Session(_) = outcome {
+            self.links
+                .record(
+                    "signin-succeeded",
+                    user_id,
+                    client,
+                    json!({ "method": "email-otp" }),
+                )
+                .await;
+        }
+        Ok(outcome)
     }
 
     async fn record_failure(

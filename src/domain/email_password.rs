@@ -17,6 +17,7 @@ use crate::config::Rate;
 use crate::domain::devices::DeviceCookies;
 use crate::domain::errors::AuthError;
 use crate::domain::links::EmailLinks;
+use crate::domain::mfa::{SecondFactor, SignIn};
 use crate::domain::passwords::{MAX_PASSWORD_CHARS, Passwords, Verified};
 use crate::domain::profile::{self, NewProfile, new_user};
 use crate::domain::rate_limits::{Bucket, FailedSignIns};
@@ -43,6 +44,8 @@ pub struct EmailPassword {
     clock: Arc<dyn Clock>,
     passwords: Arc<Passwords>,
     sessions: Arc<Sessions>,
+    /// Ends a sign-in: the session, or the second step when TOTP is on.
+    mfa: Arc<SecondFactor>,
     links: Arc<EmailLinks>,
     devices: Arc<DeviceCookies>,
     failed_signins: FailedSignIns,
@@ -53,12 +56,13 @@ pub struct EmailPassword {
 impl EmailPassword {
     /// Sign-up under the policy of `links`, which sends the verification links, so
     /// both create accounts alike; failed sign-ins count against
-    /// `failed_signins_per_account` (or the client's trusted device, see `devices`).
+    /// `failed_signins_per_account` (or the client's trusted device, see `devices`); a
+    /// right password ends through `mfa` (a session, or the second step).
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         passwords: Arc<Passwords>,
-        sessions: Arc<Sessions>,
+        mfa: Arc<SecondFactor>,
         links: Arc<EmailLinks>,
         devices: Arc<DeviceCookies>,
         failed_signins_per_account: Rate,
@@ -73,7 +77,8 @@ impl EmailPassword {
             store,
             clock,
             passwords,
-            sessions,
+            sessions: mfa.sessions().clone(),
+            mfa,
             policy: links.policy().clone(),
             links,
         }
@@ -121,14 +126,15 @@ impl EmailPassword {
     }
 
     /// Signs in with email and password. `device_cookies` are the values of the client's
-    /// device cookies (a valid one of this account makes it a trusted client).
+    /// device cookies (a valid one of this account makes it a trusted client). With TOTP
+    /// on, a right password leads to the second step, not a session.
     pub async fn sign_in(
         &self,
         email: &str,
         password: &SecretString,
         device_cookies: &[String],
         client: &ClientInfo,
-    ) -> Result<IssuedSession, AuthError> {
+    ) -> Result<SignIn, AuthError> {
         use secrecy::ExposeSecret;
         // Refused before any hashing: an oversized password cannot be anyone's.
         if password.expose_secret().chars().count() > MAX_PASSWORD_CHARS {
@@ -203,9 +209,25 @@ impl EmailPassword {
                 Err(err) => tracing::warn!(error = %err, "rehash failed; keeping the old hash"),
             }
         }
-        let session = self.start_session(user, now, client).await?;
-        metrics::signin("success");
-        Ok(session)
+        let outcome = self
+            .mfa
+            .sign_in(user, client, &[AuthMethod::Password])
+            .await?;
+        match &outcome {
+            SignIn::Session(issued) => {
+                self.record(
+                    now,
+                    "signin-succeeded",
+                    &issued.user,
+                    Some(issued.session_id),
+                    client,
+                )
+                .await;
+                metrics::signin("success");
+            }
+            SignIn::SecondFactor { .. } => metrics::signin("second-factor"),
+        }
+        Ok(outcome)
     }
 
     async fn start_session(

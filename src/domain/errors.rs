@@ -64,6 +64,20 @@ pub enum AuthError {
     InvalidPat,
     #[error("no such personal access token")]
     PatNotFound,
+    /// A wrong or already used TOTP code (or recovery code).
+    #[error("the code is invalid or was already used")]
+    InvalidTotp,
+    /// TOTP is not enabled for the user (a second step, or disabling it).
+    #[error("TOTP is not enabled for this user")]
+    DisabledMfaTotp,
+    /// Enabling TOTP before `GET /mfa/totp/generate`.
+    #[error("no TOTP secret: generate one first")]
+    NoTotpSecret,
+    #[error("TOTP is already enabled for this user")]
+    TotpAlreadyActive,
+    /// What an anonymous user may not do (a second factor needs an account).
+    #[error("anonymous users cannot do this: upgrade to an account first")]
+    ForbiddenAnonymous,
     #[error("too many attempts; retry later")]
     TooManyRequests(std::time::Duration),
     #[error(transparent)]

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod health;
 pub mod keys;
 pub mod links;
+pub mod mfa;
 pub mod passwords;
 pub mod pats;
 pub mod profile;

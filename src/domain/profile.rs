@@ -156,6 +156,7 @@ pub fn new_user(
         is_anonymous: roles.is_none(),
         metadata: json!({}),
         disabled: false,
+        active_mfa_type: None,
     }
 }
 

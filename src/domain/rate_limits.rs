@@ -116,6 +116,8 @@ pub enum Bucket<'a> {
     Account(&'a str),
     /// A client with a valid device cookie of the account.
     Device(&'a TrustedDevice),
+    /// Wrong second-factor codes of a user (see [`crate::domain::mfa`]).
+    User(uuid::Uuid),
 }
 
 fn key(email: &str) -> String {
@@ -129,6 +131,7 @@ impl Bucket<'_> {
         match self {
             Bucket::Account(email) => key(email),
             Bucket::Device(device) => format!("signin-failures-device:{}", device.id),
+            Bucket::User(id) => format!("mfa-failures:{id}"),
         }
     }
 }

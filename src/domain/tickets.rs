@@ -34,6 +34,9 @@ pub enum Purpose {
     /// An emailed one-time code (six digits), typed back by the app: see
     /// [`crate::domain::email_otp`]. Found by its account and keyed by an HMAC, not a bare hash.
     EmailOtp,
+    /// The second step of a sign-in with TOTP on (`mfaTotp:` + the ticket): bound to the
+    /// user whose first factor was right, one live per user, tried at most a few times.
+    MfaTotp,
 }
 
 impl Purpose {
@@ -48,6 +51,7 @@ impl Purpose {
             Purpose::PasswordResetForm => "password-reset-form",
             Purpose::EmailRevert => "email-revert",
             Purpose::EmailOtp => "email-otp",
+            Purpose::MfaTotp => "mfa-totp",
         }
     }
 
@@ -64,6 +68,8 @@ impl Purpose {
             Purpose::EmailRevert => "emailRevertChange",
             // Never in a link: a code is typed, not followed.
             Purpose::EmailOtp => "emailOtp",
+            // Never in a link either: answered to the client that signed in.
+            Purpose::MfaTotp => "mfaTotp",
         }
     }
 
@@ -90,6 +96,7 @@ impl Purpose {
             Purpose::PasswordResetForm => Duration::from_secs(15 * 60),
             Purpose::EmailRevert => Duration::from_secs(7 * 24 * 3600),
             Purpose::EmailOtp => Duration::from_secs(10 * 60),
+            Purpose::MfaTotp => Duration::from_secs(5 * 60),
         }
     }
 }
@@ -140,24 +147,48 @@ impl Tickets {
         purpose: Purpose,
         options: TicketOptions,
     ) -> Result<String, AuthError> {
+        self.issue_with(user_id, purpose, options, false).await
+    }
+
+    /// A new ticket for `user_id` that spends the user's earlier ones of this purpose (one
+    /// transaction): only the newest is live, so [`Tickets::attempt`] counts against it.
+    pub async fn issue_sole(
+        &self,
+        user_id: Uuid,
+        purpose: Purpose,
+        options: TicketOptions,
+    ) -> Result<String, AuthError> {
+        self.issue_with(user_id, purpose, options, true).await
+    }
+
+    async fn issue_with(
+        &self,
+        user_id: Uuid,
+        purpose: Purpose,
+        options: TicketOptions,
+        sole: bool,
+    ) -> Result<String, AuthError> {
         let mut bytes = [0u8; 32];
         self.rng.fill(&mut bytes).expect("the OS random generator");
         let ticket = URL_SAFE_NO_PAD.encode(bytes);
         let now = self.clock.now();
-        self.store
-            .insert_ticket(&TicketRecord {
-                id: Uuid::new_v4(),
-                user_id,
-                purpose: purpose.as_str().into(),
-                hash: hash(&ticket),
-                created_at: now,
-                expires_at: now + purpose.lifetime(),
-                used_at: None,
-                redirect_to: options.redirect_to,
-                code_challenge: options.code_challenge,
-                payload: options.payload.unwrap_or_else(|| serde_json::json!({})),
-            })
-            .await?;
+        let record = TicketRecord {
+            id: Uuid::new_v4(),
+            user_id,
+            purpose: purpose.as_str().into(),
+            hash: hash(&ticket),
+            created_at: now,
+            expires_at: now + purpose.lifetime(),
+            used_at: None,
+            redirect_to: options.redirect_to,
+            code_challenge: options.code_challenge,
+            payload: options.payload.unwrap_or_else(|| serde_json::json!({})),
+        };
+        if sole {
+            self.store.replace_ticket(&record).await?;
+        } else {
+            self.store.insert_ticket(&record).await?;
+        }
         Ok(ticket)
     }
 
@@ -170,6 +201,29 @@ impl Tickets {
             .consume_ticket(&hash(ticket), purpose.as_str(), self.clock.now())
             .await?
             .ok_or(AuthError::InvalidTicket)
+    }
+
+    /// Counts one try against a live ticket issued by [`Tickets::issue_sole`], refusing it
+    /// once it has had `max_attempts` (one conditional UPDATE: replicas share the count).
+    /// Returns the ticket and its tries including this one.
+    pub async fn attempt(
+        &self,
+        ticket: &str,
+        purpose: Purpose,
+        max_attempts: i64,
+    ) -> Result<(TicketRecord, i64), AuthError> {
+        let record = self.peek(ticket, purpose).await?;
+        let now = self.clock.now();
+        match self
+            .store
+            .attempt_ticket(record.user_id, purpose.as_str(), now, max_attempts)
+            .await?
+        {
+            // The newest of the user's tickets is the only live one; anything else was
+            // spent meanwhile.
+            Some((counted, tries)) if counted.id == record.id => Ok((counted, tries)),
+            _ => Err(AuthError::InvalidTicket),
+        }
     }
 
     /// A ticket of this purpose that could be redeemed now, without redeeming it.

@@ -239,6 +239,11 @@ impl From<AuthError> for ApiError {
             AuthError::ElevatedClaimRequired => (S::FORBIDDEN, "elevated-claim-required"),
             AuthError::InvalidPat => (S::UNAUTHORIZED, "invalid-pat"),
             AuthError::PatNotFound => (S::NOT_FOUND, "pat-not-found"),
+            AuthError::InvalidTotp => (S::UNAUTHORIZED, "invalid-totp"),
+            AuthError::DisabledMfaTotp => (S::UNAUTHORIZED, "disabled-mfa-totp"),
+            AuthError::NoTotpSecret => (S::BAD_REQUEST, "no-totp-secret"),
+            AuthError::TotpAlreadyActive => (S::BAD_REQUEST, "totp-already-active"),
+            AuthError::ForbiddenAnonymous => (S::FORBIDDEN, "forbidden-anonymous"),
             AuthError::TooManyRequests(wait) => {
                 return ApiError {
                     retry_after: Some(wait.as_secs().max(1)),

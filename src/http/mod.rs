@@ -36,6 +36,7 @@ use crate::domain::email_otp::EmailOtp;
 use crate::domain::email_password::EmailPassword;
 use crate::domain::health::Health;
 use crate::domain::links::EmailLinks;
+use crate::domain::mfa::SecondFactor;
 use crate::domain::pats::PersonalAccessTokens;
 use crate::domain::rate_limits::IpLimits;
 use crate::domain::sessions::Sessions;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub links: Arc<EmailLinks>,
     pub anonymous: Arc<AnonymousUsers>,
     pub email_otp: Arc<EmailOtp>,
+    /// The TOTP second factor.
+    pub mfa: Arc<SecondFactor>,
     pub admin: Arc<Admin>,
     pub pats: Arc<PersonalAccessTokens>,
     pub ip_limits: Arc<IpLimits>,

@@ -9,7 +9,6 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use crate::domain::sessions::IssuedSession;
 use crate::domain::{PatRecord, SessionRecord, UserRecord};
@@ -43,7 +42,7 @@ pub struct UserBody {
     /// A JSON object set at sign-up or by an administrator.
     #[schema(value_type = Object)]
     pub metadata: Value,
-    /// Tessera has no MFA yet; Nhost clients read this field. Always `null`.
+    /// `"totp"` when sign-ins ask for a TOTP code (see `POST /user/mfa`), else `null`.
     #[schema(required = true)]
     pub active_mfa_type: Option<String>,
 }
@@ -69,7 +68,7 @@ impl From<UserRecord> for UserBody {
             roles: user.roles,
             is_anonymous: user.is_anonymous,
             metadata: user.metadata,
-            active_mfa_type: None,
+            active_mfa_type: user.active_mfa_type,
         }
     }
 }
@@ -169,13 +168,47 @@ pub struct SignUpResponse {
     pub session: Option<SessionBody>,
 }
 
-/// `{session, mfa}`: the answer of sign-in (Nhost's shape; `mfa` is always `null`).
+/// `{session, mfa}`: the answer of a sign-in (Nhost's shape). Exactly one is not `null`:
+/// the session, or, when the user has TOTP on, the challenge of the second step.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SignInResponse {
-    pub session: SessionBody,
-    /// Always `null`: Tessera has no MFA yet.
-    #[schema(schema_with = null_schema)]
-    pub mfa: (),
+    /// `null` when the second step is due (`mfa`).
+    #[schema(required = true)]
+    pub session: Option<SessionBody>,
+    /// `null` unless the user has TOTP on: then the ticket for `POST /signin/mfa/totp`.
+    #[schema(required = true)]
+    pub mfa: Option<MfaChallenge>,
+}
+
+/// `{session}` (Nhost's `SessionPayload`), or `{session: null, mfa}` when the user has
+/// TOTP on: the answer of the sign-ins that prove a mailbox (link exchange, email code).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SessionOrMfaPayload)]
+pub struct SessionOrChallenge {
+    /// `null` when the second step is due (`mfa`).
+    #[schema(required = true)]
+    pub session: Option<SessionBody>,
+    /// Only when the user has TOTP on: the ticket for `POST /signin/mfa/totp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<MfaChallenge>,
+}
+
+impl From<SignInResponse> for SessionOrChallenge {
+    fn from(response: SignInResponse) -> Self {
+        Self {
+            session: response.session,
+            mfa: response.mfa,
+        }
+    }
+}
+
+/// Nhost's `MFAChallengePayload`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MFAChallengePayload)]
+pub struct MfaChallenge {
+    /// `mfaTotp:` and 43 characters of base64url; single use, 5 minutes, 5 tries.
+    #[schema(pattern = "^mfaTotp:.*$", example = "mfaTotp:abc123def456")]
+    pub ticket: String,
 }
 
 /// `{session}`: Nhost's `SessionPayload`, the answer of the newer sign-in routes.
@@ -196,14 +229,6 @@ pub struct SessionsResponse {
 #[allow(dead_code, clippy::upper_case_acronyms)]
 pub enum OkBody {
     OK,
-}
-
-/// The schema of a value that is always `null`.
-pub fn null_schema() -> utoipa::openapi::schema::Object {
-    ObjectBuilder::new()
-        .schema_type(Type::Null)
-        .description(Some("Always `null`."))
-        .build()
 }
 
 /// One entry of a PAT list: never the token.

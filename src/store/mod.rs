@@ -2,7 +2,7 @@
 //!
 //! The domain talks to `dyn Store` only. [`Store`] is the sum of one trait per concept
 //! ([`UserStore`], [`SessionStore`], [`KeyStore`], [`TicketStore`], [`LimitStore`],
-//! [`EventStore`], [`UpkeepStore`], [`PatStore`] and [`DatabaseStore`]), each in its own
+//! [`EventStore`], [`UpkeepStore`], [`PatStore`], [`MfaStore`] and [`DatabaseStore`]), each in its own
 //! file here; each implementation has one file per concept too, and keeps its SQL next to
 //! the code that runs it. The schema lives in `migrations/<backend>/`. Both pass the same
 //! contract suite (`tests/store`).
@@ -12,6 +12,7 @@ mod error;
 mod events;
 mod keys;
 mod limits;
+mod mfa;
 mod pats;
 mod postgres;
 mod records;
@@ -31,6 +32,7 @@ pub use error::{StoreError, StoreResult};
 pub use events::EventStore;
 pub use keys::KeyStore;
 pub use limits::LimitStore;
+pub use mfa::MfaStore;
 pub use pats::PatStore;
 pub use records::*;
 pub use sessions::SessionStore;
@@ -56,6 +58,7 @@ pub trait Store:
     + EventStore
     + UpkeepStore
     + PatStore
+    + MfaStore
 {
 }
 
@@ -69,6 +72,7 @@ impl<T> Store for T where
         + EventStore
         + UpkeepStore
         + PatStore
+        + MfaStore
 {
 }
 

@@ -77,6 +77,9 @@ pub struct UserRecord {
     pub is_anonymous: bool,
     pub metadata: Value,
     pub disabled: bool,
+    /// The second factor sign-ins ask for: `None`, or `Some("totp")` once enabled. Changed
+    /// only through [`MfaStore`](super::MfaStore).
+    pub active_mfa_type: Option<String>,
 }
 
 /// What one operation changes in a user row: `None` leaves a column as it is. Writing
@@ -121,6 +124,7 @@ impl UserRecord {
             is_anonymous: false,
             metadata: Value::Object(serde_json::Map::new()),
             disabled: false,
+            active_mfa_type: None,
         }
     }
 }
@@ -343,4 +347,17 @@ pub struct PatRecord {
     pub revoked_at: Option<OffsetDateTime>,
     /// A JSON object the user attached.
     pub metadata: Value,
+}
+
+/// A user's TOTP secret as kept in `totp_secrets`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpSecretRecord {
+    pub user_id: Uuid,
+    /// The secret, sealed (AES-256-GCM) under a key the database does not hold.
+    pub secret_sealed: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    /// `None` while pending: generated, not yet confirmed with a code.
+    pub confirmed_at: Option<OffsetDateTime>,
+    /// The last time step a code was accepted for (the replay guard).
+    pub last_used_step: Option<i64>,
 }

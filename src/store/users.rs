@@ -46,7 +46,7 @@ pub trait UserStore: Send + Sync + 'static {
         search: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<UserRecord>>;
-    /// Deletes a user with everything that names it: sessions, refresh tokens, tickets and
-    /// its security events. False for an unknown user.
+    /// Deletes a user with everything that names it: sessions, refresh tokens, tickets, its
+    /// TOTP secret and recovery codes, and its security events. False for an unknown user.
     async fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
 }

@@ -21,6 +21,7 @@ mod key_revocation;
 mod keys;
 mod lifecycle;
 mod limits;
+mod mfa;
 mod openapi;
 mod options;
 mod otp;

@@ -8,6 +8,7 @@
 mod events;
 mod keys;
 mod limits;
+mod mfa;
 mod pats;
 mod rotation;
 mod sessions;

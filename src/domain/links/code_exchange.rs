@@ -7,8 +7,9 @@ use url::Url;
 
 use super::EmailLinks;
 use crate::domain::errors::AuthError;
+use crate::domain::mfa::SignIn;
 use crate::domain::redirects::with_param;
-use crate::domain::sessions::{AuthMethod, ClientInfo, IssuedSession};
+use crate::domain::sessions::{AuthMethod, ClientInfo};
 use crate::domain::tickets::{Purpose, TicketOptions, pkce_matches};
 use crate::store::UserRecord;
 
@@ -39,13 +40,14 @@ impl EmailLinks {
         Ok(with_param(target, "code", &code))
     }
 
-    /// `POST /token/exchange`: a one-time code and its PKCE verifier for a session.
+    /// `POST /token/exchange`: a one-time code and its PKCE verifier for a session (or,
+    /// with TOTP on, the second step: a link proves only the mailbox).
     pub async fn exchange(
         &self,
         code: &str,
         verifier: &str,
         client: &ClientInfo,
-    ) -> Result<IssuedSession, AuthError> {
+    ) -> Result<SignIn, AuthError> {
         // Spent whatever the verifier: a code gets one attempt.
         let record = self.tickets.redeem(code, Purpose::ExchangeCode).await?;
         let challenge = record.code_challenge.as_deref().unwrap_or_default();
@@ -62,17 +64,16 @@ impl EmailLinks {
         }
         let user_id = user.id;
         // The link's code proves control of the mailbox: `email`, like an emailed code.
-        let issued = self
-            .sessions
-            .create(user, client, &[AuthMethod::Email])
-            .await?;
-        self.record(
-            "signin-succeeded",
-            user_id,
-            client,
-            json!({ "method": "link" }),
-        )
-        .await;
-        Ok(issued)
+        let outcome = self.mfa.sign_in(user, client, &[AuthMethod::Email]).await?;
+        if let SignIn::Session(_) = outcome {
+            self.record(
+                "signin-succeeded",
+                user_id,
+                client,
+                json!({ "method": "link" }),
+            )
+            .await;
+        }
+        Ok(outcome)
     }
 }

@@ -32,6 +32,7 @@ use uuid::Uuid;
 
 use crate::config::Rate;
 use crate::domain::errors::AuthError;
+use crate::domain::mfa::SecondFactor;
 use crate::domain::passwords::Passwords;
 use crate::domain::pats;
 use crate::domain::profile;
@@ -58,6 +59,8 @@ pub struct EmailLinks {
     mailer: Arc<Mailer>,
     passwords: Arc<Passwords>,
     sessions: Arc<Sessions>,
+    /// Ends the sign-ins of links (a session, or the second step when TOTP is on).
+    mfa: Arc<SecondFactor>,
     /// Who may sign up, with which roles, and where links may lead.
     policy: SignUpPolicy,
     /// Wrong current passwords count as failed sign-ins of the account.
@@ -66,13 +69,13 @@ pub struct EmailLinks {
 
 impl EmailLinks {
     /// The flows under the sign-up `policy`; wrong current passwords count against
-    /// `failed_signins_per_account`.
+    /// `failed_signins_per_account`; sign-ins end through `mfa`.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         mailer: Arc<Mailer>,
         passwords: Arc<Passwords>,
-        sessions: Arc<Sessions>,
+        mfa: Arc<SecondFactor>,
         policy: SignUpPolicy,
         failed_signins_per_account: Rate,
     ) -> Self {
@@ -87,7 +90,8 @@ impl EmailLinks {
             clock,
             mailer,
             passwords,
-            sessions,
+            sessions: mfa.sessions().clone(),
+            mfa,
             policy,
         }
     }
@@ -260,7 +264,10 @@ impl EmailLinks {
                     .await?;
             }
             Purpose::PasswordReset => return self.reset_form(&user, target).await,
-            Purpose::ExchangeCode | Purpose::PasswordResetForm | Purpose::EmailOtp => {
+            Purpose::ExchangeCode
+            | Purpose::PasswordResetForm
+            | Purpose::EmailOtp
+            | Purpose::MfaTotp => {
                 return Err(AuthError::InvalidTicket);
             }
         }

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::EmailLinks;
 use crate::domain::errors::AuthError;
 use crate::domain::profile::{self, NewProfile, new_user};
-use crate::domain::sessions::ClientInfo;
+use crate::domain::sessions::{self, ClientInfo};
 use crate::domain::tickets::{Purpose, TicketOptions};
 use crate::store::{StoreError, UserRecord, UserUpdate};
 use crate::support::email::EmailKind;
@@ -92,9 +92,9 @@ impl EmailLinks {
 
     /// The mailbox of `user` was just proven by `route`, other than the account's own
     /// verification link. If the account was unverified, whoever registered the address
-    /// may not be its holder (a pre-registered account): every session ends and the
-    /// password set before the address was proven goes, so the holder alone has access
-    /// (and sets a password by reset). Marks the address verified.
+    /// may not be its holder (a pre-registered account): every session and PAT ends, and
+    /// the password and second factor set before the address was proven go, so the holder
+    /// alone has access (and sets a password by reset). Marks the address verified.
     pub(crate) async fn claim_mailbox(
         &self,
         user: &UserRecord,
@@ -118,13 +118,25 @@ impl EmailLinks {
         let (revoked, pats_revoked) = self
             .end_access(user.id, None, "unverified-account-claimed", client)
             .await?;
-        if had_password || revoked > 0 || pats_revoked > 0 {
+        // So is a second factor: a pre-registrant's authenticator would otherwise lock the
+        // holder out, or stand in for the holder's own.
+        let event = sessions::event(
+            now,
+            "mfa-reset",
+            Some(user.id),
+            None,
+            client,
+            json!({ "by": "unverified-account-claimed", "route": route }),
+        );
+        let mfa_removed = self.store.remove_mfa(user.id, &event).await?;
+        if had_password || revoked > 0 || pats_revoked > 0 || mfa_removed {
             self.record(
                 "unverified-account-claimed",
                 user.id,
                 client,
                 json!({ "route": route, "passwordRemoved": had_password,
-                        "sessionsRevoked": revoked, "patsRevoked": pats_revoked }),
+                        "sessionsRevoked": revoked, "patsRevoked": pats_revoked,
+                        "mfaRemoved": mfa_removed }),
             )
             .await;
         }

@@ -43,6 +43,20 @@ impl AuthMethod {
             Self::Mfa => "mfa",
         }
     }
+
+    /// The method of an `amr` name, if it is one of these.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Password,
+            Self::Email,
+            Self::Pat,
+            Self::Otp,
+            Self::Recovery,
+            Self::Mfa,
+        ]
+        .into_iter()
+        .find(|method| method.as_str() == name)
+    }
 }
 
 /// The names of `methods`, as a session keeps them.

@@ -1,4 +1,5 @@
-//! `/admin/users...`: list, read, create, change, disable, enable and delete users.
+//! `/admin/users...`: list, read, create, change, disable, enable and delete users, and
+//! reset their second factor.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -26,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(disable_user))
         .routes(routes!(enable_user))
+        .routes(routes!(reset_mfa))
 }
 
 /// A user as administrators see it: the User plus `disabled` and `updatedAt`.
@@ -371,4 +373,37 @@ async fn delete_user(
 ) -> Result<Json<&'static str>, ApiError> {
     state.admin.delete_user(user_id(&id)?, &actor).await?;
     Ok(Json("OK"))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}/mfa",
+    operation_id = "adminResetUserMfa",
+    tag = "admin",
+    summary = "Reset a user's second factor",
+    description = "Removes the user's TOTP secret (enabled or pending) and recovery codes and \
+        turns TOTP off, so sign-ins no longer ask for a code: for a user who lost the \
+        authenticator and the recovery codes (check who is asking first). Sessions are kept. \
+        A user without a second factor is left as it is. Recorded as an `mfa-reset` \
+        security event.",
+    params(("id" = Uuid, Path, description = "The user id.")),
+    security(("adminSecret" = [])),
+    responses(
+        (status = 204, description = "Reset (or there was nothing to reset)."),
+        (status = 401, description = doc::INVALID_ADMIN_SECRET, body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 404, description = "`user-not-found` (or the id is not a UUID).",
+            body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE_COOKIES, body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
+async fn reset_mfa(
+    State(state): State<AppState>,
+    Client(actor): Client,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.mfa.reset(user_id(&id)?, &actor).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

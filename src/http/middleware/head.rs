@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use crate::http::error::ApiError;
 
 /// Whether a GET of this path changes state: following an emailed link spends its ticket,
-/// the SSR bounce rotates the refresh token.
+/// the SSR bounce rotates the refresh token, a TOTP generation replaces a pending secret.
 fn get_changes_state(path: &str) -> bool {
     let path = path.strip_prefix("/v1").unwrap_or(path);
-    matches!(path, "/verify" | "/token/refresh")
+    matches!(path, "/verify" | "/token/refresh" | "/mfa/totp/generate")
 }
 
 /// Middleware: a HEAD of a route whose GET changes state answers 405 (`Allow: GET`) without

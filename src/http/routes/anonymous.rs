@@ -93,8 +93,8 @@ async fn anonymous(
         .await?;
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
     Ok(no_store(Json(SignInResponse {
-        session: deliver(&state, &cookies, mode, session),
-        mfa: (),
+        session: Some(deliver(&state, &cookies, mode, session)),
+        mfa: None,
     })))
 }
 

@@ -4,20 +4,20 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tower_cookies::Cookies;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::transport::deliver;
+use super::transport::deliver_sign_in;
 use crate::domain::profile::NewProfile;
 use crate::http::AppState;
 use crate::http::cookies::{AuthModeHeader, requested_mode};
 use crate::http::error::{ApiError, ErrorBody, doc};
 use crate::http::extract::client::Client;
 use crate::http::extract::json::Json;
-use crate::http::views::{OkBody, SessionBody, no_store};
+use crate::http::views::{OkBody, SessionOrChallenge, no_store};
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -121,13 +121,6 @@ struct VerifyRequest {
     otp: String,
 }
 
-/// `{session}`: Nhost's `SignInOTPEmailVerifyResponse`.
-#[derive(Serialize, ToSchema)]
-#[schema(as = SignInOtpEmailVerifyResponse)]
-struct VerifyResponse {
-    session: SessionBody,
-}
-
 #[utoipa::path(
     post,
     path = "/signin/otp/email/verify",
@@ -148,10 +141,13 @@ struct VerifyResponse {
             description = "`cookie` for cookie transport (see the API description)."),
     ),
     responses(
-        (status = 200, description = "The session. `Cache-Control: no-store`.",
-            body = VerifyResponse,
-            headers(("Set-Cookie" = String, description = "Cookie mode only: the access \
-                cookie, the refresh cookie and the `tessera-session` hint."))),
+        (status = 200, description = "`{session, mfa}`: the session (Nhost's \
+            `SignInOTPEmailVerifyResponse`), or, when the user has TOTP on, \
+            `session: null` and `mfa: {ticket}` for `POST /signin/mfa/totp` (a code proves \
+            only the mailbox). `Cache-Control: no-store`.",
+            body = SessionOrChallenge,
+            headers(("Set-Cookie" = String, description = "Cookie mode only, with a session: \
+                the access cookie, the refresh cookie and the `tessera-session` hint."))),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a missing \
             field, an invalid email, an `otp` that is not 6 digits.", body = ErrorBody),
         (status = 401, description = "`invalid-otp`: see above; `disabled-user` (only with \
@@ -172,12 +168,11 @@ async fn verify_code(
     headers: HeaderMap,
     Json(request): Json<VerifyRequest>,
 ) -> Result<Response, ApiError> {
-    let session = state
+    let outcome = state
         .email_otp
         .verify(&request.email, &request.otp, &client)
         .await?;
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
-    Ok(no_store(Json(VerifyResponse {
-        session: deliver(&state, &cookies, mode, session),
-    })))
+    let body = SessionOrChallenge::from(deliver_sign_in(&state, &cookies, mode, outcome));
+    Ok(no_store(Json(body)))
 }

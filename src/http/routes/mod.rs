@@ -9,6 +9,7 @@ pub mod email;
 pub mod email_otp;
 pub mod health;
 mod link_options;
+pub mod mfa;
 pub mod openapi;
 pub mod password;
 pub mod passwordless;
@@ -27,7 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use super::AppState;
 
 /// The API proper: sign-up, sign-in, tokens, sign-out, the user, emailed links, anonymous
-/// users, PATs and email codes. Each handler runs to completion.
+/// users, PATs, email codes and the second factor. Each handler runs to completion.
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(signup::router())
@@ -42,6 +43,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(anonymous::router())
         .merge(pats::router())
         .merge(email_otp::router())
+        .merge(mfa::router())
 }
 
 /// Health, version, the JWKS and discovery.

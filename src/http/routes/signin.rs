@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::transport::{deliver, set_device_cookie};
+use super::transport::{deliver_sign_in, set_device_cookie};
+use crate::domain::mfa::SignIn;
 use crate::http::AppState;
 use crate::http::cookies::{AuthModeHeader, DEVICE_COOKIE, raw_cookie_values, requested_mode};
 use crate::http::error::{ApiError, ErrorBody, doc};
@@ -54,11 +55,14 @@ struct SignInRequest {
             description = "`cookie` for cookie transport (see the API description)."),
     ),
     responses(
-        (status = 200, description = "The session (`mfa` is always `null`). \
-            `Cache-Control: no-store`.", body = SignInResponse,
+        (status = 200, description = "The session and `mfa: null`; or, when the user has \
+            TOTP on, `session: null` and `mfa: {ticket}`: no token and no session cookie until \
+            `POST /signin/mfa/totp` with the ticket and a code. `Cache-Control: no-store`.",
+            body = SignInResponse,
             headers(("Set-Cookie" = String, description = "The device cookie \
-                `tessera-device` (every mode); in cookie mode also the access cookie, the \
-                refresh cookie and the `tessera-session` hint."))),
+                `tessera-device` (every mode, also before a second step); in cookie mode, \
+                with a session, also the access cookie, the refresh cookie and the \
+                `tessera-session` hint."))),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a missing \
             field.", body = ErrorBody),
         (status = 401, description = "`invalid-email-password`: wrong password, or no such \
@@ -79,14 +83,17 @@ async fn sign_in(
     Json(request): Json<SignInRequest>,
 ) -> Result<Response, ApiError> {
     let device_cookies = raw_cookie_values(&headers, DEVICE_COOKIE);
-    let session = state
+    let outcome = state
         .email_password
         .sign_in(&request.email, &request.password, &device_cookies, &client)
         .await?;
-    set_device_cookie(&state, &cookies, &session);
+    // The password was right either way: the device cookie proves that much.
+    let user_id = match &outcome {
+        SignIn::Session(session) => session.user.id,
+        SignIn::SecondFactor { user, .. } => user.id,
+    };
+    set_device_cookie(&state, &cookies, user_id);
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
-    Ok(no_store(Json(SignInResponse {
-        session: deliver(&state, &cookies, mode, session),
-        mfa: (),
-    })))
+    let body: SignInResponse = deliver_sign_in(&state, &cookies, mode, outcome);
+    Ok(no_store(Json(body)))
 }

@@ -138,7 +138,7 @@ async fn sign_up(
         )
         .await?;
     if let Some(session) = &session {
-        set_device_cookie(&state, &cookies, session);
+        set_device_cookie(&state, &cookies, session.user.id);
     }
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
     let session = session.map(|s| deliver(&state, &cookies, mode, s));

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::transport::deliver;
+use super::transport::{deliver, deliver_sign_in};
 use crate::config::AuthMode;
 use crate::domain::errors::AuthError;
 use crate::domain::redirects::{allowed_redirect, with_param};
@@ -21,7 +21,7 @@ use crate::http::error::{ApiError, ErrorBody, doc};
 use crate::http::extract::bearer::bearer_token;
 use crate::http::extract::client::Client;
 use crate::http::extract::json::{Json, OptionalJson};
-use crate::http::views::{OkBody, SessionBody, SessionPayload, no_store};
+use crate::http::views::{OkBody, SessionBody, SessionOrChallenge, no_store};
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -248,8 +248,8 @@ struct ExchangeRequest {
     code_verifier: String,
 }
 
-/// `POST /token/exchange {code, codeVerifier}`: `{session}` (Nhost's `SessionPayload`), with
-/// cookies in cookie mode.
+/// `POST /token/exchange {code, codeVerifier}`: `{session, mfa}` (Nhost's `SessionPayload`,
+/// or the second step), with cookies in cookie mode.
 #[utoipa::path(
     post,
     path = "/token/exchange",
@@ -263,11 +263,13 @@ struct ExchangeRequest {
             description = "`cookie` for cookie transport (see the API description)."),
     ),
     responses(
-        (status = 200, description = "`{session}`, as Nhost's `SessionPayload`. \
+        (status = 200, description = "`{session, mfa}`: the session (Nhost's \
+            `SessionPayload`), or, when the user has TOTP on, `session: null` \
+            and `mfa: {ticket}` for `POST /signin/mfa/totp` (a link proves only the mailbox). \
             `Cache-Control: no-store`.",
-            body = SessionPayload,
-            headers(("Set-Cookie" = String, description = "Cookie mode only: the access \
-                cookie, the refresh cookie and the `tessera-session` hint."))),
+            body = SessionOrChallenge,
+            headers(("Set-Cookie" = String, description = "Cookie mode only, with a session: \
+                the access cookie, the refresh cookie and the `tessera-session` hint."))),
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a \
             missing field.", body = ErrorBody),
         (status = 401, description = "`invalid-ticket`: the code is invalid, used or expired, \
@@ -286,12 +288,11 @@ async fn exchange(
     headers: HeaderMap,
     Json(request): Json<ExchangeRequest>,
 ) -> Result<Response, ApiError> {
-    let session = state
+    let outcome = state
         .links
         .exchange(&request.code, &request.code_verifier, &client)
         .await?;
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
-    Ok(no_store(Json(SessionPayload {
-        session: deliver(&state, &cookies, mode, session),
-    })))
+    let body = SessionOrChallenge::from(deliver_sign_in(&state, &cookies, mode, outcome));
+    Ok(no_store(Json(body)))
 }

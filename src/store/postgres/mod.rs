@@ -7,6 +7,7 @@
 mod events;
 mod keys;
 mod limits;
+mod mfa;
 mod pats;
 mod sessions;
 mod tickets;

@@ -29,6 +29,7 @@ pub(super) fn user_from_row(row: &PgRow) -> sqlx::Result<UserRecord> {
         is_anonymous: row.try_get("is_anonymous")?,
         metadata: row.try_get("metadata")?,
         disabled: row.try_get("disabled")?,
+        active_mfa_type: row.try_get("active_mfa_type")?,
     })
 }
 
@@ -38,8 +39,9 @@ impl UserStore for PgStore {
         sqlx::query(
             "INSERT INTO users (id, created_at, updated_at, email, email_verified, phone_number,
                  phone_number_verified, password_hash, password_changed_at, display_name,
-                 avatar_url, locale, default_role, roles, is_anonymous, metadata, disabled)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                 avatar_url, locale, default_role, roles, is_anonymous, metadata, disabled,
+                 active_mfa_type)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(user.id)
         .bind(user.created_at)
@@ -58,6 +60,7 @@ impl UserStore for PgStore {
         .bind(user.is_anonymous)
         .bind(&user.metadata)
         .bind(user.disabled)
+        .bind(&user.active_mfa_type)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -187,7 +190,8 @@ impl UserStore for PgStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        // Sessions, their refresh tokens and tickets go by ON DELETE CASCADE.
+        // Sessions, their refresh tokens, tickets, the TOTP secret and recovery codes go by
+        // ON DELETE CASCADE.
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -70,8 +70,8 @@ impl UpkeepStore for SqliteStore {
         ended_before: OffsetDateTime,
         batch: i64,
     ) -> StoreResult<u64> {
-        // Sessions and tickets go with the user (ON DELETE CASCADE); its events age out
-        // with TESSERA_EVENT_RETENTION like everyone's.
+        // Sessions, tickets, TOTP secrets and recovery codes go with the user (ON DELETE
+        // CASCADE); its events age out with TESSERA_EVENT_RETENTION like everyone's.
         Ok(sqlx::query(
             "DELETE FROM users WHERE id IN (
                  SELECT u.id FROM users u

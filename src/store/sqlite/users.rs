@@ -31,6 +31,7 @@ pub(super) fn user_from_row(row: &SqliteRow) -> sqlx::Result<UserRecord> {
         is_anonymous: row.try_get("is_anonymous")?,
         metadata: row.try_get::<Json<serde_json::Value>, _>("metadata")?.0,
         disabled: row.try_get("disabled")?,
+        active_mfa_type: row.try_get("active_mfa_type")?,
     })
 }
 
@@ -49,8 +50,9 @@ impl UserStore for SqliteStore {
         sqlx::query(
             "INSERT INTO users (id, created_at, updated_at, email, email_verified, phone_number,
                  phone_number_verified, password_hash, password_changed_at, display_name,
-                 avatar_url, locale, default_role, roles, is_anonymous, metadata, disabled)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 avatar_url, locale, default_role, roles, is_anonymous, metadata, disabled,
+                 active_mfa_type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )
         .bind(user.id)
         .bind(to_micros(user.created_at))
@@ -69,6 +71,7 @@ impl UserStore for SqliteStore {
         .bind(user.is_anonymous)
         .bind(Json(&user.metadata))
         .bind(user.disabled)
+        .bind(&user.active_mfa_type)
         .execute(&self.pool)
         .await
         .map_err(email_conflict)?;
