@@ -110,7 +110,16 @@ impl PersonalAccessTokens {
         let expires_at = expiry(expires_at, now)?;
         let metadata = metadata.unwrap_or_else(|| json!({}));
         profile::check_metadata(&metadata)?;
-        if !self.sessions.recent_sign_in(session_id).await? {
+        let user = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if !self
+            .sessions
+            .may_make_sensitive_change(&user, session_id)
+            .await?
+        {
             return Err(AuthError::ElevatedClaimRequired);
         }
         if self.store.live_pats(user_id, now).await?.len() >= MAX_PER_USER {

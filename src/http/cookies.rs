@@ -137,6 +137,11 @@ impl CookiePolicy {
         }
     }
 
+    /// Replaces the access cookie alone (a step-up: the refresh cookie and the session stay).
+    pub fn set_access(&self, cookies: &Cookies, access_token: String, max_age: Duration) {
+        cookies.add(self.cookie(self.access_name, access_token, "/".into(), true, max_age));
+    }
+
     /// Clears all three cookies: same names, paths and domain, empty, `Max-Age=0`. Sent
     /// whether or not the request carried them (the refresh cookie never reaches /signout).
     pub fn clear(&self, cookies: &Cookies) {

@@ -35,5 +35,6 @@ mod sessions;
 mod sessions_authentication;
 mod signout;
 mod smtp_sink;
+mod step_up;
 mod takeover;
 mod verifiers;

@@ -21,7 +21,7 @@ use crate::smtp_sink::{SmtpSink, link, otp};
 const ADMIN_SECRET: &str = "an-admin-secret-of-at-least-32-characters";
 
 /// The TOTP code of a base32 secret at unix time `at`, computed by pyotp.
-fn pyotp_code(secret: &str, at: i64) -> String {
+pub(crate) fn pyotp_code(secret: &str, at: i64) -> String {
     let output = std::process::Command::new("python3")
         .args([
             "-c",
@@ -40,24 +40,24 @@ fn pyotp_code(secret: &str, at: i64) -> String {
 }
 
 /// The code of the server's current time.
-fn code_now(app: &TestApp, secret: &str) -> String {
+pub(crate) fn code_now(app: &TestApp, secret: &str) -> String {
     pyotp_code(secret, app.clock.now().unix_timestamp())
 }
 
 /// Moves the server to the next 30-second step and returns its code (a step is accepted
 /// once: every use needs a step of its own).
-fn next_code(app: &TestApp, secret: &str) -> String {
+pub(crate) fn next_code(app: &TestApp, secret: &str) -> String {
     app.clock.advance(Duration::from_secs(30));
     code_now(app, secret)
 }
 
 /// A wrong code for this instant.
-fn wrong(code: &str) -> String {
+pub(crate) fn wrong(code: &str) -> String {
     let n: u32 = code.parse().unwrap();
     format!("{:06}", (n + 1) % 1_000_000)
 }
 
-async fn get(app: &TestApp, path: &str, bearer: &str) -> reqwest::Response {
+pub(crate) async fn get(app: &TestApp, path: &str, bearer: &str) -> reqwest::Response {
     app.client
         .get(app.url(path))
         .bearer_auth(bearer)
@@ -66,7 +66,7 @@ async fn get(app: &TestApp, path: &str, bearer: &str) -> reqwest::Response {
         .unwrap()
 }
 
-async fn signed_up(app: &TestApp, email: &str) -> Value {
+pub(crate) async fn signed_up(app: &TestApp, email: &str) -> Value {
     let response = post(
         app,
         "/auth/signup/email-password",
@@ -81,7 +81,7 @@ async fn signed_up(app: &TestApp, email: &str) -> Value {
 }
 
 /// `GET /mfa/totp/generate` with a session's token: the body.
-async fn generate(app: &TestApp, session: &Value) -> Value {
+pub(crate) async fn generate(app: &TestApp, session: &Value) -> Value {
     let token = session["accessToken"].as_str().unwrap();
     let response = get(app, "/auth/mfa/totp/generate", token).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -91,7 +91,12 @@ async fn generate(app: &TestApp, session: &Value) -> Value {
     body
 }
 
-async fn change(app: &TestApp, session: &Value, code: &str, kind: &str) -> reqwest::Response {
+pub(crate) async fn change(
+    app: &TestApp,
+    session: &Value,
+    code: &str,
+    kind: &str,
+) -> reqwest::Response {
     let token = session["accessToken"].as_str().unwrap();
     post(
         app,
@@ -103,7 +108,7 @@ async fn change(app: &TestApp, session: &Value, code: &str, kind: &str) -> reqwe
 }
 
 /// Enables TOTP for a session's user; returns (secret, recovery codes).
-async fn enable(app: &TestApp, session: &Value) -> (String, Vec<String>) {
+pub(crate) async fn enable(app: &TestApp, session: &Value) -> (String, Vec<String>) {
     let body = generate(app, session).await;
     let secret = body["totpSecret"].as_str().unwrap().to_owned();
     let codes: Vec<String> = serde_json::from_value(body["recoveryCodes"].clone()).unwrap();
@@ -114,7 +119,7 @@ async fn enable(app: &TestApp, session: &Value) -> (String, Vec<String>) {
 }
 
 /// A password sign-in that must answer the second step: the ticket.
-async fn ticket(app: &TestApp, email: &str) -> String {
+pub(crate) async fn ticket(app: &TestApp, email: &str) -> String {
     let response = sign_in(app, email, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
@@ -125,7 +130,7 @@ async fn ticket(app: &TestApp, email: &str) -> String {
     ticket
 }
 
-async fn second_step(app: &TestApp, ticket: &str, otp: &str) -> reqwest::Response {
+pub(crate) async fn second_step(app: &TestApp, ticket: &str, otp: &str) -> reqwest::Response {
     post(
         app,
         "/auth/signin/mfa/totp",
@@ -135,7 +140,7 @@ async fn second_step(app: &TestApp, ticket: &str, otp: &str) -> reqwest::Respons
     .await
 }
 
-async fn session_of(response: reqwest::Response) -> Value {
+pub(crate) async fn session_of(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     audit_session(&body["session"]);

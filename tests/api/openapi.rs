@@ -51,6 +51,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/user/mfa"),
     ("POST", "/user/mfa/recovery-codes"),
     ("POST", "/signin/mfa/totp"),
+    ("POST", "/elevate/totp"),
     ("GET", "/admin/users"),
     ("POST", "/admin/users"),
     ("GET", "/admin/users/{id}"),

@@ -13,10 +13,15 @@ use crate::store::{StoreError, UserRecord, UserUpdate};
 use crate::support::email::EmailKind;
 
 impl EmailLinks {
-    /// `POST /user/email/change`: emails a confirmation link to the new address.
+    /// `POST /user/email/change`: emails a confirmation link to the new address. Asks what
+    /// every sensitive change asks ([`Sessions::may_make_sensitive_change`]): a recent
+    /// authentication of this session, with the second factor when the user has one.
+    ///
+    /// [`Sessions::may_make_sensitive_change`]: crate::domain::sessions::Sessions::may_make_sensitive_change
     pub async fn request_email_change(
         &self,
         user_id: Uuid,
+        session_id: Uuid,
         new_email: &str,
         redirect_to: Option<&str>,
         code_challenge: Option<String>,
@@ -24,14 +29,21 @@ impl EmailLinks {
         let redirect_to = self.policy.redirect_target(redirect_to)?;
         let new_email = profile::normalise_email(new_email)?;
         self.policy.check_domain(&new_email)?;
-        if self.store.user_by_email(&new_email).await?.is_some() {
-            return Err(AuthError::EmailAlreadyInUse);
-        }
         let user = self
             .store
             .user_by_id(user_id)
             .await?
             .ok_or(AuthError::InvalidToken)?;
+        if !self
+            .sessions
+            .may_make_sensitive_change(&user, session_id)
+            .await?
+        {
+            return Err(AuthError::ElevatedClaimRequired);
+        }
+        if self.store.user_by_email(&new_email).await?.is_some() {
+            return Err(AuthError::EmailAlreadyInUse);
+        }
         let options = TicketOptions {
             redirect_to: Some(redirect_to),
             code_challenge,

@@ -132,9 +132,25 @@ impl EmailLinks {
             .user_by_id(user_id)
             .await?
             .ok_or(AuthError::InvalidToken)?;
+        let has_second_factor = user.active_mfa_type.is_some();
         match current_password {
-            Some(current) => self.confirm_password(&user, current, client).await?,
-            None if self.sessions.recent_sign_in(current_session).await? => {}
+            // With a second factor, the current password is not enough: the session must
+            // have proved the second factor recently.
+            Some(current) => {
+                self.confirm_password(&user, current, client).await?;
+                if has_second_factor
+                    && !self
+                        .sessions
+                        .may_make_sensitive_change(&user, current_session)
+                        .await?
+                {
+                    return Err(AuthError::ElevatedClaimRequired);
+                }
+            }
+            None if self
+                .sessions
+                .may_make_sensitive_change(&user, current_session)
+                .await? => {}
             None => return Err(AuthError::ElevatedClaimRequired),
         }
         self.set_password(&user, password, UserUpdate::default())

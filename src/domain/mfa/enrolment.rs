@@ -154,6 +154,13 @@ impl SecondFactor {
         client: &ClientInfo,
     ) -> Result<Vec<String>, AuthError> {
         let user = self.enrolling_user(user_id, session_id).await?;
+        if !self
+            .sessions
+            .may_make_sensitive_change(&user, session_id)
+            .await?
+        {
+            return Err(AuthError::ElevatedClaimRequired);
+        }
         let codes = codes::new_recovery_codes(&self.rng);
         let tags = self.recovery_tags(user.id, &codes);
         let now = self.clock.now();

@@ -30,7 +30,7 @@ pub use enrolment::Enrolment;
 use crate::config::{MfaConfig, Rate};
 use crate::domain::errors::AuthError;
 use crate::domain::rate_limits::{Bucket, FailedSignIns};
-use crate::domain::sessions::{self, AuthMethod, ClientInfo, IssuedSession, Sessions};
+use crate::domain::sessions::{self, AuthMethod, ClientInfo, IssuedSession, Sessions, SteppedUp};
 use crate::domain::tickets::{Purpose, TicketOptions, Tickets};
 use crate::store::{Store, StoreError, UserRecord};
 use crate::support::clock::Clock;
@@ -222,6 +222,51 @@ impl SecondFactor {
         )
         .await;
         Ok(issued)
+    }
+
+    /// `POST /elevate/totp`: a step-up. The signed-in user proves the second factor again
+    /// (a TOTP code, or a recovery code) on this session, whose `auth_time` becomes now and
+    /// whose methods gain `otp` (or `rec`) and `mfa`; answers an access token that says so.
+    /// Wrong codes count against the user's limit, as at sign-in.
+    pub async fn elevate(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        otp: &str,
+        client: &ClientInfo,
+    ) -> Result<SteppedUp, AuthError> {
+        let user = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if user.active_mfa_type.as_deref() != Some("totp") {
+            return Err(AuthError::DisabledMfaTotp);
+        }
+        self.code_failures.check(Bucket::User(user.id)).await?;
+        let Some(proof) = self.check_code(&user, otp, true, client).await? else {
+            self.record_failure(&user, Some(session_id), "elevate", client)
+                .await?;
+            return Err(AuthError::InvalidTotp);
+        };
+        let added = match proof {
+            Proof::Totp => [AuthMethod::Otp, AuthMethod::Mfa],
+            Proof::RecoveryCode => [AuthMethod::Recovery, AuthMethod::Mfa],
+        };
+        let stepped = self.sessions.step_up(user.id, session_id, &added).await?;
+        let proof = match proof {
+            Proof::Totp => "totp",
+            Proof::RecoveryCode => "recovery-code",
+        };
+        self.record(
+            "mfa-step-up",
+            user.id,
+            Some(session_id),
+            client,
+            json!({ "proof": proof }),
+        )
+        .await;
+        Ok(stepped)
     }
 
     /// The check every change of the second factor makes first: the session must have

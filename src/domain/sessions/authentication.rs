@@ -137,6 +137,21 @@ impl Sessions {
         Ok(!require_mfa || has_method(&session, AuthMethod::Mfa))
     }
 
+    /// Whether `session_id` may make a sensitive change of `user`'s account now (a password
+    /// or email change, a new personal access token, new recovery codes): authenticated
+    /// within `TESSERA_RECENT_AUTH_WINDOW`, not by a PAT, and, when the user has a second
+    /// factor, with it (`mfa` in the session's methods, from a second-step sign-in or a
+    /// step-up). So a stolen password alone, or a session only a password opened, cannot
+    /// make these changes on an account that has a second factor.
+    pub async fn may_make_sensitive_change(
+        &self,
+        user: &UserRecord,
+        session_id: Uuid,
+    ) -> Result<bool, AuthError> {
+        self.recent_authentication(session_id, user.active_mfa_type.is_some())
+            .await
+    }
+
     /// The session, if its latest authentication is recent and it was not started by a PAT.
     async fn recent(&self, session_id: Uuid) -> Result<Option<SessionRecord>, AuthError> {
         let session = self

@@ -73,7 +73,9 @@ struct ChangeEmailRequest {
     summary = "Change the email address",
     description = "Emails a confirmation link (valid 24 h) to the new address; the address \
         changes when the link is followed. The old address is then told, with a link (valid \
-        7 days) that puts it back and ends every session of the user.",
+        7 days) that puts it back and ends every session of the user. Needs a session \
+        authenticated within `TESSERA_RECENT_AUTH_WINDOW`, not by a PAT, and with the \
+        second factor when the user has one (else 403 `elevated-claim-required`).",
     request_body(content = ChangeEmailRequest, description = "The new address."),
     security(("bearer" = []), ("accessCookie" = [])),
     responses(
@@ -81,8 +83,9 @@ struct ChangeEmailRequest {
         (status = 400, description = "`invalid-request`: malformed or mistyped JSON, an \
             invalid email; `redirect-not-allowed`.", body = ErrorBody),
         (status = 401, description = doc::INVALID_TOKEN, body = ErrorBody),
-        (status = 403, description = "`email-domain-not-allowed`; `invalid-origin` (cookies \
-            from a foreign origin).", body = ErrorBody),
+        (status = 403, description = "`elevated-claim-required`: no recent (second-factor) \
+            authentication; `email-domain-not-allowed`; `invalid-origin` (cookies from a \
+            foreign origin).", body = ErrorBody),
         (status = 409, description = "`email-already-in-use`.", body = ErrorBody),
         (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
         (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
@@ -100,6 +103,7 @@ async fn change_email(
         .links
         .request_email_change(
             claims.sub,
+            claims.sid,
             &request.new_email,
             options.redirect_to.as_deref(),
             request.code_challenge.or(options.code_challenge),

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::transport::deliver;
 use crate::domain::errors::AuthError;
 use crate::http::AppState;
-use crate::http::cookies::{AuthModeHeader, requested_mode};
+use crate::http::cookies::{AuthModeHeader, CookiePolicy, requested_mode};
 use crate::http::error::{ApiError, ErrorBody, doc};
 use crate::http::extract::bearer::Authenticated;
 use crate::http::extract::client::Client;
@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change))
         .routes(routes!(recovery_codes))
         .routes(routes!(sign_in))
+        .routes(routes!(elevate))
 }
 
 /// Nhost's `TotpGenerateResponse`, plus the recovery codes.
@@ -254,5 +255,92 @@ async fn sign_in(
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);
     Ok(no_store(Json(SessionPayload {
         session: deliver(&state, &cookies, mode, session),
+    })))
+}
+
+/// A step-up: a TOTP code (or a recovery code) for the signed-in session.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ElevateTotpRequest)]
+struct ElevateRequest {
+    /// A TOTP code (6 digits) or a recovery code.
+    otp: String,
+}
+
+/// The access token of a stepped-up session.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ElevateResponse)]
+struct ElevateResponse {
+    /// With `amr` holding `otp` (or `rec`) and `mfa`, and `auth_time` now. Left out when the
+    /// request was authenticated by the access cookie (the cookie carries it), unless
+    /// `TESSERA_EXPOSE_ACCESS_TOKEN=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_token: Option<String>,
+    access_token_expires_in: u64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/elevate/totp",
+    operation_id = "elevateTotp",
+    tag = "user",
+    summary = "Step up: prove the second factor again",
+    description = "For a signed-in user with TOTP on: a right TOTP code (or a recovery code) \
+        makes this session's latest authentication now and adds `otp` (or `rec`) and `mfa` \
+        to its methods, which the sensitive changes need (password and email change, new \
+        personal access tokens, new recovery codes: see the README's second-factor section). \
+        Answers a new access token carrying `amr` and `auth_time`; the refresh token stays \
+        (its next rotation carries them too). A request authenticated by the access cookie \
+        gets the new token in that cookie. Wrong codes count against the user (5 in 15 \
+        minutes, then 429).",
+    request_body(content = ElevateRequest, description = "The code."),
+    security(("bearer" = []), ("accessCookie" = [])),
+    responses(
+        (status = 200, description = "The new access token. `Cache-Control: no-store`.",
+            body = ElevateResponse,
+            headers(("Set-Cookie" = String, description = "Cookie-authenticated requests \
+                only: the access cookie."))),
+        (status = 400, description = "`invalid-request`: malformed or mistyped JSON, a \
+            missing field.", body = ErrorBody),
+        (status = 401, description = "`invalid-token`; `invalid-totp`: a wrong or already \
+            used code; `disabled-mfa-totp`: TOTP is not on.", body = ErrorBody),
+        (status = 403, description = doc::INVALID_ORIGIN, body = ErrorBody),
+        (status = 413, description = doc::PAYLOAD_TOO_LARGE, body = ErrorBody),
+        (status = 415, description = doc::UNSUPPORTED_MEDIA_TYPE, body = ErrorBody),
+        (status = 429, description = "`too-many-requests`: too many wrong codes of this \
+            user.", body = ErrorBody),
+        (status = 500, description = doc::INTERNAL_ERROR, body = ErrorBody),
+        (status = 503, description = doc::SERVICE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
+async fn elevate(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    Client(client): Client,
+    cookies: Cookies,
+    headers: HeaderMap,
+    Json(request): Json<ElevateRequest>,
+) -> Result<Response, ApiError> {
+    let stepped = state
+        .mfa
+        .elevate(claims.sub, claims.sid, &request.otp, &client)
+        .await?;
+    let by_cookie = !headers.contains_key(axum::http::header::AUTHORIZATION);
+    let policy = CookiePolicy::new(&state.config);
+    let access_token = if by_cookie {
+        let left = (stepped.session.expires_at - state.clock.now()).max(time::Duration::ZERO);
+        policy.set_access(
+            &cookies,
+            stepped.access_token.clone(),
+            left.try_into().unwrap_or_default(),
+        );
+        policy.expose_access_token.then_some(stepped.access_token)
+    } else {
+        Some(stepped.access_token)
+    };
+    Ok(no_store(Json(ElevateResponse {
+        access_token,
+        access_token_expires_in: stepped.access_token_expires_in,
     })))
 }
