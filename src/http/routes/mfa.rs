@@ -330,11 +330,7 @@ async fn elevate(
     let policy = CookiePolicy::new(&state.config);
     let access_token = if by_cookie {
         let left = (stepped.session.expires_at - state.clock.now()).max(time::Duration::ZERO);
-        policy.set_access(
-            &cookies,
-            stepped.access_token.clone(),
-            left.try_into().unwrap_or_default(),
-        );
+        policy.set_access(&cookies, stepped.access_token.clone(), left);
         policy.expose_access_token.then_some(stepped.access_token)
     } else {
         Some(stepped.access_token)
