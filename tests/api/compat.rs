@@ -4,7 +4,9 @@
 //! createPAT / signInPAT with the session the SDK then holds, and a sign-in with an emailed
 //! one-time code read from the server's outbox (nhost.test.mjs); anonymous sign-in and
 //! deanonymize, a PKCE link through tokenExchange, password change and reset, email change
-//! and verification (flows.test.mjs); and the README's list of the SDK calls Tessera does
+//! and verification (flows.test.mjs); the TOTP second factor (changeUserMfa,
+//! verifyChangeUserMfa, the MFA ticket of signInEmailPassword, verifySignInMfaTotp, getUser:
+//! mfa.test.mjs, codes from pyotp); and the README's list of the SDK calls Tessera does
 //! not serve, checked against the SDK itself.
 
 use std::path::PathBuf;
@@ -36,6 +38,7 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
                 "--test-reporter=spec",
                 "nhost.test.mjs",
                 "flows.test.mjs",
+                "mfa.test.mjs",
             ])
             .env("TESSERA_URL", auth_url)
             .env("OUTBOX_DIR", &outbox)
@@ -60,6 +63,11 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
     assert!(
         !report.contains("skipped 1") && report.contains("one-time code"),
         "the email-code test ran: {report}"
+    );
+    assert!(
+        report.contains("verifySignInMfaTotp: a wrong code is refused")
+            && !report.contains("an earlier step failed"),
+        "the MFA flow ran: {report}"
     );
 }
 
