@@ -238,7 +238,47 @@ async fn without_totp_there_is_nothing_to_step_up_with(backend: Backend) {
     );
 }
 
+async fn a_cookie_session_steps_up_in_its_access_cookie(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink, &[]).await;
+    let session = signed_up(&app, &unique_email()).await;
+    let (secret, _) = enable(&app, &session).await;
+    let response = app
+        .client
+        .post(app.url("/auth/elevate/totp"))
+        .header(
+            "cookie",
+            format!("__Host-tessera-token={}", token(&session)),
+        )
+        .header("origin", "http://localhost:4000")
+        .json(&json!({ "otp": next_code(&app, &secret) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let set: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let access = set
+        .iter()
+        .find_map(|c| c.strip_prefix("__Host-tessera-token="))
+        .and_then(|rest| rest.split(';').next())
+        .expect("the access cookie is replaced");
+    assert!(
+        set.iter().all(|c| !c.contains("refresh-token")),
+        "a step-up leaves the refresh cookie alone: {set:?}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("accessToken").is_none(), "{body}");
+    let claims = claims(&app, access).await;
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]), "{claims}");
+}
+
 both_backends!(
+    a_cookie_session_steps_up_in_its_access_cookie,
     a_second_step_sign_in_says_so_in_amr_and_auth_time,
     sensitive_changes_need_the_second_factor_once_it_is_on,
     a_new_pat_needs_the_second_factor_too,
