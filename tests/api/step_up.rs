@@ -277,7 +277,100 @@ async fn a_cookie_session_steps_up_in_its_access_cookie(backend: Backend) {
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]), "{claims}");
 }
 
+/// A PAT, made with `token` (which must be allowed to make one).
+async fn new_pat(app: &TestApp, token: &str) -> String {
+    let expires_at = (app.clock.now() + time::Duration::days(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let response = post(
+        app,
+        "/auth/pat",
+        json!({ "expiresAt": expires_at }),
+        Some(token),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let pat = body["personalAccessToken"].as_str().unwrap().to_owned();
+    audit_secret(&pat);
+    pat
+}
+
+async fn sign_in_with_pat(app: &TestApp, pat: &str) -> reqwest::Response {
+    post(
+        app,
+        "/auth/signin/pat",
+        json!({ "personalAccessToken": pat }),
+        None,
+    )
+    .await
+}
+
+async fn turning_totp_on_revokes_the_pats_made_without_it(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink, &[]).await;
+    let session = signed_up(&app, &unique_email()).await;
+    // Made while a password was all the account had (say, by whoever stole it).
+    let pat = new_pat(&app, &token(&session)).await;
+    assert_eq!(sign_in_with_pat(&app, &pat).await.status(), StatusCode::OK);
+    enable(&app, &session).await;
+    assert_error(
+        sign_in_with_pat(&app, &pat).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid-pat",
+    )
+    .await;
+}
+
+async fn a_pat_session_cannot_step_up(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink, &[]).await;
+    let session = signed_up(&app, &unique_email()).await;
+    let (secret, _) = enable(&app, &session).await;
+    let response = elevate(&app, &token(&session), &next_code(&app, &secret)).await;
+    let stepped: Value = response.json().await.unwrap();
+    let pat = new_pat(&app, stepped["accessToken"].as_str().unwrap()).await;
+    let pat_session = session_of(sign_in_with_pat(&app, &pat).await).await;
+    assert_error(
+        elevate(&app, &token(&pat_session), &next_code(&app, &secret)).await,
+        StatusCode::FORBIDDEN,
+        "elevated-claim-required",
+    )
+    .await;
+}
+
+async fn code_checks_are_limited_per_ip(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink, &[("TESSERA_RATE_LIMIT_SIGNIN", "3/1m")]).await;
+    let session = signed_up(&app, &unique_email()).await;
+    enable(&app, &session).await;
+    // Concurrent guesses from one client are cut by the sign-in family's per-IP bucket,
+    // whatever the route that checks a code.
+    let mut statuses = Vec::new();
+    for path in [
+        "/auth/elevate/totp",
+        "/auth/signin/mfa/totp",
+        "/auth/user/mfa",
+        "/auth/elevate/totp",
+    ] {
+        let body = match path {
+            "/auth/signin/mfa/totp" => json!({ "ticket": "mfaTotp:x", "otp": "123456" }),
+            "/auth/user/mfa" => json!({ "code": "123456", "activeMfaType": "" }),
+            _ => json!({ "otp": "123456" }),
+        };
+        statuses.push(
+            post(&app, path, body, Some(&token(&session)))
+                .await
+                .status(),
+        );
+    }
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+}
+
 both_backends!(
+    turning_totp_on_revokes_the_pats_made_without_it,
+    a_pat_session_cannot_step_up,
+    code_checks_are_limited_per_ip,
     a_cookie_session_steps_up_in_its_access_cookie,
     a_second_step_sign_in_says_so_in_amr_and_auth_time,
     sensitive_changes_need_the_second_factor_once_it_is_on,

@@ -9,6 +9,7 @@ use super::codes;
 use super::qr;
 use super::{Proof, SecondFactor};
 use crate::domain::errors::AuthError;
+use crate::domain::pats;
 use crate::domain::rate_limits::Bucket;
 use crate::domain::sessions::{self, ClientInfo};
 use crate::store::UserRecord;
@@ -139,7 +140,21 @@ impl SecondFactor {
             self.store.remove_mfa(user.id, &event).await?
         };
         match (changed, activate) {
-            (true, _) => Ok(()),
+            (true, true) => {
+                // A PAT made while a password was enough would sign in without the code
+                // for the rest of its life: it goes.
+                pats::revoke_all(
+                    self.store.as_ref(),
+                    user.id,
+                    now,
+                    "mfa-enabled",
+                    "user",
+                    client,
+                )
+                .await?;
+                Ok(())
+            }
+            (true, false) => Ok(()),
             (false, true) => Err(AuthError::TotpAlreadyActive),
             (false, false) => Err(AuthError::DisabledMfaTotp),
         }

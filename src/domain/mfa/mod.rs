@@ -243,6 +243,11 @@ impl SecondFactor {
         if user.active_mfa_type.as_deref() != Some("totp") {
             return Err(AuthError::DisabledMfaTotp);
         }
+        // A PAT's session never counts as a recent authentication; stepping it up would
+        // give a token that other services would take for one.
+        if self.store.session_from_pat(session_id).await? {
+            return Err(AuthError::ElevatedClaimRequired);
+        }
         self.code_failures.check(Bucket::User(user.id)).await?;
         let Some(proof) = self.check_code(&user, otp, true, client).await? else {
             self.record_failure(&user, Some(session_id), "elevate", client)

@@ -23,9 +23,17 @@ fn family(method: &Method, path: &str) -> Option<Family> {
         method
     };
     match (method, path) {
-        (&Method::POST, "/signin/email-password" | "/signin/pat" | "/signin/otp/email/verify") => {
-            Some(Family::SignIn)
-        }
+        // Every route that checks a password or a code: guesses from one client are cut
+        // here, before any per-account or per-user count.
+        (
+            &Method::POST,
+            "/signin/email-password"
+            | "/signin/pat"
+            | "/signin/otp/email/verify"
+            | "/signin/mfa/totp"
+            | "/elevate/totp"
+            | "/user/mfa",
+        ) => Some(Family::SignIn),
         (&Method::POST, "/signup/email-password" | "/signin/anonymous") => Some(Family::SignUp),
         (&Method::POST, "/token" | "/token/exchange") | (&Method::GET, "/token/refresh") => {
             Some(Family::Refresh)
