@@ -29,10 +29,12 @@ pub trait MfaStore: Send + Sync + 'static {
     async fn use_totp_step(&self, user_id: Uuid, step: i64) -> StoreResult<bool>;
     /// Enables TOTP: confirms the pending secret, sets `active_mfa_type = 'totp'` and
     /// records `event`, in one transaction. False (nothing changed) without a pending
-    /// secret or when already enabled.
+    /// secret, when already enabled, or when the pending secret is no longer
+    /// `secret_sealed` (the one whose code was checked: a `generate` in between replaced it).
     async fn enable_totp(
         &self,
         user_id: Uuid,
+        secret_sealed: &[u8],
         now: OffsetDateTime,
         event: &SecurityEventRecord,
     ) -> StoreResult<bool>;

@@ -56,9 +56,24 @@ pub async fn a_pending_secret_is_replaced_until_enabled_then_never(store: Arc<dy
     );
 
     let enabled = event(NOW, "mfa-enabled", Some(user.id), None);
-    assert!(store.enable_totp(user.id, later, &enabled).await.unwrap());
     assert!(
-        !store.enable_totp(user.id, later, &enabled).await.unwrap(),
+        !store
+            .enable_totp(user.id, b"sealed-1", later, &enabled)
+            .await
+            .unwrap(),
+        "a code checked against a secret replaced since does not enable the new one"
+    );
+    assert!(
+        store
+            .enable_totp(user.id, b"sealed-2", later, &enabled)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .enable_totp(user.id, b"sealed-2", later, &enabled)
+            .await
+            .unwrap(),
         "enabled once"
     );
     let user_row = store.user_by_id(user.id).await.unwrap().unwrap();
@@ -99,7 +114,10 @@ pub async fn a_pending_secret_is_replaced_until_enabled_then_never(store: Arc<dy
             .unwrap()
     );
     assert!(
-        !store.enable_totp(stranger, NOW, &enabled).await.unwrap(),
+        !store
+            .enable_totp(stranger, b"x", NOW, &enabled)
+            .await
+            .unwrap(),
         "no secret, nothing to enable"
     );
 }
@@ -167,6 +185,7 @@ pub async fn recovery_codes_are_single_use_and_replaced_as_a_set(store: Arc<dyn 
     store
         .enable_totp(
             user.id,
+            b"sealed",
             NOW,
             &event(NOW, "mfa-enabled", Some(user.id), None),
         )
@@ -239,6 +258,7 @@ pub async fn removal_clears_everything_once(store: Arc<dyn Store>) {
     store
         .enable_totp(
             user.id,
+            b"sealed",
             NOW,
             &event(NOW, "mfa-enabled", Some(user.id), None),
         )
@@ -277,6 +297,7 @@ pub async fn a_deleted_user_takes_its_second_factor_along(store: Arc<dyn Store>)
     store
         .enable_totp(
             user.id,
+            b"sealed",
             NOW,
             &event(NOW, "mfa-enabled", Some(user.id), None),
         )

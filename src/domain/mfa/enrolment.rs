@@ -104,9 +104,16 @@ impl SecondFactor {
         if !activate && !active {
             return Err(AuthError::DisabledMfaTotp);
         }
-        if activate && self.store.totp_secret(user.id).await?.is_none() {
-            return Err(AuthError::NoTotpSecret);
-        }
+        // The pending secret the code is checked against; enabling confirms only that one.
+        let pending = match activate {
+            true => Some(
+                self.store
+                    .totp_secret(user.id)
+                    .await?
+                    .ok_or(AuthError::NoTotpSecret)?,
+            ),
+            false => None,
+        };
         self.code_failures.check(Bucket::User(user.id)).await?;
         // Enabling proves the app holds the secret: a TOTP code, never a recovery code.
         let proof = self.check_code(&user, code, !activate, client).await?;
@@ -135,7 +142,10 @@ impl SecondFactor {
             json!({ "type": "totp", "proof": proof }),
         );
         let changed = if activate {
-            self.store.enable_totp(user.id, now, &event).await?
+            let sealed = pending.as_ref().map(|p| p.secret_sealed.as_slice());
+            self.store
+                .enable_totp(user.id, sealed.unwrap_or_default(), now, &event)
+                .await?
         } else {
             self.store.remove_mfa(user.id, &event).await?
         };
@@ -155,7 +165,12 @@ impl SecondFactor {
                 Ok(())
             }
             (true, false) => Ok(()),
-            (false, true) => Err(AuthError::TotpAlreadyActive),
+            // Enabled meanwhile, or the pending secret was replaced after its code was
+            // checked: that code proved the old secret, not the one now pending.
+            (false, true) => match self.store.user_by_id(user.id).await? {
+                Some(now) if now.active_mfa_type.is_some() => Err(AuthError::TotpAlreadyActive),
+                _ => Err(AuthError::InvalidTotp),
+            },
             (false, false) => Err(AuthError::DisabledMfaTotp),
         }
     }

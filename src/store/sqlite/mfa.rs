@@ -100,6 +100,7 @@ impl MfaStore for SqliteStore {
     async fn enable_totp(
         &self,
         user_id: Uuid,
+        secret_sealed: &[u8],
         now: OffsetDateTime,
         event: &SecurityEventRecord,
     ) -> StoreResult<bool> {
@@ -107,10 +108,12 @@ impl MfaStore for SqliteStore {
         let enabled = sqlx::query(
             "UPDATE users SET active_mfa_type = 'totp', updated_at = ?2
              WHERE id = ?1 AND active_mfa_type IS NULL
-               AND EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = ?1)",
+               AND EXISTS (SELECT 1 FROM totp_secrets
+                           WHERE user_id = ?1 AND secret_sealed = ?3 AND confirmed_at IS NULL)",
         )
         .bind(user_id)
         .bind(to_micros(now))
+        .bind(secret_sealed)
         .execute(&mut *tx)
         .await?
         .rows_affected()
