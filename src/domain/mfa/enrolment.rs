@@ -5,9 +5,9 @@
 use serde_json::json;
 use uuid::Uuid;
 
+use super::SecondFactor;
 use super::codes;
 use super::qr;
-use super::{Proof, SecondFactor};
 use crate::domain::errors::AuthError;
 use crate::domain::pats;
 use crate::domain::rate_limits::Bucket;
@@ -129,10 +129,7 @@ impl SecondFactor {
         } else {
             "mfa-disabled"
         };
-        let proof = match proof {
-            Proof::Totp => "totp",
-            Proof::RecoveryCode => "recovery-code",
-        };
+        let proof = proof.name();
         let event = sessions::event(
             now,
             kind,

@@ -60,6 +60,24 @@ enum Proof {
     RecoveryCode,
 }
 
+impl Proof {
+    /// How security events name it.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery-code",
+        }
+    }
+
+    /// What it adds to a session's `amr`.
+    fn methods(self) -> [AuthMethod; 2] {
+        match self {
+            Self::Totp => [AuthMethod::Otp, AuthMethod::Mfa],
+            Self::RecoveryCode => [AuthMethod::Recovery, AuthMethod::Mfa],
+        }
+    }
+}
+
 /// The second factor.
 pub struct SecondFactor {
     store: Arc<dyn Store>,
@@ -204,15 +222,9 @@ impl SecondFactor {
             .flatten()
             .filter_map(|name| name.as_str().and_then(AuthMethod::from_name))
             .collect();
-        methods.extend(match proof {
-            Proof::Totp => [AuthMethod::Otp, AuthMethod::Mfa],
-            Proof::RecoveryCode => [AuthMethod::Recovery, AuthMethod::Mfa],
-        });
+        methods.extend(proof.methods());
         let issued = self.sessions.create(user, client, &methods).await?;
-        let method = match proof {
-            Proof::Totp => "totp",
-            Proof::RecoveryCode => "recovery-code",
-        };
+        let method = proof.name();
         self.record(
             "signin-succeeded",
             user_id,
@@ -254,15 +266,9 @@ impl SecondFactor {
                 .await?;
             return Err(AuthError::InvalidTotp);
         };
-        let added = match proof {
-            Proof::Totp => [AuthMethod::Otp, AuthMethod::Mfa],
-            Proof::RecoveryCode => [AuthMethod::Recovery, AuthMethod::Mfa],
-        };
+        let added = proof.methods();
         let stepped = self.sessions.step_up(user.id, session_id, &added).await?;
-        let proof = match proof {
-            Proof::Totp => "totp",
-            Proof::RecoveryCode => "recovery-code",
-        };
+        let proof = proof.name();
         self.record(
             "mfa-step-up",
             user.id,
