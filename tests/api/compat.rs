@@ -6,8 +6,11 @@
 //! deanonymize, a PKCE link through tokenExchange, password change and reset, email change
 //! and verification (flows.test.mjs); the TOTP second factor (changeUserMfa,
 //! verifyChangeUserMfa, the MFA ticket of signInEmailPassword, verifySignInMfaTotp, getUser:
-//! mfa.test.mjs, codes from pyotp); and the README's list of the SDK calls Tessera does
-//! not serve, checked against the SDK itself.
+//! mfa.test.mjs, codes from pyotp); passkeys (signUpWebauthn, signInWebauthn with and
+//! without an email, addSecurityKey, elevateWebauthn and their verify calls, and the refusals
+//! of a replayed credential, another origin and an email in use: webauthn.test.mjs, the
+//! authenticator played by soft-authenticator.mjs on node:crypto); and the README's list of
+//! the SDK calls Tessera does not serve, checked against the SDK itself.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -19,6 +22,12 @@ fn compat_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat/nhost")
 }
 
+/// The passkeys' relying party: the page of the app on localhost:3000 (not Tessera's own
+/// origin, as an app served apart from its auth server), which the soft authenticator puts in
+/// its client data.
+const WEBAUTHN_RP_ID: &str = "localhost";
+const WEBAUTHN_ORIGIN: &str = "http://localhost:3000";
+
 async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
     npm_ci(&compat_dir());
     let app = TestApp::spawn_realtime_with(
@@ -26,6 +35,8 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
         &[
             ("TESSERA_ALLOWED_REDIRECT_URLS", "https://app.example.com"),
             ("TESSERA_CUSTOM_CLAIMS", r#"{"org":"metadata.org"}"#),
+            ("TESSERA_WEBAUTHN_RP_ID", WEBAUTHN_RP_ID),
+            ("TESSERA_WEBAUTHN_ORIGINS", WEBAUTHN_ORIGIN),
         ],
     )
     .await;
@@ -39,11 +50,14 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
                 "nhost.test.mjs",
                 "flows.test.mjs",
                 "mfa.test.mjs",
+                "webauthn.test.mjs",
             ])
             .env("TESSERA_URL", auth_url)
             .env("OUTBOX_DIR", &outbox)
             .env("TESSERA_OUTBOX_DIR", &outbox)
             .env("APP_URL", "https://app.example.com/welcome")
+            .env("WEBAUTHN_RP_ID", WEBAUTHN_RP_ID)
+            .env("WEBAUTHN_ORIGIN", WEBAUTHN_ORIGIN)
             .current_dir(compat_dir())
             .output()
             .expect("node runs")
@@ -68,6 +82,11 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
         report.contains("verifySignInMfaTotp: a wrong code is refused")
             && !report.contains("an earlier step failed"),
         "the MFA flow ran: {report}"
+    );
+    assert!(
+        report.contains("elevateWebauthn + verifyElevateWebauthn")
+            && report.contains("the same step-up assertion sent again is refused"),
+        "the passkey flow ran to its end: {report}"
     );
 }
 
