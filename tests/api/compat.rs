@@ -85,7 +85,8 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
     );
     assert!(
         report.contains("elevateWebauthn + verifyElevateWebauthn")
-            && report.contains("the same step-up assertion sent again is refused"),
+            && report.contains("the same step-up assertion sent again is refused")
+            && report.contains("the passkey now signs in to the password account"),
         "the passkey flow ran to its end: {report}"
     );
 }

@@ -262,6 +262,7 @@ test('passkeys through the SDK: sign up, sign in, add a key, step up', async (t)
     assert.notEqual(session.refreshToken, before.refreshToken, 'not a new session');
     const claims = jwtPayload(session.accessToken);
     assert.equal(claims.sub, userId);
+    assert.notEqual(claims.sid, jwtPayload(before.accessToken).sid, 'the same session id');
     assert.ok(Array.isArray(claims.amr) && claims.amr.includes('hwk'), `amr: ${JSON.stringify(claims.amr)}`);
     // The SDK keeps sessions only from /signin/, /signup/ and /token answers: an app stores
     // the elevated one itself. Then it is the SDK's session like any other.
@@ -275,5 +276,64 @@ test('passkeys through the SDK: sign up, sign in, add a key, step up', async (t)
       401,
       'invalid-webauthn-challenge',
     );
+  });
+});
+
+// The step-up above elevates a session that a passkey began, whose amr had "hwk" already; here
+// the session is a password's, so "hwk" in the new one can only come from the step-up.
+test('a password account adds a passkey through the SDK and steps up with it', async (t) => {
+  const email = `sdk-passkey-pwd-${Date.now()}-${randomBytes(4).toString('hex')}@example.com`;
+  const phone = new SoftAuthenticator({ origin, backupEligible: true });
+  const nhost = client();
+  let failed = false;
+  const step = (name, fn) =>
+    t.test(name, { skip: failed && 'an earlier step failed' }, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    });
+  let userId;
+  let credentialId;
+
+  await step('signUpEmailPassword: a session whose amr has no "hwk"', async () => {
+    const res = await nhost.auth.signUpEmailPassword({ email, password: 'correct-Horse-battery-9' });
+    assertSession(res.body.session, email);
+    userId = res.body.session.user.id;
+    const amr = jwtPayload(res.body.session.accessToken).amr;
+    assert.ok(Array.isArray(amr) && amr.includes('pwd') && !amr.includes('hwk'), `amr: ${JSON.stringify(amr)}`);
+  });
+
+  await step('addSecurityKey + verifyAddSecurityKey on the password session', async () => {
+    const options = (await nhost.auth.addSecurityKey()).body;
+    assert.equal(options.user?.name, email);
+    assert.deepEqual(options.excludeCredentials ?? [], [], 'credentials excluded for an account without any');
+    const credential = phone.create(options);
+    credentialId = credential.id;
+    const added = await nhost.auth.verifyAddSecurityKey({ credential, nickname: 'phone' });
+    assert.equal(added.body.nickname, 'phone');
+  });
+
+  await step('verifyElevateWebauthn: the new session\'s amr adds "hwk" to "pwd"', async () => {
+    const before = nhost.getUserSession();
+    const options = (await nhost.auth.elevateWebauthn()).body;
+    assert.deepEqual(options.allowCredentials.map((c) => c.id), [credentialId]);
+    const res = await nhost.auth.verifyElevateWebauthn({ credential: phone.get(options) });
+    assertSession(res.body.session, email);
+    const claims = jwtPayload(res.body.session.accessToken);
+    const old = jwtPayload(before.accessToken);
+    assert.equal(claims.sub, userId);
+    assert.notEqual(claims.sid, old.sid, 'the same session id');
+    assert.ok(claims.amr.includes('hwk') && claims.amr.includes('pwd'), `amr: ${JSON.stringify(claims.amr)}`);
+    assert.ok(claims.auth_time >= old.auth_time, `auth_time went back: ${old.auth_time} -> ${claims.auth_time}`);
+  });
+
+  await step('the passkey now signs in to the password account, with no email typed', async () => {
+    const fresh = client();
+    const options = (await fresh.auth.signInWebauthn()).body;
+    const res = await fresh.auth.verifySignInWebauthn({ credential: phone.get(options) });
+    assert.equal(res.body.session?.user?.id, userId);
   });
 });
