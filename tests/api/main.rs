@@ -25,6 +25,7 @@ mod mfa;
 mod openapi;
 mod options;
 mod otp;
+mod passkey_recovery;
 mod pats;
 mod process;
 mod properties;
