@@ -135,6 +135,8 @@ async fn passkeys_in_chromium(backend: Backend) {
         output.status.success(),
         "the passkeys browser test failed:\n{report}"
     );
+    // Each browser test and the counts, for --nocapture.
+    eprintln!("{report}");
     drop((app, step_up, expiry));
 }
 
