@@ -17,6 +17,7 @@ use crate::domain::health::Health;
 use crate::domain::keys::KeyService;
 use crate::domain::links::EmailLinks;
 use crate::domain::mfa::SecondFactor;
+use crate::domain::passkeys::Passkeys;
 use crate::domain::passwords::Passwords;
 use crate::domain::pats::PersonalAccessTokens;
 use crate::domain::rate_limits::IpLimits;
@@ -149,6 +150,21 @@ impl Application {
             clock.clone(),
             sessions.clone(),
         ));
+        let passkeys = Arc::new(
+            Passkeys::new(
+                store.clone(),
+                clock.clone(),
+                &config.webauthn,
+                mfa.clone(),
+                links.clone(),
+            )
+            .context("cannot set up passkeys (TESSERA_WEBAUTHN_*)")?,
+        );
+        if config.webauthn.rp_id.is_none() {
+            tracing::warn!(
+                "passkeys are off: the public URL's host is an IP address, which no browser accepts as a relying party id; set TESSERA_WEBAUTHN_RP_ID to a domain to turn them on"
+            );
+        }
         let ip_limits = Arc::new(IpLimits::new(&config.rate_limits));
         let health = Arc::new(Health::new(store.clone()));
         crate::support::metrics::handle();
@@ -180,6 +196,7 @@ impl Application {
                 anonymous,
                 email_otp,
                 mfa,
+                passkeys,
                 admin,
                 pats,
                 ip_limits,

@@ -22,6 +22,7 @@ mod sessions;
 mod source;
 mod tokens;
 mod values;
+mod webauthn;
 
 pub use accounts::AccountConfig;
 pub use claims::{ClaimSource, CustomClaims, HASURA_NAMESPACE};
@@ -38,6 +39,7 @@ pub use roles::{RoleConfig, valid_role_name};
 pub use server::{ClientIpHeader, ConnectionConfig, ServerConfig};
 pub use sessions::SessionConfig;
 pub use tokens::TokenConfig;
+pub use webauthn::WebauthnConfig;
 
 use source::{Source, error};
 
@@ -66,6 +68,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub logging: LogConfig,
     pub mfa: MfaConfig,
+    pub webauthn: WebauthnConfig,
 }
 
 impl Config {
@@ -105,6 +108,7 @@ impl Config {
             retention: RetentionConfig::parse(&env)?,
             logging: LogConfig::parse(&env)?,
             mfa: MfaConfig::parse(&env)?,
+            webauthn: WebauthnConfig::parse(&env, &server)?,
             database,
             server,
         })

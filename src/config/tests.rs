@@ -382,6 +382,7 @@ fn every_setting_is_documented_in_the_readme_and_the_env_example() {
         include_str!("server.rs"),
         include_str!("sessions.rs"),
         include_str!("tokens.rs"),
+        include_str!("webauthn.rs"),
     ];
     let read: std::collections::BTreeSet<String> = sections
         .iter()

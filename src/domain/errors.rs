@@ -78,8 +78,40 @@ pub enum AuthError {
     /// What an anonymous user may not do (a second factor needs an account).
     #[error("anonymous users cannot do this: upgrade to an account first")]
     ForbiddenAnonymous,
+    /// Passkeys are off: no relying party id (the public URL's host is an IP address and
+    /// `TESSERA_WEBAUTHN_RP_ID` is not set).
+    #[error("passkeys are not configured on this server: set TESSERA_WEBAUTHN_RP_ID")]
+    WebauthnNotConfigured,
+    /// The challenge answered is unknown, used, expired, or of another ceremony or user.
+    #[error(
+        "the WebAuthn challenge is unknown, used, expired or not for this request; start again"
+    )]
+    InvalidWebauthnChallenge,
+    /// The authenticator's answer failed a check: origin, relying party, signature, user
+    /// verification, or a credential that is not registered (to this user).
+    #[error("the passkey could not be verified")]
+    InvalidWebauthnCredential,
+    /// The signature counter did not go up: the passkey may have been cloned.
+    #[error(
+        "the passkey's signature counter went backwards, which a cloned authenticator does; the sign-in was refused and recorded"
+    )]
+    WebauthnCounterRegressed,
+    #[error("this passkey is already registered")]
+    WebauthnCredentialExists,
+    #[error("the account has no passkey")]
+    NoPasskey,
+    #[error("no such passkey")]
+    PasskeyNotFound,
+    /// Removing it would leave the account no way to sign in.
+    #[error(
+        "this is the account's last way to sign in: set a password or add another passkey first"
+    )]
+    LastSignInMethod,
     #[error("too many attempts; retry later")]
     TooManyRequests(std::time::Duration),
+    /// A failure of the server's own making (never of the request), answered as 500.
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

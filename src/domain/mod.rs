@@ -1,6 +1,6 @@
 //! What Tessera does, free of HTTP and SQL: sign-up and sign-in, sessions and refresh-token
 //! rotation, emailed links and tickets, anonymous users, administration, signing keys and
-//! tokens, passwords, rate limits and upkeep. It reaches the database only through the
+//! tokens, passwords, passkeys, rate limits and upkeep. It reaches the database only through the
 //! store traits, and time only through [`crate::support::clock`].
 
 pub mod admin;
@@ -14,6 +14,7 @@ pub mod health;
 pub mod keys;
 pub mod links;
 pub mod mfa;
+pub mod passkeys;
 pub mod passwords;
 pub mod pats;
 pub mod profile;
@@ -29,5 +30,6 @@ pub mod upkeep;
 /// answers are made of these records, and the HTTP envelope maps `StoreError` (503 for
 /// `Unavailable`, ...). Callers reach storage only through the services.
 pub use crate::store::{
-    EventFilter, PatRecord, SecurityEventRecord, SessionRecord, StoreError, UserRecord,
+    EventFilter, PasskeyRecord, PatRecord, SecurityEventRecord, SessionRecord, StoreError,
+    UserRecord,
 };

@@ -10,7 +10,8 @@
 //! - anonymous users whose last session ended `TESSERA_ANONYMOUS_USER_RETENTION` ago go,
 //!   with their sessions and tickets;
 //! - personal access tokens that expired or were revoked a week ago go (a week, like ended
-//!   sessions, so that an administrator looking into an incident still finds them).
+//!   sessions, so that an administrator looking into an incident still finds them);
+//! - passkey ceremonies begun and never finished go once their challenge has expired.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -68,11 +69,12 @@ pub struct Report {
     pub rate_limits: u64,
     pub anonymous_users: u64,
     pub pats: u64,
+    pub passkey_ceremonies: u64,
 }
 
 impl Report {
     /// Each count with the `kind` label of `tessera_cleanup_removed_total`.
-    pub fn by_kind(&self) -> [(&'static str, u64); 7] {
+    pub fn by_kind(&self) -> [(&'static str, u64); 8] {
         [
             ("sessions", self.sessions),
             ("sealed_successors", self.sealed_successors),
@@ -81,6 +83,7 @@ impl Report {
             ("rate_limits", self.rate_limits),
             ("anonymous_users", self.anonymous_users),
             ("pats", self.pats),
+            ("passkey_ceremonies", self.passkey_ceremonies),
         ]
     }
 }
@@ -143,6 +146,9 @@ pub async fn run_once(
         .await?,
         anonymous_users,
         pats: in_batches(|| store.prune_pats(now - ENDED_PATS_KEPT, BATCH)).await?,
+        // Few rows (each lives `TESSERA_WEBAUTHN_TIMEOUT`, and the routes that make them
+        // are rate-limited per address): one statement.
+        passkey_ceremonies: store.prune_ceremonies(now).await?,
     })
 }
 

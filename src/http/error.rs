@@ -244,6 +244,16 @@ impl From<AuthError> for ApiError {
             AuthError::NoTotpSecret => (S::BAD_REQUEST, "no-totp-secret"),
             AuthError::TotpAlreadyActive => (S::BAD_REQUEST, "totp-already-active"),
             AuthError::ForbiddenAnonymous => (S::FORBIDDEN, "forbidden-anonymous"),
+            AuthError::WebauthnNotConfigured => (S::FORBIDDEN, "webauthn-not-configured"),
+            AuthError::InvalidWebauthnChallenge => (S::UNAUTHORIZED, "invalid-webauthn-challenge"),
+            AuthError::InvalidWebauthnCredential => {
+                (S::UNAUTHORIZED, "invalid-webauthn-credential")
+            }
+            AuthError::WebauthnCounterRegressed => (S::UNAUTHORIZED, "webauthn-counter-regressed"),
+            AuthError::WebauthnCredentialExists => (S::CONFLICT, "webauthn-credential-exists"),
+            AuthError::NoPasskey => (S::BAD_REQUEST, "no-passkey"),
+            AuthError::PasskeyNotFound => (S::NOT_FOUND, "passkey-not-found"),
+            AuthError::LastSignInMethod => (S::FORBIDDEN, "last-sign-in-method"),
             AuthError::TooManyRequests(wait) => {
                 return ApiError {
                     retry_after: Some(wait.as_secs().max(1)),
@@ -254,7 +264,10 @@ impl From<AuthError> for ApiError {
             AuthError::Keys(KeyError::Conflict) => (S::CONFLICT, "rotation-pending"),
             AuthError::Keys(KeyError::NotFound) => (S::NOT_FOUND, "key-not-found"),
             AuthError::Keys(KeyError::Revoked { .. }) => (S::CONFLICT, "key-revoked"),
-            AuthError::Store(_) | AuthError::Keys(_) | AuthError::Hash(_) => {
+            AuthError::Store(_)
+            | AuthError::Keys(_)
+            | AuthError::Hash(_)
+            | AuthError::Internal(_) => {
                 return match err {
                     AuthError::Store(store) => store.into(),
                     other => ApiError::internal(other),

@@ -37,6 +37,7 @@ use crate::domain::email_password::EmailPassword;
 use crate::domain::health::Health;
 use crate::domain::links::EmailLinks;
 use crate::domain::mfa::SecondFactor;
+use crate::domain::passkeys::Passkeys;
 use crate::domain::pats::PersonalAccessTokens;
 use crate::domain::rate_limits::IpLimits;
 use crate::domain::sessions::Sessions;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub email_otp: Arc<EmailOtp>,
     /// The TOTP second factor.
     pub mfa: Arc<SecondFactor>,
+    /// Passkeys (WebAuthn).
+    pub passkeys: Arc<Passkeys>,
     pub admin: Arc<Admin>,
     pub pats: Arc<PersonalAccessTokens>,
     pub ip_limits: Arc<IpLimits>,

@@ -2,7 +2,8 @@
 //!
 //! The domain talks to `dyn Store` only. [`Store`] is the sum of one trait per concept
 //! ([`UserStore`], [`SessionStore`], [`KeyStore`], [`TicketStore`], [`LimitStore`],
-//! [`EventStore`], [`UpkeepStore`], [`PatStore`], [`MfaStore`] and [`DatabaseStore`]), each in its own
+//! [`EventStore`], [`UpkeepStore`], [`PatStore`], [`MfaStore`], [`PasskeyStore`] and
+//! [`DatabaseStore`]), each in its own
 //! file here; each implementation has one file per concept too, and keeps its SQL next to
 //! the code that runs it. The schema lives in `migrations/<backend>/`. Both pass the same
 //! contract suite (`tests/store`).
@@ -13,6 +14,7 @@ mod events;
 mod keys;
 mod limits;
 mod mfa;
+mod passkeys;
 mod pats;
 mod postgres;
 mod records;
@@ -33,6 +35,7 @@ pub use events::EventStore;
 pub use keys::KeyStore;
 pub use limits::LimitStore;
 pub use mfa::MfaStore;
+pub use passkeys::PasskeyStore;
 pub use pats::PatStore;
 pub use records::*;
 pub use sessions::SessionStore;
@@ -59,6 +62,7 @@ pub trait Store:
     + UpkeepStore
     + PatStore
     + MfaStore
+    + PasskeyStore
 {
 }
 
@@ -73,6 +77,7 @@ impl<T> Store for T where
         + UpkeepStore
         + PatStore
         + MfaStore
+        + PasskeyStore
 {
 }
 

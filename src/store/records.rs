@@ -361,3 +361,63 @@ pub struct TotpSecretRecord {
     /// The last time step a code was accepted for (the replay guard).
     pub last_used_step: Option<i64>,
 }
+
+/// A registered passkey, as kept in `webauthn_credentials`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PasskeyRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// The authenticator's id of the credential (unique across users).
+    pub credential_id: Vec<u8>,
+    /// webauthn-rs's serialised credential: what assertions are verified against.
+    pub passkey: Value,
+    /// The signature counter last seen (0: the authenticator keeps none).
+    pub counter: i64,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    /// How the client can reach the authenticator (`internal`, `usb`, `hybrid`...).
+    pub transports: Vec<String>,
+    /// The user's name for it.
+    pub nickname: String,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// What a successful assertion changes of a passkey.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PasskeyUse {
+    pub counter: i64,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    /// The serialised credential with those updated.
+    pub passkey: Value,
+    pub now: OffsetDateTime,
+}
+
+/// What [`PasskeyStore::delete_passkey`](super::PasskeyStore::delete_passkey) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyRemoval {
+    Removed,
+    /// The user has no such passkey.
+    NotFound,
+    /// It is the account's last way to sign in: kept.
+    LastSignInMethod,
+}
+
+/// A WebAuthn ceremony begun by an options route, as kept in `webauthn_ceremonies`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CeremonyRecord {
+    /// SHA-256 of the challenge.
+    pub challenge_hash: Vec<u8>,
+    /// `signup`, `signin`, `add`, `elevate` or `second-factor`.
+    pub purpose: String,
+    /// Who began it, when someone known did.
+    pub user_id: Option<Uuid>,
+    pub session_id: Option<Uuid>,
+    /// webauthn-rs's serialised ceremony state (never sent to a client).
+    pub state: Value,
+    /// The sign-up's email and options, or an MFA ticket's hash.
+    pub payload: Value,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}

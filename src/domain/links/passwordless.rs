@@ -94,7 +94,8 @@ impl EmailLinks {
     /// verification link. If the account was unverified, whoever registered the address
     /// may not be its holder (a pre-registered account): every session and PAT ends, and
     /// the password and second factor set before the address was proven go, so the holder
-    /// alone has access (and sets a password by reset). Marks the address verified.
+    /// alone has access (and sets a password by reset): so do its passkeys. Marks the
+    /// address verified.
     pub(crate) async fn claim_mailbox(
         &self,
         user: &UserRecord,
@@ -129,14 +130,16 @@ impl EmailLinks {
             json!({ "by": "unverified-account-claimed", "route": route }),
         );
         let mfa_removed = self.store.remove_mfa(user.id, &event).await?;
-        if had_password || revoked > 0 || pats_revoked > 0 || mfa_removed {
+        // And so is a passkey: a pre-registrant's would be a door the holder never sees.
+        let passkeys_removed = self.store.delete_passkeys_of(user.id).await?;
+        if had_password || revoked > 0 || pats_revoked > 0 || mfa_removed || passkeys_removed > 0 {
             self.record(
                 "unverified-account-claimed",
                 user.id,
                 client,
                 json!({ "route": route, "passwordRemoved": had_password,
                         "sessionsRevoked": revoked, "patsRevoked": pats_revoked,
-                        "mfaRemoved": mfa_removed }),
+                        "mfaRemoved": mfa_removed, "passkeysRemoved": passkeys_removed }),
             )
             .await;
         }

@@ -16,6 +16,7 @@
 
 mod codes;
 mod enrolment;
+mod passkey_step;
 mod qr;
 
 use std::sync::Arc;

@@ -27,8 +27,13 @@ pub enum AuthMethod {
     Otp,
     /// A recovery code.
     Recovery,
-    /// A second factor, proved in addition to the first (added with `Otp` or `Recovery`).
+    /// A second factor, proved in addition to the first (added with `Otp` or `Recovery`),
+    /// or a passkey, which proves two at once (the device and the user's PIN or biometric).
     Mfa,
+    /// A passkey: proof of possession of a key held by an authenticator.
+    HardwareKey,
+    /// A user-presence test (a passkey's authenticator, which also verified the user).
+    UserPresence,
 }
 
 impl AuthMethod {
@@ -41,6 +46,8 @@ impl AuthMethod {
             Self::Otp => "otp",
             Self::Recovery => "rec",
             Self::Mfa => "mfa",
+            Self::HardwareKey => "hwk",
+            Self::UserPresence => "user",
         }
     }
 
@@ -53,6 +60,8 @@ impl AuthMethod {
             Self::Otp,
             Self::Recovery,
             Self::Mfa,
+            Self::HardwareKey,
+            Self::UserPresence,
         ]
         .into_iter()
         .find(|method| method.as_str() == name)
@@ -184,6 +193,8 @@ mod tests {
             (AuthMethod::Otp, "otp"),
             (AuthMethod::Recovery, "rec"),
             (AuthMethod::Mfa, "mfa"),
+            (AuthMethod::HardwareKey, "hwk"),
+            (AuthMethod::UserPresence, "user"),
         ];
         for (method, name) in all {
             assert_eq!(method.as_str(), name);

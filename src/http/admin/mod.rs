@@ -1,10 +1,11 @@
-//! `/admin/...`: user, session, key, PAT and event administration. Mounted only when
+//! `/admin/...`: user, session, key, PAT, passkey and event administration. Mounted only when
 //! `TESSERA_ADMIN_SECRET` is set (otherwise every `/admin` path is a 404); every request
 //! must carry the secret in `x-tessera-admin-secret`, compared in constant time, or it is
 //! refused with 401 `invalid-admin-secret` before anything else happens.
 
 mod events;
 mod keys;
+mod passkeys;
 mod pats;
 mod sessions;
 mod users;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .merge(sessions::routes())
         .merge(keys::routes())
         .merge(pats::routes())
+        .merge(passkeys::routes())
         .merge(events::routes())
         .route_layer(middleware::from_fn_with_state(state, require_secret))
 }

@@ -32,9 +32,16 @@ fn family(method: &Method, path: &str) -> Option<Family> {
             | "/signin/otp/email/verify"
             | "/signin/mfa/totp"
             | "/elevate/totp"
-            | "/user/mfa",
+            | "/user/mfa"
+            // A passkey cannot be guessed, but each options request keeps a ceremony in
+            // the database until it expires: a flood is cut here. Its verify needs one.
+            | "/signin/webauthn"
+            | "/signin/mfa/webauthn",
         ) => Some(Family::SignIn),
-        (&Method::POST, "/signup/email-password" | "/signin/anonymous") => Some(Family::SignUp),
+        (
+            &Method::POST,
+            "/signup/email-password" | "/signin/anonymous" | "/signup/webauthn",
+        ) => Some(Family::SignUp),
         (&Method::POST, "/token" | "/token/exchange") | (&Method::GET, "/token/refresh") => {
             Some(Family::Refresh)
         }

@@ -11,6 +11,7 @@ pub mod health;
 mod link_options;
 pub mod mfa;
 pub mod openapi;
+pub mod passkeys;
 pub mod password;
 pub mod passwordless;
 pub mod pats;
@@ -21,6 +22,7 @@ pub mod token;
 mod transport;
 pub mod user;
 pub mod verify;
+pub mod webauthn;
 pub mod wellknown;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -28,7 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
 use super::AppState;
 
 /// The API proper: sign-up, sign-in, tokens, sign-out, the user, emailed links, anonymous
-/// users, PATs, email codes and the second factor. Each handler runs to completion.
+/// users, PATs, email codes, the second factor and passkeys. Each handler runs to completion.
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(signup::router())
@@ -44,6 +46,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(pats::router())
         .merge(email_otp::router())
         .merge(mfa::router())
+        .merge(webauthn::router())
+        .merge(passkeys::router())
 }
 
 /// Health, version, the JWKS and discovery.

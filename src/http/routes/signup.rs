@@ -48,7 +48,7 @@ struct SignUpRequest {
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = SignUpOptions)]
-struct SignUpOptionsBody {
+pub(super) struct SignUpOptionsBody {
     /// At most 256 characters; default: the email address.
     display_name: Option<String>,
     /// 2 or 3 letters; default `en`. Emails to the account use this language when a
@@ -72,6 +72,23 @@ struct SignUpOptionsBody {
 }
 
 /// Sign up with email and password.
+impl SignUpOptionsBody {
+    /// The domain's options; a top-level `codeChallenge` wins over the one in `options`.
+    pub(super) fn into_options(self, code_challenge: Option<String>) -> SignUpOptions {
+        SignUpOptions {
+            profile: NewProfile {
+                display_name: self.display_name,
+                locale: self.locale,
+                metadata: self.metadata,
+                default_role: self.default_role,
+                allowed_roles: self.allowed_roles,
+            },
+            redirect_to: self.redirect_to,
+            code_challenge: code_challenge.or(self.code_challenge),
+        }
+    }
+}
+
 #[utoipa::path(
     post,
     path = "/signup/email-password",
@@ -117,25 +134,13 @@ async fn sign_up(
     headers: HeaderMap,
     Json(request): Json<SignUpRequest>,
 ) -> Result<Response, ApiError> {
-    let options = request.options.unwrap_or_default();
+    let options = request
+        .options
+        .unwrap_or_default()
+        .into_options(request.code_challenge);
     let session = state
         .email_password
-        .sign_up(
-            &request.email,
-            &request.password,
-            SignUpOptions {
-                profile: NewProfile {
-                    display_name: options.display_name,
-                    locale: options.locale,
-                    metadata: options.metadata,
-                    default_role: options.default_role,
-                    allowed_roles: options.allowed_roles,
-                },
-                redirect_to: options.redirect_to,
-                code_challenge: request.code_challenge.or(options.code_challenge),
-            },
-            &client,
-        )
+        .sign_up(&request.email, &request.password, options, &client)
         .await?;
     if let Some(session) = &session {
         set_device_cookie(&state, &cookies, session.user.id);

@@ -33,36 +33,45 @@ pub(super) fn user_from_row(row: &PgRow) -> sqlx::Result<UserRecord> {
     })
 }
 
+/// Inserts a user row (alone, or inside a transaction that adds more).
+pub(super) async fn insert_user_row<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    user: &UserRecord,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, created_at, updated_at, email, email_verified, phone_number,
+             phone_number_verified, password_hash, password_changed_at, display_name,
+             avatar_url, locale, default_role, roles, is_anonymous, metadata, disabled,
+             active_mfa_type)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(user.id)
+    .bind(user.created_at)
+    .bind(user.updated_at)
+    .bind(&user.email)
+    .bind(user.email_verified)
+    .bind(&user.phone_number)
+    .bind(user.phone_number_verified)
+    .bind(&user.password_hash)
+    .bind(user.password_changed_at)
+    .bind(&user.display_name)
+    .bind(&user.avatar_url)
+    .bind(&user.locale)
+    .bind(&user.default_role)
+    .bind(Json(&user.roles))
+    .bind(user.is_anonymous)
+    .bind(&user.metadata)
+    .bind(user.disabled)
+    .bind(&user.active_mfa_type)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl UserStore for PgStore {
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO users (id, created_at, updated_at, email, email_verified, phone_number,
-                 phone_number_verified, password_hash, password_changed_at, display_name,
-                 avatar_url, locale, default_role, roles, is_anonymous, metadata, disabled,
-                 active_mfa_type)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-        )
-        .bind(user.id)
-        .bind(user.created_at)
-        .bind(user.updated_at)
-        .bind(&user.email)
-        .bind(user.email_verified)
-        .bind(&user.phone_number)
-        .bind(user.phone_number_verified)
-        .bind(&user.password_hash)
-        .bind(user.password_changed_at)
-        .bind(&user.display_name)
-        .bind(&user.avatar_url)
-        .bind(&user.locale)
-        .bind(&user.default_role)
-        .bind(Json(&user.roles))
-        .bind(user.is_anonymous)
-        .bind(&user.metadata)
-        .bind(user.disabled)
-        .bind(&user.active_mfa_type)
-        .execute(&self.pool)
-        .await?;
+        insert_user_row(&self.pool, user).await?;
         Ok(())
     }
 

@@ -1,0 +1,249 @@
+//! Passkeys, Postgres flavour (the domain's `passkeys` module states the rules; the schema
+//! is migration 0008).
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{Postgres, Row, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::PgStore;
+use super::events::insert_event;
+use super::users::insert_user_row;
+use crate::store::{
+    CeremonyRecord, PasskeyRecord, PasskeyRemoval, PasskeyStore, PasskeyUse, SecurityEventRecord,
+    StoreResult, UserRecord,
+};
+
+fn passkey_from_row(row: &PgRow) -> sqlx::Result<PasskeyRecord> {
+    Ok(PasskeyRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        credential_id: row.try_get("credential_id")?,
+        passkey: row.try_get("passkey")?,
+        counter: row.try_get("counter")?,
+        backup_eligible: row.try_get("backup_eligible")?,
+        backup_state: row.try_get("backup_state")?,
+        transports: row.try_get::<Json<Vec<String>>, _>("transports")?.0,
+        nickname: row.try_get("nickname")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
+
+fn ceremony_from_row(row: &PgRow) -> sqlx::Result<CeremonyRecord> {
+    Ok(CeremonyRecord {
+        challenge_hash: row.try_get("challenge_hash")?,
+        purpose: row.try_get("purpose")?,
+        user_id: row.try_get("user_id")?,
+        session_id: row.try_get("session_id")?,
+        state: row.try_get("state")?,
+        payload: row.try_get("payload")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+async fn insert_passkey_row(
+    tx: &mut Transaction<'_, Postgres>,
+    passkey: &PasskeyRecord,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO webauthn_credentials (id, user_id, credential_id, passkey, counter,
+             backup_eligible, backup_state, transports, nickname, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(passkey.id)
+    .bind(passkey.user_id)
+    .bind(&passkey.credential_id)
+    .bind(&passkey.passkey)
+    .bind(passkey.counter)
+    .bind(passkey.backup_eligible)
+    .bind(passkey.backup_state)
+    .bind(Json(&passkey.transports))
+    .bind(&passkey.nickname)
+    .bind(passkey.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl PasskeyStore for PgStore {
+    async fn insert_ceremony(&self, ceremony: &CeremonyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO webauthn_ceremonies (challenge_hash, purpose, user_id, session_id, state,
+                 payload, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&ceremony.challenge_hash)
+        .bind(&ceremony.purpose)
+        .bind(ceremony.user_id)
+        .bind(ceremony.session_id)
+        .bind(&ceremony.state)
+        .bind(&ceremony.payload)
+        .bind(ceremony.created_at)
+        .bind(ceremony.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_ceremony(
+        &self,
+        challenge_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<CeremonyRecord>> {
+        let row =
+            sqlx::query("DELETE FROM webauthn_ceremonies WHERE challenge_hash = $1 RETURNING *")
+                .bind(challenge_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        let ceremony = row.as_ref().map(ceremony_from_row).transpose()?;
+        Ok(ceremony.filter(|c| c.expires_at > now))
+    }
+
+    async fn passkeys_of(&self, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM webauthn_credentials WHERE user_id = $1 ORDER BY created_at, id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(passkey_from_row)
+            .collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn passkey_by_credential(
+        &self,
+        credential_id: &[u8],
+    ) -> StoreResult<Option<PasskeyRecord>> {
+        let row = sqlx::query("SELECT * FROM webauthn_credentials WHERE credential_id = $1")
+            .bind(credential_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(passkey_from_row).transpose()?)
+    }
+
+    async fn insert_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+        event: &SecurityEventRecord,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_passkey_row(&mut tx, passkey).await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_user_with_passkey(
+        &self,
+        user: &UserRecord,
+        passkey: &PasskeyRecord,
+        event: &SecurityEventRecord,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_user_row(&mut *tx, user).await?;
+        insert_passkey_row(&mut tx, passkey).await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_passkey_use(&self, id: Uuid, used: &PasskeyUse) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE webauthn_credentials SET counter = $2, backup_eligible = $3,
+                 backup_state = $4, passkey = $5, last_used_at = $6
+             WHERE id = $1 AND ($2 = 0 OR counter < $2)",
+        )
+        .bind(id)
+        .bind(used.counter)
+        .bind(used.backup_eligible)
+        .bind(used.backup_state)
+        .bind(&used.passkey)
+        .bind(used.now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rename_passkey(&self, user_id: Uuid, id: Uuid, nickname: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE webauthn_credentials SET nickname = $3 WHERE id = $2 AND user_id = $1",
+        )
+        .bind(user_id)
+        .bind(id)
+        .bind(nickname)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_passkey(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        event: &SecurityEventRecord,
+    ) -> StoreResult<PasskeyRemoval> {
+        let mut tx = self.pool.begin().await?;
+        // The user's row lock orders concurrent removals: two deletes of an account's last
+        // two passkeys cannot both see "one other left".
+        let Some(user) = sqlx::query("SELECT password_hash FROM users WHERE id = $1 FOR UPDATE")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(PasskeyRemoval::NotFound);
+        };
+        let has_password = user
+            .try_get::<Option<String>, _>("password_hash")?
+            .is_some();
+        let others: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM webauthn_credentials WHERE user_id = $1 AND id <> $2",
+        )
+        .bind(user_id)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let exists =
+            sqlx::query("SELECT 1 FROM webauthn_credentials WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+        if !exists {
+            return Ok(PasskeyRemoval::NotFound);
+        }
+        if !has_password && others == 0 {
+            return Ok(PasskeyRemoval::LastSignInMethod);
+        }
+        sqlx::query("DELETE FROM webauthn_credentials WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(PasskeyRemoval::Removed)
+    }
+
+    async fn delete_passkeys_of(&self, user_id: Uuid) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM webauthn_credentials WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_ceremonies(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
