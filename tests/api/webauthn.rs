@@ -24,7 +24,7 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 use crate::both_backends;
 use crate::helpers::{Backend, PASSWORD, TestApp, assert_error, audit_session, unique_email};
-use crate::lifecycle::{NEW_PASSWORD, follow, post, sign_in};
+use crate::lifecycle::{APP, CHALLENGE, NEW_PASSWORD, VERIFIER, follow, post, query, sign_in};
 use crate::mfa::{enable, next_code, second_step, session_of, signed_up, ticket};
 use crate::smtp_sink::{SmtpSink, link};
 
@@ -337,12 +337,22 @@ async fn elevate_verify(app: &TestApp, token: &str, credential: &Value) -> reqwe
     .await
 }
 
+/// The list of a `{passkeys: [...]}` answer (the shape of Tessera's other lists,
+/// `{sessions}` and `{pats}`), and nothing else in it.
+fn passkey_list(body: &Value) -> Vec<Value> {
+    let object = body
+        .as_object()
+        .unwrap_or_else(|| panic!("{{passkeys: [...]}}: {body}"));
+    assert_eq!(object.len(), 1, "{body}");
+    body["passkeys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{{passkeys: [...]}}: {body}"))
+        .clone()
+}
+
 /// `GET /user/passkeys`.
 async fn passkeys(app: &TestApp, token: &str) -> Vec<Value> {
-    let body = ok_json(get(app, "/auth/user/passkeys", token).await, "passkeys").await;
-    body.as_array()
-        .unwrap_or_else(|| panic!("an array: {body}"))
-        .clone()
+    passkey_list(&ok_json(get(app, "/auth/user/passkeys", token).await, "passkeys").await)
 }
 
 fn nicknames(list: &[Value]) -> Vec<String> {
@@ -366,11 +376,7 @@ async fn admin_nicknames(app: &TestApp, user: Uuid) -> Vec<String> {
         "admin passkeys",
     )
     .await;
-    let list = body
-        .as_array()
-        .or_else(|| body["passkeys"].as_array())
-        .unwrap_or_else(|| panic!("a list of passkeys: {body}"));
-    nicknames(list)
+    nicknames(&passkey_list(&body))
 }
 
 fn parse_time(value: &Value) -> OffsetDateTime {
@@ -795,6 +801,17 @@ async fn a_ceremony_finishes_only_where_and_for_whom_it_began(backend: Backend) 
     )
     .await;
 
+    // An assertion (of Alice's own sign-in ceremony) is no registration: nothing is added.
+    let options = sign_in_options(&app, &alice).await;
+    let credential = alice_key.sign(&options);
+    assert_error(
+        add_verify(&app, &alice_token, &credential, "Assertion").await,
+        StatusCode::BAD_REQUEST,
+        "invalid-request",
+    )
+    .await;
+    assert_eq!(nicknames(&passkeys(&app, &alice_token).await), ["Laptop"]);
+
     // A sign-in ceremony does not elevate a session.
     let options = sign_in_options(&app, &alice).await;
     let credential = alice_key.sign(&options);
@@ -836,7 +853,21 @@ async fn a_credential_is_registered_once(backend: Backend) {
     let session = body["session"].clone();
     audit_session(&session);
 
-    // Adding: the options exclude it, and a client that ignores them is refused.
+    // Another account cannot claim it, and the refusal leaves no account.
+    let other = unique_email();
+    let options = sign_up_options(&app, &other).await;
+    assert_error(
+        sign_up_verify(&app, &same_credential_again(&registered, &options), "Mine").await,
+        StatusCode::CONFLICT,
+        "webauthn-credential-exists",
+    )
+    .await;
+    sign_up_options(&app, &other).await;
+    // It still signs its owner in.
+    session_of(passkey_sign_in(&app, &mut key, &email).await).await;
+
+    // Adding it again: the options exclude it, and a client that ignores them is told it
+    // is there already.
     let options = ok_json(add_options(&app, &token(&session)).await, "add options").await;
     let excluded: Vec<&str> = options["excludeCredentials"]
         .as_array()
@@ -861,19 +892,6 @@ async fn a_credential_is_registered_once(backend: Backend) {
         nicknames(&passkeys(&app, &token(&session)).await),
         ["Laptop"]
     );
-
-    // Another account cannot claim it either, and the refusal leaves no account.
-    let other = unique_email();
-    let options = sign_up_options(&app, &other).await;
-    assert_error(
-        sign_up_verify(&app, &same_credential_again(&registered, &options), "Mine").await,
-        StatusCode::CONFLICT,
-        "webauthn-credential-exists",
-    )
-    .await;
-    sign_up_options(&app, &other).await;
-    // It still signs its owner in.
-    session_of(passkey_sign_in(&app, &mut key, &email).await).await;
 }
 
 async fn a_counter_that_goes_back_refuses_the_sign_in(backend: Backend) {
@@ -1185,6 +1203,93 @@ async fn delete_passkey(app: &TestApp, token: &str, id: &str) -> reqwest::Respon
     .await
 }
 
+async fn a_disabled_account_cannot_sign_in_with_its_passkey(backend: Backend) {
+    let (_sink, app) = spawn(backend, &[]).await;
+    let email = unique_email();
+    let mut key = Authenticator::new();
+    let (session, _) = sign_up(&app, &mut key, &email).await;
+    let id = user_id(&session);
+    let disabled = admin(
+        &app,
+        Method::POST,
+        &format!("/auth/admin/users/{id}/disable"),
+    )
+    .await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    assert_error(
+        passkey_sign_in(&app, &mut key, &email).await,
+        StatusCode::UNAUTHORIZED,
+        "disabled-user",
+    )
+    .await;
+    let enabled = admin(
+        &app,
+        Method::POST,
+        &format!("/auth/admin/users/{id}/enable"),
+    )
+    .await;
+    assert_eq!(enabled.status(), StatusCode::OK);
+    session_of(passkey_sign_in(&app, &mut key, &email).await).await;
+}
+
+/// A sign-in by emailed link (PKCE), as `takeover.rs` does it.
+async fn sign_in_by_link(app: &TestApp, sink: &SmtpSink, email: &str) -> Value {
+    let request = post(
+        app,
+        "/auth/signin/passwordless/email",
+        json!({ "email": email, "options": { "redirectTo": APP }, "codeChallenge": CHALLENGE }),
+        None,
+    )
+    .await;
+    assert_eq!(request.status(), StatusCode::OK);
+    let message = sink.wait_for(email, 1).await;
+    let (status, location) = follow(app, &link(&message)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let code = query(&location, "code").expect("a one-time code");
+    let exchange = post(
+        app,
+        "/auth/token/exchange",
+        json!({ "code": code, "codeVerifier": VERIFIER }),
+        None,
+    )
+    .await;
+    session_of(exchange).await
+}
+
+/// The pre-hijack with a passkey: someone registers the victim's address with their own
+/// passkey (no verification required); when the victim proves the mailbox, that passkey
+/// must no longer open the account.
+async fn the_holder_of_the_address_evicts_a_passkey_registered_before_them(backend: Backend) {
+    let (sink, app) = spawn(backend, &[]).await;
+    let victim = unique_email();
+    let mut attacker_key = Authenticator::new();
+    let (attacker, attacker_credential) = sign_up(&app, &mut attacker_key, &victim).await;
+    assert_eq!(attacker["user"]["emailVerified"], false);
+
+    let owner = sign_in_by_link(&app, &sink, &victim).await;
+    assert_eq!(owner["user"]["id"], attacker["user"]["id"]);
+    assert!(passkeys(&app, &token(&owner)).await.is_empty());
+    let options = sign_in_options(&app, &victim).await;
+    assert_eq!(options["allowCredentials"], json!([]), "{options}");
+    assert_error(
+        sign_in_verify(
+            &app,
+            &attacker_key.sign(&allowing(&options, &attacker_credential)),
+            &victim,
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid-webauthn-credential",
+    )
+    .await;
+    assert_error(
+        get(&app, "/auth/user", &token(&attacker)).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid-token",
+    )
+    .await;
+}
+
 async fn a_ceremony_begun_on_one_server_finishes_on_another(backend: Backend) {
     let (_sink, first) = spawn(backend, &[]).await;
     let sink = SmtpSink::start().await;
@@ -1228,5 +1333,7 @@ both_backends!(
     adding_a_passkey_needs_a_recent_sign_in_which_a_passkey_gives,
     a_passkey_is_a_second_factor,
     passkeys_are_listed_renamed_and_deleted,
+    a_disabled_account_cannot_sign_in_with_its_passkey,
+    the_holder_of_the_address_evicts_a_passkey_registered_before_them,
     a_ceremony_begun_on_one_server_finishes_on_another,
 );
