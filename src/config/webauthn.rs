@@ -150,3 +150,102 @@ fn parse_origin(raw: &str) -> Result<Url, String> {
     }
     Url::parse(&origin).map_err(|err| err.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use crate::config::{Config, ConfigError};
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(&move |var| map.get(var).cloned())
+    }
+    #[test]
+    fn passkeys_default_to_the_public_url_and_the_allowed_origins_under_it() {
+        let config = config(&[
+            ("TESSERA_PUBLIC_URL", "https://auth.example.com"),
+            (
+                "TESSERA_ALLOWED_ORIGINS",
+                "https://app.example.com,https://other.test",
+            ),
+            ("TESSERA_WEBAUTHN_RP_ID", "example.com"),
+        ])
+        .unwrap();
+        let origins: Vec<String> = config
+            .webauthn
+            .origins
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        // other.test cannot use passkeys of example.com: CORS may allow it, passkeys never.
+        assert_eq!(
+            origins,
+            ["https://auth.example.com/", "https://app.example.com/"]
+        );
+        assert_eq!(config.webauthn.rp_id.as_deref(), Some("example.com"));
+        assert_eq!(config.webauthn.timeout, Duration::from_secs(300));
+        let default = crate::config::Config::from_lookup(&|_| None).unwrap();
+        assert_eq!(default.webauthn.rp_id.as_deref(), Some("localhost"));
+        assert_eq!(default.webauthn.rp_name, "Tessera");
+    }
+
+    #[test]
+    fn passkeys_are_off_on_an_ip_address_until_a_relying_party_is_named() {
+        let ip = config(&[("TESSERA_PUBLIC_URL", "http://127.0.0.1:4000")]).unwrap();
+        assert_eq!(ip.webauthn.rp_id, None);
+        let named = config(&[
+            ("TESSERA_PUBLIC_URL", "http://127.0.0.1:4000"),
+            ("TESSERA_WEBAUTHN_RP_ID", "localhost"),
+            ("TESSERA_WEBAUTHN_ORIGINS", "http://localhost:3000"),
+        ])
+        .unwrap();
+        assert_eq!(named.webauthn.rp_id.as_deref(), Some("localhost"));
+    }
+
+    #[test]
+    fn passkey_settings_that_no_browser_could_use_are_refused_at_start_up() {
+        for (vars, var) in [
+            (
+                vec![("TESSERA_WEBAUTHN_RP_ID", "https://example.com")],
+                "TESSERA_WEBAUTHN_RP_ID",
+            ),
+            (
+                vec![("TESSERA_WEBAUTHN_RP_ID", "10.0.0.1")],
+                "TESSERA_WEBAUTHN_RP_ID",
+            ),
+            (
+                vec![
+                    ("TESSERA_WEBAUTHN_RP_ID", "example.com"),
+                    ("TESSERA_WEBAUTHN_ORIGINS", "https://evil.test"),
+                ],
+                "TESSERA_WEBAUTHN_ORIGINS",
+            ),
+            (
+                vec![("TESSERA_WEBAUTHN_ORIGINS", "https://localhost/path")],
+                "TESSERA_WEBAUTHN_ORIGINS",
+            ),
+            (
+                vec![("TESSERA_WEBAUTHN_ORIGINS", "android:apk-key-hash:")],
+                "TESSERA_WEBAUTHN_ORIGINS",
+            ),
+            (
+                vec![("TESSERA_WEBAUTHN_TIMEOUT", "0s")],
+                "TESSERA_WEBAUTHN_TIMEOUT",
+            ),
+        ] {
+            let err = config(&vars).unwrap_err();
+            assert!(err.to_string().contains(var), "{vars:?}: {err}");
+        }
+        let app = config(&[(
+            "TESSERA_WEBAUTHN_ORIGINS",
+            "http://localhost:3000,android:apk-key-hash:Kw8-Zl2_abc",
+        )])
+        .unwrap();
+        assert_eq!(app.webauthn.origins.len(), 2);
+    }
+}

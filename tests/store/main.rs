@@ -9,6 +9,7 @@ mod events;
 mod keys;
 mod limits;
 mod mfa;
+mod passkeys;
 mod pats;
 mod rotation;
 mod sessions;
