@@ -24,7 +24,7 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 use crate::both_backends;
 use crate::helpers::{Backend, PASSWORD, TestApp, assert_error, audit_session, unique_email};
-use crate::lifecycle::{APP, CHALLENGE, NEW_PASSWORD, VERIFIER, follow, post, query, sign_in};
+use crate::lifecycle::{NEW_PASSWORD, follow, post, sign_in};
 use crate::mfa::{enable, next_code, second_step, session_of, signed_up, ticket};
 use crate::smtp_sink::{SmtpSink, link};
 
@@ -1232,64 +1232,6 @@ async fn a_disabled_account_cannot_sign_in_with_its_passkey(backend: Backend) {
     session_of(passkey_sign_in(&app, &mut key, &email).await).await;
 }
 
-/// A sign-in by emailed link (PKCE), as `takeover.rs` does it.
-async fn sign_in_by_link(app: &TestApp, sink: &SmtpSink, email: &str) -> Value {
-    let request = post(
-        app,
-        "/auth/signin/passwordless/email",
-        json!({ "email": email, "options": { "redirectTo": APP }, "codeChallenge": CHALLENGE }),
-        None,
-    )
-    .await;
-    assert_eq!(request.status(), StatusCode::OK);
-    let message = sink.wait_for(email, 1).await;
-    let (status, location) = follow(app, &link(&message)).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let code = query(&location, "code").expect("a one-time code");
-    let exchange = post(
-        app,
-        "/auth/token/exchange",
-        json!({ "code": code, "codeVerifier": VERIFIER }),
-        None,
-    )
-    .await;
-    session_of(exchange).await
-}
-
-/// The pre-hijack with a passkey: someone registers the victim's address with their own
-/// passkey (no verification required); when the victim proves the mailbox, that passkey
-/// must no longer open the account.
-async fn the_holder_of_the_address_evicts_a_passkey_registered_before_them(backend: Backend) {
-    let (sink, app) = spawn(backend, &[]).await;
-    let victim = unique_email();
-    let mut attacker_key = Authenticator::new();
-    let (attacker, attacker_credential) = sign_up(&app, &mut attacker_key, &victim).await;
-    assert_eq!(attacker["user"]["emailVerified"], false);
-
-    let owner = sign_in_by_link(&app, &sink, &victim).await;
-    assert_eq!(owner["user"]["id"], attacker["user"]["id"]);
-    assert!(passkeys(&app, &token(&owner)).await.is_empty());
-    let options = sign_in_options(&app, &victim).await;
-    assert_eq!(options["allowCredentials"], json!([]), "{options}");
-    assert_error(
-        sign_in_verify(
-            &app,
-            &attacker_key.sign(&allowing(&options, &attacker_credential)),
-            &victim,
-        )
-        .await,
-        StatusCode::UNAUTHORIZED,
-        "invalid-webauthn-credential",
-    )
-    .await;
-    assert_error(
-        get(&app, "/auth/user", &token(&attacker)).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid-token",
-    )
-    .await;
-}
-
 async fn a_ceremony_begun_on_one_server_finishes_on_another(backend: Backend) {
     let (_sink, first) = spawn(backend, &[]).await;
     let sink = SmtpSink::start().await;
@@ -1334,6 +1276,5 @@ both_backends!(
     a_passkey_is_a_second_factor,
     passkeys_are_listed_renamed_and_deleted,
     a_disabled_account_cannot_sign_in_with_its_passkey,
-    the_holder_of_the_address_evicts_a_passkey_registered_before_them,
     a_ceremony_begun_on_one_server_finishes_on_another,
 );
