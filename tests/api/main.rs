@@ -39,3 +39,4 @@ mod smtp_sink;
 mod step_up;
 mod takeover;
 mod verifiers;
+mod webauthn;
