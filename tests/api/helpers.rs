@@ -31,9 +31,12 @@ pub fn init_audit_logging() {
             std::path::Path::new(&dir).join(format!("logs-{}.jsonl", std::process::id())),
         )
         .unwrap();
-        let filter = tracing_subscriber::EnvFilter::new(
-            "trace,hyper=info,hyper_util=info,h2=info,rustls=info,tokio=info,runtime=info,reqwest=info,sqlx=debug,governor=info,lettre=debug",
-        );
+        // The servers' own cap (webauthn-rs) as in production; the tests' software
+        // authenticator prints what it signs at trace, which is not the server's log.
+        let filter = tracing_subscriber::EnvFilter::new(format!(
+            "trace,hyper=info,hyper_util=info,h2=info,rustls=info,tokio=info,runtime=info,reqwest=info,sqlx=debug,governor=info,lettre=debug,webauthn_authenticator_rs=info,{}",
+            tessera::support::telemetry::CAPPED
+        ));
         let _ = tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)

@@ -1,6 +1,7 @@
 //! Account takeover, tried as an attacker would: pre-registered addresses, a stolen access
 //! token changing the password or the address, a reset ticket leaking through the app's
-//! URL, and concurrent writes that bring back an old password or re-enable a user.
+//! URL, and concurrent writes that bring back an old password or re-enable a user; a
+//! passkey registered by whoever pre-registered an address.
 
 use std::time::Duration;
 
@@ -210,6 +211,111 @@ async fn a_password_reset_evicts_whoever_registered_the_address_first(backend: B
         kinds.iter().any(|k| k == "unverified-account-claimed"),
         "{kinds:?}"
     );
+}
+
+/// The pre-hijack with a passkey: an attacker signs up the victim's address with a passkey
+/// of their own; the victim later proves the mailbox with a sign-in link. The attacker's
+/// passkey must go with the session: a sign-in ceremony the attacker began before the
+/// claim, finished after it, is refused.
+async fn a_claimed_address_drops_the_passkeys_registered_before(backend: Backend) {
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink, &[]).await;
+    let origin = Url::parse("http://localhost:4000").unwrap();
+    let mut authenticator = SoftPasskey::new(true);
+    let victim = unique_email();
+    let options: Value = post(
+        &app,
+        "/auth/signup/webauthn",
+        json!({ "email": victim }),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let created = authenticator
+        .do_registration(
+            origin.clone(),
+            serde_json::from_value(json!({ "publicKey": options })).unwrap(),
+        )
+        .unwrap();
+    let attacker: Value = post(
+        &app,
+        "/auth/signup/webauthn/verify",
+        json!({ "credential": created }),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let attacker = &attacker["session"];
+    assert_eq!(attacker["user"]["emailVerified"], false);
+    // The attacker begins a sign-in with the passkey, to finish it once the victim has
+    // verified the address.
+    let request: Value = post(
+        &app,
+        "/auth/signin/webauthn",
+        json!({ "email": victim }),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(request["allowCredentials"].as_array().unwrap().len(), 1);
+
+    let owner = sign_in_by_link(&app, &sink, &victim, 1).await;
+    assert_eq!(owner["user"]["id"], attacker["user"]["id"]);
+
+    let assertion = authenticator
+        .do_authentication(
+            origin,
+            serde_json::from_value(json!({ "publicKey": request })).unwrap(),
+        )
+        .unwrap();
+    assert_error(
+        post(
+            &app,
+            "/auth/signin/webauthn/verify",
+            json!({ "credential": assertion }),
+            None,
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid-webauthn-credential",
+    )
+    .await;
+    let passkeys: Value = app
+        .client
+        .get(app.url("/auth/user/passkeys"))
+        .bearer_auth(owner["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        passkeys["passkeys"],
+        json!([]),
+        "the holder sees no stranger's passkey"
+    );
+    let claimed = app
+        .store
+        .events(
+            Some(owner["user"]["id"].as_str().unwrap().parse().unwrap()),
+            100,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "unverified-account-claimed")
+        .expect("the claim is recorded");
+    assert_eq!(claimed.detail["passkeysRemoved"], 1);
 }
 
 /// The sign-up's own verification link confirms the account as it is: whoever signed up
@@ -640,6 +746,7 @@ both_backends!(
     a_sign_in_link_evicts_whoever_registered_the_address_first,
     a_sign_in_link_evicts_an_anonymous_upgrade_onto_the_address,
     a_password_reset_evicts_whoever_registered_the_address_first,
+    a_claimed_address_drops_the_passkeys_registered_before,
     the_sign_up_verification_link_keeps_the_account_as_it_is,
     a_password_change_needs_a_recent_sign_in_or_the_current_password,
     an_email_change_can_be_reverted_from_the_old_address,

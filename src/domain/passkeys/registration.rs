@@ -208,6 +208,15 @@ impl Passkeys {
                 owner,
             )
             .await?;
+        // A client that ignores `excludeCredentials` re-registers one of the account's own
+        // passkeys: webauthn-rs refuses it as an altered credential; say what it is.
+        let own = self.store.passkeys_of(user_id).await?;
+        if own
+            .iter()
+            .any(|p| p.credential_id.as_slice() == credential.raw_id.as_slice())
+        {
+            return Err(AuthError::WebauthnCredentialExists);
+        }
         let state: PasskeyRegistration = state_of(ceremony.state)?;
         let passkey = webauthn
             .finish_passkey_registration(&credential, &state)
