@@ -48,9 +48,10 @@ pub trait PasskeyStore: Send + Sync + 'static {
         event: &SecurityEventRecord,
     ) -> StoreResult<()>;
     /// Records a successful assertion: the new counter, flags and serialised credential,
-    /// and `last_used_at`, in one conditional UPDATE. When `used.counter` is above zero it
-    /// must be above the stored counter, else nothing changes and the answer is false (a
-    /// replayed or cloned authenticator; of two assertions with one count, one wins).
+    /// and `last_used_at`, in one conditional UPDATE. `used.counter` must be above the
+    /// stored counter, or both be 0 (an authenticator that keeps no counter), else nothing
+    /// changes and the answer is false (a replayed or cloned authenticator; of two
+    /// assertions with one count, one wins; a 0 never resets a counter that had started).
     async fn record_passkey_use(&self, id: Uuid, used: &PasskeyUse) -> StoreResult<bool>;
     /// Renames one of the user's passkeys; false when the user has no such passkey.
     async fn rename_passkey(&self, user_id: Uuid, id: Uuid, nickname: &str) -> StoreResult<bool>;

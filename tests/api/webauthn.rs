@@ -935,6 +935,61 @@ async fn a_counter_that_goes_back_refuses_the_sign_in(backend: Backend) {
     assert_eq!(events[0]["userId"], id.to_string());
 }
 
+/// The recent authentication is checked when an add finishes too: a ceremony begun inside
+/// the window and finished after it adds nothing.
+async fn an_add_finished_after_the_recent_window_adds_nothing(backend: Backend) {
+    let (_sink, app) = spawn(backend, &[]).await;
+    let session = signed_up(&app, &unique_email()).await;
+    let bearer = token(&session);
+    // Nine minutes into the ten-minute window the ceremony begins; it is finished a
+    // minute and a half later, well within its own five minutes.
+    app.clock.advance(Duration::from_secs(9 * 60));
+    let options = ok_json(add_options(&app, &bearer).await, "add options").await;
+    let mut key = Authenticator::new();
+    let credential = key.register(&options);
+    app.clock.advance(Duration::from_secs(90));
+    assert_error(
+        add_verify(&app, &bearer, &credential, "late").await,
+        StatusCode::FORBIDDEN,
+        "elevated-claim-required",
+    )
+    .await;
+    assert!(passkeys(&app, &bearer).await.is_empty());
+}
+
+/// Removing a passkey (lost, stolen, cloned) ends the sessions it may have opened: every
+/// session of the user but the remover's own.
+async fn removing_a_passkey_ends_the_other_sessions(backend: Backend) {
+    let (_sink, app) = spawn(backend, &[]).await;
+    let email = unique_email();
+    let session = signed_up(&app, &email).await;
+    let bearer = token(&session);
+    let mut stolen = Authenticator::new();
+    let (added, _) = add_passkey(&app, &bearer, &mut stolen, "stolen").await;
+    let thief = session_of(passkey_sign_in(&app, &mut stolen, &email).await).await;
+    let removed = app
+        .client
+        .delete(app.url(&format!(
+            "/auth/user/passkeys/{}",
+            added["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::OK);
+    assert_error(
+        get(&app, "/auth/user", &token(&thief)).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid-token",
+    )
+    .await;
+    assert_eq!(
+        get(&app, "/auth/user", &bearer).await.status(),
+        StatusCode::OK
+    );
+}
+
 async fn adding_a_passkey_needs_a_recent_sign_in_which_a_passkey_gives(backend: Backend) {
     let (_sink, app) = spawn(backend, &[]).await;
     let email = unique_email();
@@ -1183,7 +1238,14 @@ async fn passkeys_are_listed_renamed_and_deleted(backend: Backend) {
     .await;
     assert_eq!(deleted.status(), StatusCode::OK);
     assert_eq!(admin_nicknames(&app, user).await, ["Phone"]);
-    assert_eq!(nicknames(&passkeys(&app, &fresh).await), ["Phone"]);
+    // An administrator removes a passkey because it may be in the wrong hands: every
+    // session of the user ends with it, the one that signed up included.
+    assert_error(
+        get(&app, "/auth/user/passkeys", &fresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid-token",
+    )
+    .await;
 }
 
 /// A fresh password account's access token.
@@ -1273,6 +1335,8 @@ both_backends!(
     a_credential_is_registered_once,
     a_counter_that_goes_back_refuses_the_sign_in,
     adding_a_passkey_needs_a_recent_sign_in_which_a_passkey_gives,
+    an_add_finished_after_the_recent_window_adds_nothing,
+    removing_a_passkey_ends_the_other_sessions,
     a_passkey_is_a_second_factor,
     passkeys_are_listed_renamed_and_deleted,
     a_disabled_account_cannot_sign_in_with_its_passkey,

@@ -244,6 +244,13 @@ pub async fn the_counter_only_goes_up_and_once_per_value(store: Arc<dyn Store>) 
             .await
             .unwrap()
     );
+    assert!(
+        !store_ref
+            .record_passkey_use(key.id, &used(0))
+            .await
+            .unwrap(),
+        "a 0 does not reset a counter that had started"
+    );
     let row = &store_ref.passkeys_of(user.id).await.unwrap()[0];
     assert_eq!(row.counter, 6);
     assert!(row.backup_state);

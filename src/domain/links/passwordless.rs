@@ -107,13 +107,6 @@ impl EmailLinks {
         }
         let now = self.clock.now();
         let had_password = user.password_hash.is_some();
-        let update = UserUpdate {
-            email_verified: Some(true),
-            password_hash: had_password.then_some(None),
-            password_changed_at: had_password.then_some(now),
-            ..UserUpdate::default()
-        };
-        self.store.update_user(user.id, &update, now).await?;
         // A PAT is a credential like a session: whoever made it before the address was
         // proven may not be the mailbox holder.
         let (revoked, pats_revoked) = self
@@ -132,6 +125,16 @@ impl EmailLinks {
         let mfa_removed = self.store.remove_mfa(user.id, &event).await?;
         // And so is a passkey: a pre-registrant's would be a door the holder never sees.
         let passkeys_removed = self.store.delete_passkeys_of(user.id).await?;
+        // Verified last: a claim that fails part-way leaves the account unverified, so the
+        // holder's next claim runs it all again (an account marked verified first would
+        // never be claimed again, keeping whatever the failure left).
+        let update = UserUpdate {
+            email_verified: Some(true),
+            password_hash: had_password.then_some(None),
+            password_changed_at: had_password.then_some(now),
+            ..UserUpdate::default()
+        };
+        self.store.update_user(user.id, &update, now).await?;
         if had_password || revoked > 0 || pats_revoked > 0 || mfa_removed || passkeys_removed > 0 {
             self.record(
                 "unverified-account-claimed",

@@ -326,6 +326,15 @@ impl Passkeys {
             now: self.clock.now(),
         };
         if !self.store.record_passkey_use(record.id, &used).await? {
+            // Removed meanwhile: not registered any more, not a clone.
+            if self
+                .store
+                .passkey_by_credential(&record.credential_id)
+                .await?
+                .is_none()
+            {
+                return Err(AuthError::InvalidWebauthnCredential);
+            }
             return Err(self.counter_regressed(record, session_id, client).await);
         }
         self.store

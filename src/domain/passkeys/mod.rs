@@ -50,6 +50,8 @@ pub const PASSKEY_METHODS: [AuthMethod; 3] = [
 const MAX_NICKNAME_CHARS: usize = 64;
 /// The nickname of a passkey registered without one.
 const DEFAULT_NICKNAME: &str = "Passkey";
+/// Passkeys one account may have: each is listed in every step-up and email sign-in.
+pub const MAX_PER_USER: usize = 50;
 
 /// Passkeys: the ceremonies, and a user's list.
 pub struct Passkeys {
@@ -156,10 +158,25 @@ impl Passkeys {
             json!({ "passkeyId": id, "by": by }),
         );
         match self.store.delete_passkey(user_id, id, &event).await? {
-            PasskeyRemoval::Removed => Ok(()),
-            PasskeyRemoval::NotFound => Err(AuthError::PasskeyNotFound),
-            PasskeyRemoval::LastSignInMethod => Err(AuthError::LastSignInMethod),
+            PasskeyRemoval::Removed => {}
+            PasskeyRemoval::NotFound => return Err(AuthError::PasskeyNotFound),
+            PasskeyRemoval::LastSignInMethod => return Err(AuthError::LastSignInMethod),
         }
+        // A passkey is removed because it was lost, stolen or cloned: the sessions it may
+        // have opened end too (all but the remover's own; all of them when an administrator
+        // removes it), as after a password change.
+        let event = sessions::event(
+            self.clock.now(),
+            "session-revoked",
+            Some(user_id),
+            session_id,
+            client,
+            json!({ "reason": "passkey-removed", "by": by }),
+        );
+        self.store
+            .revoke_user_sessions(user_id, session_id, "passkey-removed", &event)
+            .await?;
+        Ok(())
     }
 
     async fn user(&self, user_id: Uuid) -> Result<UserRecord, AuthError> {

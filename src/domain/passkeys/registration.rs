@@ -10,7 +10,7 @@ use webauthn_rs::prelude::{
 use webauthn_rs_proto::ResidentKeyRequirement;
 
 use super::ceremonies::{Owner, Purpose};
-use super::{PASSKEY_METHODS, Passkeys, check_nickname};
+use super::{MAX_PER_USER, PASSKEY_METHODS, Passkeys, check_nickname};
 use crate::domain::email_password::SignUpOptions;
 use crate::domain::errors::AuthError;
 use crate::domain::profile::{self, NewProfile, new_user};
@@ -90,6 +90,14 @@ impl Passkeys {
             return Err(AuthError::InvalidWebauthnChallenge);
         };
         let options = options_from_json(&payload["options"]);
+        // The policy again: sign-up may have closed, or the domains or redirects changed,
+        // since the ceremony began; and before the account exists, so no refusal leaves
+        // one behind.
+        self.policy.check_signup_open()?;
+        self.policy.check_domain(email)?;
+        let redirect_to = self
+            .policy
+            .redirect_target(options.redirect_to.as_deref())?;
         let now = self.clock.now();
         let mut user = new_user(
             now,
@@ -121,9 +129,6 @@ impl Passkeys {
             Err(err) => return Err(err.into()),
         }
         if self.policy.requires_email_verification() {
-            let redirect_to = self
-                .policy
-                .redirect_target(options.redirect_to.as_deref())?;
             let code_challenge = code_challenge.or(options.code_challenge);
             self.links
                 .send_verification(&user, redirect_to, code_challenge)
@@ -166,6 +171,9 @@ impl Passkeys {
             .iter()
             .map(|p| p.credential_id.clone())
             .collect();
+        if existing.len() >= MAX_PER_USER {
+            return Err(too_many());
+        }
         let name = user.email.clone().unwrap_or_else(|| user.id.to_string());
         let display_name = if user.display_name.is_empty() {
             name.clone()
@@ -217,6 +225,19 @@ impl Passkeys {
         {
             return Err(AuthError::WebauthnCredentialExists);
         }
+        // Checked again at the finish: the recent authentication may have lapsed, or TOTP
+        // been turned on, since the ceremony began.
+        let user = self.user(user_id).await?;
+        if !self
+            .sessions
+            .may_make_sensitive_change(&user, session_id)
+            .await?
+        {
+            return Err(AuthError::ElevatedClaimRequired);
+        }
+        if own.len() >= MAX_PER_USER {
+            return Err(too_many());
+        }
         let state: PasskeyRegistration = state_of(ceremony.state)?;
         let passkey = webauthn
             .finish_passkey_registration(&credential, &state)
@@ -265,6 +286,12 @@ impl Passkeys {
             .await?;
         serde_json::to_value(&creation.public_key).map_err(|err| internal("write options", err))
     }
+}
+
+fn too_many() -> AuthError {
+    AuthError::InvalidRequest(format!(
+        "An account may have at most {MAX_PER_USER} passkeys; remove one first."
+    ))
 }
 
 /// The registration response a client sent, or `invalid-request`.

@@ -36,7 +36,9 @@ fn family(method: &Method, path: &str) -> Option<Family> {
             // A passkey cannot be guessed, but each options request keeps a ceremony in
             // the database until it expires: a flood is cut here. Its verify needs one.
             | "/signin/webauthn"
-            | "/signin/mfa/webauthn",
+            | "/signin/mfa/webauthn"
+            | "/elevate/webauthn"
+            | "/user/webauthn/add",
         ) => Some(Family::SignIn),
         (
             &Method::POST,

@@ -171,7 +171,7 @@ impl PasskeyStore for SqliteStore {
         let done = sqlx::query(
             "UPDATE webauthn_credentials SET counter = ?2, backup_eligible = ?3,
                  backup_state = ?4, passkey = ?5, last_used_at = ?6
-             WHERE id = ?1 AND (?2 = 0 OR counter < ?2)",
+             WHERE id = ?1 AND (counter < ?2 OR (?2 = 0 AND counter = 0))",
         )
         .bind(id)
         .bind(used.counter)
