@@ -37,6 +37,40 @@ async fn authorized(app: &TestApp, method: reqwest::Method, path: &str, bearer: 
     .await
 }
 
+/// `POST /signin/webauthn {email}`: the request options.
+async fn sign_in_options(app: &TestApp, email: &str) -> Value {
+    json_of(
+        post(
+            app,
+            "/auth/signin/webauthn",
+            json!({ "email": email }),
+            None,
+        )
+        .await,
+    )
+    .await
+}
+
+/// `POST /signin/webauthn/verify`.
+async fn sign_in_verify(app: &TestApp, assertion: &impl serde::Serialize) -> reqwest::Response {
+    post(
+        app,
+        "/auth/signin/webauthn/verify",
+        json!({ "credential": assertion }),
+        None,
+    )
+    .await
+}
+
+/// What `key`, on the app's page, answers to request options.
+fn sign(key: &mut SoftPasskey, options: &Value) -> webauthn_rs_proto::PublicKeyCredential {
+    key.do_authentication(
+        Url::parse(ORIGIN).unwrap(),
+        serde_json::from_value(json!({ "publicKey": options })).unwrap(),
+    )
+    .unwrap()
+}
+
 async fn a_lost_passkey_is_replaced_through_the_mailbox(backend: Backend) {
     let sink = SmtpSink::start().await;
     let app = spawn(
@@ -79,62 +113,19 @@ async fn a_lost_passkey_is_replaced_through_the_mailbox(backend: Backend) {
         Value::Null,
         "the address must be verified first"
     );
-    let request = json_of(
-        post(
-            &app,
-            "/auth/signin/webauthn",
-            json!({ "email": email }),
-            None,
-        )
-        .await,
-    )
-    .await;
-    let early = lost
-        .do_authentication(
-            origin.clone(),
-            serde_json::from_value(json!({ "publicKey": request })).unwrap(),
-        )
-        .unwrap();
+    let request = sign_in_options(&app, &email).await;
+    let early = sign(&mut lost, &request);
     assert_error(
-        post(
-            &app,
-            "/auth/signin/webauthn/verify",
-            json!({ "credential": early }),
-            None,
-        )
-        .await,
+        sign_in_verify(&app, &early).await,
         StatusCode::UNAUTHORIZED,
         "unverified-user",
     )
     .await;
     let (status, _) = follow(&app, &link(&sink.wait_for(&email, 1).await)).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "the verification link");
-    let request = json_of(
-        post(
-            &app,
-            "/auth/signin/webauthn",
-            json!({ "email": email }),
-            None,
-        )
-        .await,
-    )
-    .await;
-    let assertion = lost
-        .do_authentication(
-            origin.clone(),
-            serde_json::from_value(json!({ "publicKey": request })).unwrap(),
-        )
-        .unwrap();
-    let signed_up = json_of(
-        post(
-            &app,
-            "/auth/signin/webauthn/verify",
-            json!({ "credential": assertion }),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let request = sign_in_options(&app, &email).await;
+    let assertion = sign(&mut lost, &request);
+    let signed_up = json_of(sign_in_verify(&app, &assertion).await).await;
     let first = signed_up["session"]["accessToken"]
         .as_str()
         .unwrap()
@@ -224,43 +215,11 @@ async fn a_lost_passkey_is_replaced_through_the_mailbox(backend: Backend) {
     assert_eq!(names, ["new phone"]);
 
     // The new phone signs in; whoever finds the old one cannot.
-    let request = json_of(
-        post(
-            &app,
-            "/auth/signin/webauthn",
-            json!({ "email": email }),
-            None,
-        )
-        .await,
-    )
-    .await;
-    let assertion = new_phone
-        .do_authentication(
-            origin.clone(),
-            serde_json::from_value(json!({ "publicKey": request })).unwrap(),
-        )
-        .unwrap();
-    let again = json_of(
-        post(
-            &app,
-            "/auth/signin/webauthn/verify",
-            json!({ "credential": assertion }),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let request = sign_in_options(&app, &email).await;
+    let assertion = sign(&mut new_phone, &request);
+    let again = json_of(sign_in_verify(&app, &assertion).await).await;
     assert_eq!(again["session"]["user"]["email"], email.as_str());
-    let request = json_of(
-        post(
-            &app,
-            "/auth/signin/webauthn",
-            json!({ "email": email }),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let request = sign_in_options(&app, &email).await;
     assert!(
         lost.do_authentication(
             origin,
