@@ -990,6 +990,63 @@ async fn removing_a_passkey_ends_the_other_sessions(backend: Backend) {
     );
 }
 
+/// An account holds at most 50 passkeys (each is listed in every step-up): the 51st is
+/// refused before a ceremony begins, and one can be added again once one is removed.
+async fn an_account_holds_at_most_fifty_passkeys(backend: Backend) {
+    let (_sink, app) = spawn(backend, &[]).await;
+    let session = signed_up(&app, &unique_email()).await;
+    let bearer = token(&session);
+    let user = user_id(&session);
+    let now = app.clock.now();
+    for n in 0..50 {
+        let record = tessera::store::PasskeyRecord {
+            id: Uuid::new_v4(),
+            user_id: user,
+            credential_id: Uuid::new_v4().as_bytes().to_vec(),
+            passkey: json!({}),
+            counter: 0,
+            backup_eligible: false,
+            backup_state: false,
+            transports: Vec::new(),
+            nickname: format!("key {n}"),
+            created_at: now,
+            last_used_at: None,
+        };
+        let event = tessera::store::SecurityEventRecord {
+            occurred_at: now,
+            kind: "passkey-added".into(),
+            user_id: Some(user),
+            session_id: None,
+            ip: String::new(),
+            user_agent: String::new(),
+            detail: json!({}),
+        };
+        app.store.insert_passkey(&record, &event).await.unwrap();
+    }
+    let refused = assert_error(
+        add_options(&app, &bearer).await,
+        StatusCode::BAD_REQUEST,
+        "invalid-request",
+    )
+    .await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 50 passkeys"),
+        "{refused}"
+    );
+    let first = passkeys(&app, &bearer).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        delete_passkey(&app, &bearer, &first).await.status(),
+        StatusCode::OK
+    );
+    add_passkey(&app, &bearer, &mut Authenticator::new(), "the fiftieth").await;
+}
+
 async fn adding_a_passkey_needs_a_recent_sign_in_which_a_passkey_gives(backend: Backend) {
     let (_sink, app) = spawn(backend, &[]).await;
     let email = unique_email();
@@ -1337,6 +1394,7 @@ both_backends!(
     adding_a_passkey_needs_a_recent_sign_in_which_a_passkey_gives,
     an_add_finished_after_the_recent_window_adds_nothing,
     removing_a_passkey_ends_the_other_sessions,
+    an_account_holds_at_most_fifty_passkeys,
     a_passkey_is_a_second_factor,
     passkeys_are_listed_renamed_and_deleted,
     a_disabled_account_cannot_sign_in_with_its_passkey,
