@@ -27,8 +27,10 @@ use crate::store::{Store, StoreError, UserRecord};
 use crate::support::clock::Clock;
 use crate::support::metrics;
 
-/// Optional sign-up fields (Nhost's `options`).
-#[derive(Debug, Default, Clone)]
+/// Optional sign-up fields (Nhost's `options`). Serialisable, so a passkey sign-up keeps
+/// them with its ceremony until it finishes.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SignUpOptions {
     /// `displayName`, `locale`, `metadata`, `defaultRole`, `allowedRoles`.
     pub profile: NewProfile,

@@ -28,7 +28,8 @@ pub const ANONYMOUS_ROLE: &str = "anonymous";
 pub const DEFAULT_LOCALE: &str = "en";
 
 /// The requested profile of a new account; every field optional.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct NewProfile {
     /// Default: the address (`Anonymous` for an anonymous user).
     pub display_name: Option<String>,

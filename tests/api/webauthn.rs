@@ -1047,6 +1047,37 @@ async fn an_account_holds_at_most_fifty_passkeys(backend: Backend) {
     add_passkey(&app, &bearer, &mut Authenticator::new(), "the fiftieth").await;
 }
 
+/// The sign-up options of `POST /signup/webauthn` are kept with the ceremony and make the
+/// account when it finishes: the profile a password sign-up would get.
+async fn the_sign_up_options_shape_the_new_account(backend: Backend) {
+    let (_sink, app) = spawn(backend, &[]).await;
+    let email = unique_email();
+    let options = ok_json(
+        post(
+            &app,
+            "/auth/signup/webauthn",
+            json!({ "email": email, "options": {
+                "displayName": "Ada L.", "locale": "fr", "metadata": { "plan": "pro" } } }),
+            None,
+        )
+        .await,
+        "sign-up options",
+    )
+    .await;
+    assert_eq!(options["user"]["displayName"], "Ada L.");
+    let mut key = Authenticator::new();
+    let body = ok_json(
+        sign_up_verify(&app, &key.register(&options), "Laptop").await,
+        "sign-up",
+    )
+    .await;
+    audit_session(&body["session"]);
+    let user = &body["session"]["user"];
+    assert_eq!(user["displayName"], "Ada L.");
+    assert_eq!(user["locale"], "fr");
+    assert_eq!(user["metadata"], json!({ "plan": "pro" }));
+}
+
 async fn adding_a_passkey_needs_a_recent_sign_in_which_a_passkey_gives(backend: Backend) {
     let (_sink, app) = spawn(backend, &[]).await;
     let email = unique_email();
@@ -1395,6 +1426,7 @@ both_backends!(
     an_add_finished_after_the_recent_window_adds_nothing,
     removing_a_passkey_ends_the_other_sessions,
     an_account_holds_at_most_fifty_passkeys,
+    the_sign_up_options_shape_the_new_account,
     a_passkey_is_a_second_factor,
     passkeys_are_listed_renamed_and_deleted,
     a_disabled_account_cannot_sign_in_with_its_passkey,

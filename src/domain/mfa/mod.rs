@@ -33,7 +33,7 @@ use crate::domain::errors::AuthError;
 use crate::domain::rate_limits::{Bucket, FailedSignIns};
 use crate::domain::sessions::{self, AuthMethod, ClientInfo, IssuedSession, Sessions, SteppedUp};
 use crate::domain::tickets::{Purpose, TicketOptions, Tickets};
-use crate::store::{Store, StoreError, UserRecord};
+use crate::store::{Store, StoreError, TicketRecord, UserRecord};
 use crate::support::clock::Clock;
 use codes::MfaKeys;
 
@@ -77,6 +77,16 @@ impl Proof {
             Self::RecoveryCode => [AuthMethod::Recovery, AuthMethod::Mfa],
         }
     }
+}
+
+/// How the first factor of a second-step ticket was proved (kept in its payload).
+fn first_factor(ticket: &TicketRecord) -> Vec<AuthMethod> {
+    ticket.payload["amr"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|name| name.as_str().and_then(AuthMethod::from_name))
+        .collect()
 }
 
 /// The second factor.
@@ -217,13 +227,7 @@ impl SecondFactor {
         // Single use: of two right answers at once, one redeems the ticket.
         self.tickets.redeem(raw, Purpose::MfaTotp).await?;
         let user_id = user.id;
-        let mut methods: Vec<AuthMethod> = record.payload["amr"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|name| name.as_str().and_then(AuthMethod::from_name))
-            .collect();
-        methods.extend(proof.methods());
+        let methods = sessions::with_methods(&first_factor(&record), &proof.methods());
         let issued = self.sessions.create(user, client, &methods).await?;
         let method = proof.name();
         self.record(

@@ -4,9 +4,9 @@
 
 use serde_json::json;
 
-use super::{SecondFactor, TICKET_PREFIX};
+use super::{SecondFactor, TICKET_PREFIX, first_factor};
 use crate::domain::errors::AuthError;
-use crate::domain::sessions::{AuthMethod, ClientInfo, IssuedSession};
+use crate::domain::sessions::{self, AuthMethod, ClientInfo, IssuedSession};
 use crate::domain::tickets::Purpose;
 use crate::store::UserRecord;
 
@@ -49,17 +49,7 @@ impl SecondFactor {
         if user.disabled {
             return Err(AuthError::DisabledUser);
         }
-        let mut methods: Vec<AuthMethod> = record.payload["amr"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|name| name.as_str().and_then(AuthMethod::from_name))
-            .collect();
-        for method in proved {
-            if !methods.contains(method) {
-                methods.push(*method);
-            }
-        }
+        let methods = sessions::with_methods(&first_factor(&record), proved);
         let user_id = user.id;
         let issued = self.sessions.create(user, client, &methods).await?;
         self.record(

@@ -15,7 +15,7 @@ use super::registration::{internal, refused, state_of};
 use super::{PASSKEY_METHODS, Passkeys, passkey_of};
 use crate::domain::errors::AuthError;
 use crate::domain::profile;
-use crate::domain::sessions::{AuthMethod, ClientInfo, IssuedSession};
+use crate::domain::sessions::{self, AuthMethod, ClientInfo, IssuedSession};
 use crate::store::{PasskeyRecord, PasskeyUse, UserRecord};
 
 /// The two ways a sign-in ceremony runs.
@@ -159,16 +159,12 @@ impl Passkeys {
             .session(session_id)
             .await?
             .ok_or(AuthError::InvalidToken)?;
-        let mut methods: Vec<AuthMethod> = asked
+        let asked: Vec<AuthMethod> = asked
             .amr
             .iter()
             .filter_map(|name| AuthMethod::from_name(name))
             .collect();
-        for method in PASSKEY_METHODS {
-            if !methods.contains(&method) {
-                methods.push(method);
-            }
-        }
+        let methods = sessions::with_methods(&asked, &PASSKEY_METHODS);
         let issued = self.sessions.create(user, client, &methods).await?;
         self.record(
             "passkey-step-up",
@@ -216,18 +212,15 @@ impl Passkeys {
             user_id: Some(user.id),
             session_id: None,
         };
-        let (ceremony_user, _) = self
-            .finish_listed_with(
-                credential,
-                Purpose::SecondFactor,
-                owner,
-                client,
-                |payload| payload["ticket"] == ticket_hash(ticket),
-            )
-            .await?;
-        if ceremony_user.id != user.id {
-            return Err(AuthError::InvalidWebauthnCredential);
-        }
+        // The ceremony is the ticket user's, and so must the passkey be.
+        self.finish_listed_with(
+            credential,
+            Purpose::SecondFactor,
+            owner,
+            client,
+            |payload| payload["ticket"] == ticket_hash(ticket),
+        )
+        .await?;
         self.mfa
             .finish_with_passkey(ticket, &PASSKEY_METHODS, client)
             .await

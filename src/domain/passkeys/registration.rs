@@ -13,7 +13,7 @@ use super::ceremonies::{Owner, Purpose};
 use super::{MAX_PER_USER, PASSKEY_METHODS, Passkeys, check_nickname};
 use crate::domain::email_password::SignUpOptions;
 use crate::domain::errors::AuthError;
-use crate::domain::profile::{self, NewProfile, new_user};
+use crate::domain::profile::{self, new_user};
 use crate::domain::sessions::{self, ClientInfo, IssuedSession};
 use crate::store::{PasskeyRecord, StoreError};
 
@@ -48,7 +48,7 @@ impl Passkeys {
         let payload = json!({
             "email": email,
             "userId": user_id,
-            "options": options_json(options),
+            "options": options,
         });
         self.keep_registration(Purpose::SignUp, creation, state, Owner::default(), payload)
             .await
@@ -89,7 +89,7 @@ impl Passkeys {
         ) else {
             return Err(AuthError::InvalidWebauthnChallenge);
         };
-        let options = options_from_json(&payload["options"]);
+        let options: SignUpOptions = state_of(payload["options"].clone())?;
         // The policy again: sign-up may have closed, or the domains or redirects changed,
         // since the ceremony began; and before the account exists, so no refusal leaves
         // one behind.
@@ -355,38 +355,4 @@ fn record_of(
         created_at: now,
         last_used_at: None,
     })
-}
-
-/// Sign-up options as kept with the ceremony.
-fn options_json(options: &SignUpOptions) -> Value {
-    let profile = &options.profile;
-    json!({
-        "displayName": profile.display_name,
-        "locale": profile.locale,
-        "metadata": profile.metadata,
-        "defaultRole": profile.default_role,
-        "allowedRoles": profile.allowed_roles,
-        "redirectTo": options.redirect_to,
-        "codeChallenge": options.code_challenge,
-    })
-}
-
-fn options_from_json(value: &Value) -> SignUpOptions {
-    let text = |key: &str| value[key].as_str().map(str::to_owned);
-    SignUpOptions {
-        profile: NewProfile {
-            display_name: text("displayName"),
-            locale: text("locale"),
-            metadata: Some(value["metadata"].clone()).filter(|m| !m.is_null()),
-            default_role: text("defaultRole"),
-            allowed_roles: value["allowedRoles"].as_array().map(|roles| {
-                roles
-                    .iter()
-                    .filter_map(|r| r.as_str().map(str::to_owned))
-                    .collect()
-            }),
-        },
-        redirect_to: text("redirectTo"),
-        code_challenge: text("codeChallenge"),
-    }
 }

@@ -68,6 +68,18 @@ impl AuthMethod {
     }
 }
 
+/// `methods` and then those of `added` it does not have yet: how a later proof adds to
+/// the methods of an earlier one.
+pub fn with_methods(methods: &[AuthMethod], added: &[AuthMethod]) -> Vec<AuthMethod> {
+    let mut all = methods.to_vec();
+    for method in added {
+        if !all.contains(method) {
+            all.push(*method);
+        }
+    }
+    all
+}
+
 /// The names of `methods`, as a session keeps them.
 pub(super) fn names(methods: &[AuthMethod]) -> Vec<String> {
     methods.iter().map(|m| m.as_str().to_owned()).collect()
@@ -199,6 +211,18 @@ mod tests {
         for (method, name) in all {
             assert_eq!(method.as_str(), name);
         }
+        assert_eq!(
+            with_methods(
+                &[AuthMethod::Password, AuthMethod::Mfa],
+                &[AuthMethod::HardwareKey, AuthMethod::Mfa]
+            ),
+            [
+                AuthMethod::Password,
+                AuthMethod::Mfa,
+                AuthMethod::HardwareKey
+            ],
+            "added once, in order"
+        );
         assert_eq!(
             names(&[AuthMethod::Otp, AuthMethod::Mfa]),
             ["otp".to_owned(), "mfa".to_owned()]

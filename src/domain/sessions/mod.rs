@@ -17,7 +17,7 @@
 mod authentication;
 mod rotation;
 
-pub use self::authentication::{AuthMethod, SteppedUp};
+pub use self::authentication::{AuthMethod, SteppedUp, with_methods};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
