@@ -25,7 +25,9 @@ pub(super) enum KeysCommand {
     /// private key is erased, and if it was signing a new key signs at once. Running
     /// servers apply it within seconds.
     Revoke {
-        /// The key's kid (see `tessera keys list`).
+        /// The key's kid (see `tessera keys list`). A kid is base64url and may start
+        /// with `-`; it is still the kid, not a flag.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
 }
@@ -117,4 +119,20 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
         .unwrap_or(at)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| at.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    /// A kid is base64url, so one in 64 starts with `-`: it must still be taken as the kid,
+    /// not as a flag (CI once drew `-d...` and could not revoke it).
+    #[test]
+    fn a_kid_starting_with_a_dash_can_be_revoked() {
+        let cli = Cli::try_parse_from(["tessera", "keys", "revoke", "-dQw4w9WgXcQ"]);
+        let debug = format!("{:?}", cli.expect("a kid starting with `-` is parsed"));
+        assert!(debug.contains("-dQw4w9WgXcQ"), "{debug}");
+    }
 }
