@@ -14,6 +14,7 @@ mod container;
 mod cookies;
 mod devices;
 mod envelope;
+mod github_standin;
 mod health;
 mod hostile;
 mod key_custody;
