@@ -20,6 +20,7 @@ use crate::domain::mfa::SecondFactor;
 use crate::domain::passkeys::Passkeys;
 use crate::domain::passwords::Passwords;
 use crate::domain::pats::PersonalAccessTokens;
+use crate::domain::providers::Providers;
 use crate::domain::rate_limits::IpLimits;
 use crate::domain::sessions::Sessions;
 use crate::domain::signup_policy::SignUpPolicy;
@@ -165,6 +166,19 @@ impl Application {
                 "passkeys are off: the public URL's host is an IP address, which no browser accepts as a relying party id; set TESSERA_WEBAUTHN_RP_ID to a domain to turn them on"
             );
         }
+        let providers = Arc::new(
+            Providers::new(
+                store.clone(),
+                clock.clone(),
+                &config.providers,
+                mfa.clone(),
+                links.clone(),
+            )
+            .context("cannot set up sign-in providers (TESSERA_OIDC_*, TESSERA_GITHUB_*)")?,
+        );
+        if !providers.names().is_empty() {
+            tracing::info!(providers = ?providers.names(), "sign-in providers configured");
+        }
         let ip_limits = Arc::new(IpLimits::new(&config.rate_limits));
         let health = Arc::new(Health::new(store.clone()));
         crate::support::metrics::handle();
@@ -197,6 +211,7 @@ impl Application {
                 email_otp,
                 mfa,
                 passkeys,
+                providers,
                 admin,
                 pats,
                 ip_limits,

@@ -14,6 +14,7 @@ mod keys;
 mod logging;
 mod mfa;
 mod passwords;
+mod providers;
 mod rate_limits;
 mod retention;
 mod roles;
@@ -33,6 +34,9 @@ pub use keys::{KeyConfig, parse_encryption_key};
 pub use logging::{LogConfig, LogFormat};
 pub use mfa::MfaConfig;
 pub use passwords::PasswordConfig;
+pub use providers::{
+    GITHUB as GITHUB_PROVIDER, GithubConfig, OidcProviderConfig, ProvidersConfig, ResponseMode,
+};
 pub use rate_limits::{Rate, RateLimits};
 pub use retention::RetentionConfig;
 pub use roles::{RoleConfig, valid_role_name};
@@ -47,7 +51,8 @@ use source::{Source, error};
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {var} {problem}; for example {var}={example}")]
 pub struct ConfigError {
-    pub var: &'static str,
+    /// The variable; a provider's variables have names made from the provider's.
+    pub var: std::borrow::Cow<'static, str>,
     pub problem: String,
     pub example: &'static str,
 }
@@ -69,6 +74,7 @@ pub struct Config {
     pub logging: LogConfig,
     pub mfa: MfaConfig,
     pub webauthn: WebauthnConfig,
+    pub providers: ProvidersConfig,
 }
 
 impl Config {
@@ -80,13 +86,27 @@ impl Config {
         {
             return Err(error(".env", format!("cannot be read: {err}"), "KEY=value"));
         }
-        Self::from_lookup(&|var| std::env::var(var).ok())
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        Self::from_lookup_and_names(&|var| std::env::var(var).ok(), &names)
+    }
+
+    /// [`from_lookup_and_names`](Self::from_lookup_and_names) with no names: no provider
+    /// is configured (their variables are found by name).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_lookup_and_names(lookup, &[])
     }
 
     /// Builds the configuration from any source of variables (tests pass a map). Each
     /// section parses its own variables; the checks that span sections are here.
-    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Source { lookup };
+    /// `names` are the variables set, so that sections whose variables are named by the
+    /// operator (an OpenID Connect provider's) can find them.
+    pub fn from_lookup_and_names(
+        lookup: &dyn Fn(&str) -> Option<String>,
+        names: &[String],
+    ) -> Result<Self, ConfigError> {
+        let env = Source { lookup, names };
         let server = ServerConfig::parse(&env)?;
         let database = DatabaseConfig::parse(&env)?;
         if database.timeout >= server.request_timeout {
@@ -109,6 +129,7 @@ impl Config {
             logging: LogConfig::parse(&env)?,
             mfa: MfaConfig::parse(&env)?,
             webauthn: WebauthnConfig::parse(&env, &server)?,
+            providers: ProvidersConfig::parse(&env)?,
             database,
             server,
         })

@@ -8,6 +8,8 @@ use super::ConfigError;
 /// Reads variables by name; `None` and an empty value both mean "not set".
 pub(super) struct Source<'a> {
     pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// The names of the variables set (those of the environment, or of a test's map).
+    pub(super) names: &'a [String],
 }
 
 impl Source<'_> {
@@ -35,7 +37,7 @@ impl Source<'_> {
         self.raw(var)
             .map(|raw| {
                 parse(raw.trim()).map_err(|problem| ConfigError {
-                    var,
+                    var: var.into(),
                     problem: if is_secret(var) {
                         problem
                     } else {
@@ -59,15 +61,16 @@ pub(super) fn long_secret(raw: &str) -> Result<SecretString, String> {
 }
 
 /// Values of these variables never appear in an error message.
-fn is_secret(var: &str) -> bool {
-    matches!(
-        var,
-        "DATABASE_URL"
-            | "TESSERA_KEY_ENCRYPTION_KEY"
-            | "TESSERA_SMTP_URL"
-            | "TESSERA_ADMIN_SECRET"
-            | "TESSERA_METRICS_TOKEN"
-    )
+pub(super) fn is_secret(var: &str) -> bool {
+    var.ends_with("_CLIENT_SECRET")
+        || matches!(
+            var,
+            "DATABASE_URL"
+                | "TESSERA_KEY_ENCRYPTION_KEY"
+                | "TESSERA_SMTP_URL"
+                | "TESSERA_ADMIN_SECRET"
+                | "TESSERA_METRICS_TOKEN"
+        )
 }
 
 pub(super) fn error(
@@ -76,7 +79,7 @@ pub(super) fn error(
     example: &'static str,
 ) -> ConfigError {
     ConfigError {
-        var,
+        var: var.into(),
         problem: problem.into(),
         example,
     }

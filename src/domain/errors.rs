@@ -104,9 +104,45 @@ pub enum AuthError {
     PasskeyNotFound,
     /// Removing it would leave the account no way to sign in.
     #[error(
-        "this is the account's last way to sign in: set a password or add another passkey first"
+        "this is the account's last way to sign in: set a password, add a passkey or link another provider first"
     )]
     LastSignInMethod,
+    /// No provider of that name is configured.
+    #[error("no sign-in provider of this name is configured")]
+    UnknownProvider,
+    /// The provider's callback names no flow this browser began: unknown, used or expired
+    /// `state`, or another browser's.
+    #[error(
+        "the sign-in at the provider was not started here, was already finished or took too long; start again"
+    )]
+    InvalidProviderState,
+    /// The user cancelled at the provider (`access_denied`).
+    #[error("the sign-in was cancelled at the provider")]
+    ProviderCancelled,
+    /// The provider answered with an error, or with something that failed verification
+    /// (an ID token's signature, issuer, audience, expiry or nonce). The text says which,
+    /// never a secret.
+    #[error("the provider's answer was refused: {0}")]
+    ProviderError(String),
+    /// The provider could not be reached (discovery, keys, token endpoint or API).
+    #[error("the provider cannot be reached; try again later")]
+    ProviderUnavailable,
+    /// The provider gave no email, or one it does not say is verified, where a verified
+    /// one is needed (a new account on a server that requires verified emails).
+    #[error("the provider did not give a verified email address")]
+    ProviderEmailNotVerified,
+    /// An account has the provider's email, which the provider does not say is verified:
+    /// it is not linked (that would let anyone claiming the address at some provider into
+    /// the account). Sign in to that account and link the provider from it.
+    #[error("an account with this email exists; sign in to it and link this provider from there")]
+    AccountExists,
+    /// The identity belongs to another account, or the account has an identity at that
+    /// provider already.
+    #[error("this provider identity is already linked to an account")]
+    ProviderAlreadyLinked,
+    /// The user has no identity at that provider.
+    #[error("no identity at this provider is linked to the account")]
+    ProviderNotLinked,
     #[error("too many attempts; retry later")]
     TooManyRequests(std::time::Duration),
     /// A failure of the server's own making (never of the request), answered as 500.

@@ -18,6 +18,7 @@ pub mod passkeys;
 pub mod passwords;
 pub mod pats;
 pub mod profile;
+pub mod providers;
 pub mod rate_limits;
 pub mod redirects;
 pub mod sessions;
@@ -30,6 +31,6 @@ pub mod upkeep;
 /// answers are made of these records, and the HTTP envelope maps `StoreError` (503 for
 /// `Unavailable`, ...). Callers reach storage only through the services.
 pub use crate::store::{
-    EventFilter, PasskeyRecord, PatRecord, SecurityEventRecord, SessionRecord, StoreError,
-    UserRecord,
+    EventFilter, IdentityRecord, PasskeyRecord, PatRecord, SecurityEventRecord, SessionRecord,
+    StoreError, UserRecord,
 };

@@ -70,11 +70,12 @@ pub struct Report {
     pub anonymous_users: u64,
     pub pats: u64,
     pub passkey_ceremonies: u64,
+    pub provider_flows: u64,
 }
 
 impl Report {
     /// Each count with the `kind` label of `tessera_cleanup_removed_total`.
-    pub fn by_kind(&self) -> [(&'static str, u64); 8] {
+    pub fn by_kind(&self) -> [(&'static str, u64); 9] {
         [
             ("sessions", self.sessions),
             ("sealed_successors", self.sealed_successors),
@@ -84,6 +85,7 @@ impl Report {
             ("anonymous_users", self.anonymous_users),
             ("pats", self.pats),
             ("passkey_ceremonies", self.passkey_ceremonies),
+            ("provider_flows", self.provider_flows),
         ]
     }
 }
@@ -149,6 +151,8 @@ pub async fn run_once(
         // Few rows (each lives `TESSERA_WEBAUTHN_TIMEOUT`, and the routes that make them
         // are rate-limited per address): one statement.
         passkey_ceremonies: store.prune_ceremonies(now).await?,
+        // The same for flows at providers (each lives ten minutes).
+        provider_flows: store.prune_provider_flows(now).await?,
     })
 }
 

@@ -46,6 +46,8 @@ pub const UNPREFIXED_REFRESH_COOKIE: &str = "tessera-refresh-token";
 pub const HINT_COOKIE: &str = "tessera-session";
 /// The device cookie's name (docs/security.md, device cookies).
 pub const DEVICE_COOKIE: &str = "tessera-device";
+/// Binds a sign-in at a provider to the browser that began it (see `domain::providers`).
+pub const PROVIDER_FLOW_COOKIE: &str = "tessera-provider-flow";
 
 /// Names and attributes of Tessera's cookies, derived from the configuration.
 pub struct CookiePolicy {
@@ -53,6 +55,7 @@ pub struct CookiePolicy {
     pub refresh_name: &'static str,
     refresh_path: String,
     signin_path: String,
+    provider_path: String,
     domain: Option<String>,
     secure: bool,
     same_site: CookieSameSite,
@@ -77,6 +80,7 @@ impl CookiePolicy {
             },
             refresh_path: format!("{}/token", config.server.base_path()),
             signin_path: format!("{}/signin", config.server.base_path()),
+            provider_path: format!("{}/signin/provider", config.server.base_path()),
             domain: cookies.domain.clone(),
             secure: cookies.secure,
             same_site: match cookies.same_site {
@@ -166,6 +170,25 @@ impl CookiePolicy {
             .http_only(true)
             .secure(self.secure)
             .same_site(self.same_site)
+            .max_age(max_age);
+        cookies.add(cookie.build());
+    }
+
+    /// Sets the cookie that binds a provider flow to this browser: SameSite=Lax whatever
+    /// `TESSERA_COOKIE_SAME_SITE` says (the provider's redirect back is cross-site, and a
+    /// Strict cookie would not come with it), sent only to the provider routes.
+    pub fn set_provider_flow(
+        &self,
+        cookies: &Cookies,
+        value: String,
+        max_age: std::time::Duration,
+    ) {
+        let max_age = Duration::try_from(max_age).unwrap_or(Duration::MAX);
+        let cookie = Cookie::build((PROVIDER_FLOW_COOKIE, value))
+            .path(self.provider_path.clone())
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(CookieSameSite::Lax)
             .max_age(max_age);
         cookies.add(cookie.build());
     }

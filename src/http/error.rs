@@ -254,6 +254,15 @@ impl From<AuthError> for ApiError {
             AuthError::NoPasskey => (S::BAD_REQUEST, "no-passkey"),
             AuthError::PasskeyNotFound => (S::NOT_FOUND, "passkey-not-found"),
             AuthError::LastSignInMethod => (S::FORBIDDEN, "last-sign-in-method"),
+            AuthError::UnknownProvider => (S::NOT_FOUND, "unknown-provider"),
+            AuthError::InvalidProviderState => (S::BAD_REQUEST, "invalid-state"),
+            AuthError::ProviderCancelled => (S::UNAUTHORIZED, "cancelled"),
+            AuthError::ProviderError(_) => (S::UNAUTHORIZED, "provider-error"),
+            AuthError::ProviderUnavailable => (S::BAD_GATEWAY, "provider-unavailable"),
+            AuthError::ProviderEmailNotVerified => (S::UNAUTHORIZED, "email-not-verified"),
+            AuthError::AccountExists => (S::CONFLICT, "account-exists"),
+            AuthError::ProviderAlreadyLinked => (S::CONFLICT, "provider-already-linked"),
+            AuthError::ProviderNotLinked => (S::NOT_FOUND, "provider-not-linked"),
             AuthError::TooManyRequests(wait) => {
                 return ApiError {
                     retry_after: Some(wait.as_secs().max(1)),

@@ -39,6 +39,7 @@ use crate::domain::links::EmailLinks;
 use crate::domain::mfa::SecondFactor;
 use crate::domain::passkeys::Passkeys;
 use crate::domain::pats::PersonalAccessTokens;
+use crate::domain::providers::Providers;
 use crate::domain::rate_limits::IpLimits;
 use crate::domain::sessions::Sessions;
 use crate::domain::tokens::TokenIssuer;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub mfa: Arc<SecondFactor>,
     /// Passkeys (WebAuthn).
     pub passkeys: Arc<Passkeys>,
+    /// Sign-in with OpenID Connect providers and GitHub.
+    pub providers: Arc<Providers>,
     pub admin: Arc<Admin>,
     pub pats: Arc<PersonalAccessTokens>,
     pub ip_limits: Arc<IpLimits>,

@@ -2,7 +2,7 @@
 //!
 //! The domain talks to `dyn Store` only. [`Store`] is the sum of one trait per concept
 //! ([`UserStore`], [`SessionStore`], [`KeyStore`], [`TicketStore`], [`LimitStore`],
-//! [`EventStore`], [`UpkeepStore`], [`PatStore`], [`MfaStore`], [`PasskeyStore`] and
+//! [`EventStore`], [`UpkeepStore`], [`PatStore`], [`MfaStore`], [`PasskeyStore`], [`ProviderStore`] and
 //! [`DatabaseStore`]), each in its own
 //! file here; each implementation has one file per concept too, and keeps its SQL next to
 //! the code that runs it. The schema lives in `migrations/<backend>/`. Both pass the same
@@ -17,6 +17,7 @@ mod mfa;
 mod passkeys;
 mod pats;
 mod postgres;
+mod providers;
 mod records;
 mod sessions;
 mod shared;
@@ -37,6 +38,7 @@ pub use limits::LimitStore;
 pub use mfa::MfaStore;
 pub use passkeys::PasskeyStore;
 pub use pats::PatStore;
+pub use providers::ProviderStore;
 pub use records::*;
 pub use sessions::SessionStore;
 pub(crate) use shared::{
@@ -63,6 +65,7 @@ pub trait Store:
     + PatStore
     + MfaStore
     + PasskeyStore
+    + ProviderStore
 {
 }
 
@@ -78,6 +81,7 @@ impl<T> Store for T where
         + PatStore
         + MfaStore
         + PasskeyStore
+        + ProviderStore
 {
 }
 

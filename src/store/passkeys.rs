@@ -56,8 +56,8 @@ pub trait PasskeyStore: Send + Sync + 'static {
     /// Renames one of the user's passkeys; false when the user has no such passkey.
     async fn rename_passkey(&self, user_id: Uuid, id: Uuid, nickname: &str) -> StoreResult<bool>;
     /// Deletes one of the user's passkeys and records `event`, in one transaction that
-    /// locks the user, unless it is the account's last way to sign in (no password and no
-    /// other passkey): then nothing changes.
+    /// locks the user, unless it is the account's last way to sign in (no password, no other
+    /// passkey, no identity at a provider): then nothing changes.
     async fn delete_passkey(
         &self,
         user_id: Uuid,

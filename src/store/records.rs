@@ -421,3 +421,50 @@ pub struct CeremonyRecord {
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
 }
+
+/// An account's identity at a provider, as kept in `user_providers`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// The provider's name in Tessera's configuration (`google`, `github`...).
+    pub provider: String,
+    /// Who the provider says signed in: its `sub`, GitHub's numeric id.
+    pub subject: String,
+    /// The email the provider last gave (shown, never used to find the account).
+    pub email: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// What [`ProviderStore::unlink_identity`](super::ProviderStore::unlink_identity) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityRemoval {
+    Removed,
+    /// The user has no identity at that provider.
+    NotFound,
+    /// It is the account's last way to sign in: kept.
+    LastSignInMethod,
+}
+
+/// A browser's sign-in at a provider between the redirect there and the callback, as kept
+/// in `provider_flows`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderFlowRecord {
+    /// SHA-256 of the `state` sent to the provider.
+    pub state_hash: Vec<u8>,
+    pub provider: String,
+    /// SHA-256 of the flow cookie's value: the browser that began the flow.
+    pub browser_hash: Vec<u8>,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub redirect_to: String,
+    /// The app's PKCE challenge for `POST /token/exchange`.
+    pub code_challenge: String,
+    /// The signed-in account an identity is being linked to.
+    pub link_user_id: Option<Uuid>,
+    /// The sign-up options of the request that began the flow.
+    pub payload: Value,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}

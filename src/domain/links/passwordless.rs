@@ -94,8 +94,8 @@ impl EmailLinks {
     /// verification link. If the account was unverified, whoever registered the address
     /// may not be its holder (a pre-registered account): every session and PAT ends, and
     /// the password and second factor set before the address was proven go, so the holder
-    /// alone has access (and sets a password by reset): so do its passkeys. Marks the
-    /// address verified.
+    /// alone has access (and sets a password by reset): so do its passkeys and identities at
+    /// providers. Marks the address verified.
     pub(crate) async fn claim_mailbox(
         &self,
         user: &UserRecord,
@@ -125,6 +125,8 @@ impl EmailLinks {
         let mfa_removed = self.store.remove_mfa(user.id, &event).await?;
         // And so is a passkey: a pre-registrant's would be a door the holder never sees.
         let passkeys_removed = self.store.delete_passkeys_of(user.id).await?;
+        // And an identity at a provider, linked before the address was proven.
+        let identities_removed = self.store.delete_identities_of(user.id).await?;
         // Verified last: a claim that fails part-way leaves the account unverified, so the
         // holder's next claim runs it all again (an account marked verified first would
         // never be claimed again, keeping whatever the failure left).
@@ -135,14 +137,21 @@ impl EmailLinks {
             ..UserUpdate::default()
         };
         self.store.update_user(user.id, &update, now).await?;
-        if had_password || revoked > 0 || pats_revoked > 0 || mfa_removed || passkeys_removed > 0 {
+        if had_password
+            || revoked > 0
+            || pats_revoked > 0
+            || mfa_removed
+            || passkeys_removed > 0
+            || identities_removed > 0
+        {
             self.record(
                 "unverified-account-claimed",
                 user.id,
                 client,
                 json!({ "route": route, "passwordRemoved": had_password,
                         "sessionsRevoked": revoked, "patsRevoked": pats_revoked,
-                        "mfaRemoved": mfa_removed, "passkeysRemoved": passkeys_removed }),
+                        "mfaRemoved": mfa_removed, "passkeysRemoved": passkeys_removed,
+                        "providersUnlinked": identities_removed }),
             )
             .await;
         }

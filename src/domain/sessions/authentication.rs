@@ -34,6 +34,9 @@ pub enum AuthMethod {
     HardwareKey,
     /// A user-presence test (a passkey's authenticator, which also verified the user).
     UserPresence,
+    /// A sign-in at another identity provider (OpenID Connect, GitHub): `fed`, the name
+    /// federated sign-ins carry in practice (RFC 8176 has none for them).
+    Federated,
 }
 
 impl AuthMethod {
@@ -48,6 +51,7 @@ impl AuthMethod {
             Self::Mfa => "mfa",
             Self::HardwareKey => "hwk",
             Self::UserPresence => "user",
+            Self::Federated => "fed",
         }
     }
 
@@ -62,6 +66,7 @@ impl AuthMethod {
             Self::Mfa,
             Self::HardwareKey,
             Self::UserPresence,
+            Self::Federated,
         ]
         .into_iter()
         .find(|method| method.as_str() == name)

@@ -7,6 +7,7 @@ mod events;
 mod keys;
 mod passkeys;
 mod pats;
+mod providers;
 mod sessions;
 mod users;
 
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .merge(keys::routes())
         .merge(pats::routes())
         .merge(passkeys::routes())
+        .merge(providers::routes())
         .merge(events::routes())
         .route_layer(middleware::from_fn_with_state(state, require_secret))
 }

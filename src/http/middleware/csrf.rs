@@ -36,6 +36,11 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
     let from_browser =
         headers.contains_key(header::ORIGIN) || headers.contains_key("sec-fetch-site");
     let signs_out = from_browser && request.uri().path().ends_with("/signout");
+    // A provider's `form_post` callback is a cross-site form by design; it reads no
+    // credential cookie and only redirects to its GET form, which the flow cookie binds.
+    if is_provider_callback(request.uri().path()) {
+        return next.run(request).await;
+    }
     if !uses_cookies && !signs_out {
         return next.run(request).await;
     }
@@ -63,4 +68,10 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
         .into_response();
     }
     next.run(request).await
+}
+
+/// `/signin/provider/{p}/callback`, under any base path.
+fn is_provider_callback(path: &str) -> bool {
+    path.rsplit_once("/signin/provider/")
+        .is_some_and(|(_, rest)| rest.ends_with("/callback") && rest.matches('/').count() == 1)
 }

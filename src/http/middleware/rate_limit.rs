@@ -38,8 +38,17 @@ fn family(method: &Method, path: &str) -> Option<Family> {
             | "/signin/webauthn"
             | "/signin/mfa/webauthn"
             | "/elevate/webauthn"
-            | "/user/webauthn/add",
+            | "/user/webauthn/add"
+            // An ID token is verified by signature; each one may make Tessera fetch the
+            // provider's keys (within their cooldown).
+            | "/signin/idtoken"
+            | "/signup/idtoken"
+            | "/link/idtoken",
         ) => Some(Family::SignIn),
+        // Each start keeps a flow in the database until it expires.
+        (&Method::GET, p) if p.starts_with("/signin/provider/") && !p.ends_with("/callback") => {
+            Some(Family::SignIn)
+        }
         (
             &Method::POST,
             "/signup/email-password" | "/signin/anonymous" | "/signup/webauthn",

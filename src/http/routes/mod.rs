@@ -8,6 +8,7 @@ pub mod anonymous;
 pub mod email;
 pub mod email_otp;
 pub mod health;
+pub mod identities;
 mod link_options;
 pub mod mfa;
 pub mod openapi;
@@ -15,6 +16,7 @@ pub mod passkeys;
 pub mod password;
 pub mod passwordless;
 pub mod pats;
+pub mod providers;
 pub mod signin;
 pub mod signout;
 pub mod signup;
@@ -48,6 +50,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(mfa::router())
         .merge(webauthn::router())
         .merge(passkeys::router())
+        .merge(providers::router())
+        .merge(identities::router())
 }
 
 /// Health, version, the JWKS and discovery.

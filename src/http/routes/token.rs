@@ -289,7 +289,7 @@ async fn exchange(
     Json(request): Json<ExchangeRequest>,
 ) -> Result<Response, ApiError> {
     let outcome = state
-        .links
+        .providers
         .exchange(&request.code, &request.code_verifier, &client)
         .await?;
     let mode = requested_mode(&headers, state.config.cookies.default_auth_mode);

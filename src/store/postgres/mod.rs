@@ -10,6 +10,7 @@ mod limits;
 mod mfa;
 mod passkeys;
 mod pats;
+mod providers;
 mod sessions;
 mod tickets;
 mod upkeep;

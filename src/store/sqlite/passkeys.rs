@@ -214,8 +214,10 @@ impl PasskeyStore for SqliteStore {
         let has_password = user
             .try_get::<Option<String>, _>("password_hash")?
             .is_some();
+        // Other ways to sign in: the other passkeys, and identities at providers.
         let others: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM webauthn_credentials WHERE user_id = ?1 AND id <> ?2",
+            "SELECT (SELECT count(*) FROM webauthn_credentials WHERE user_id = ?1 AND id <> ?2)
+                  + (SELECT count(*) FROM user_providers WHERE user_id = ?1)",
         )
         .bind(user_id)
         .bind(id)
