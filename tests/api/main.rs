@@ -2,6 +2,7 @@
 //! against a fresh Postgres database or a fresh SQLite file.
 
 mod helpers;
+mod oidc_provider;
 mod proxy;
 
 mod accounts;
