@@ -314,7 +314,9 @@ impl TestApp {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
         init_audit_logging();
-        let config = Config::from_lookup(&|var| env.get(var).cloned()).expect("valid test config");
+        let names: Vec<String> = env.keys().cloned().collect();
+        let config = Config::from_lookup_and_names(&|var| env.get(var).cloned(), &names)
+            .expect("valid test config");
         let application = Application::build(config, server_clock)
             .await
             .expect("server starts");

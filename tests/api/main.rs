@@ -31,6 +31,7 @@ mod passkey_recovery;
 mod pats;
 mod process;
 mod properties;
+mod providers;
 mod replicas;
 mod reuse_race;
 mod schemathesis;

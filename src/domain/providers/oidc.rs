@@ -47,7 +47,8 @@ pub enum NonceCheck<'a> {
 struct Discovered {
     metadata: CoreProviderMetadata,
     fetched_at: Instant,
-    keys_fetched_at: Instant,
+    /// The last fetch of the keys for a token naming an unknown key.
+    keys_refetched_at: Option<Instant>,
 }
 
 /// An OpenID Connect provider of the configuration.
@@ -299,7 +300,7 @@ impl OidcProvider {
                 *discovered = Some(Discovered {
                     metadata: metadata.clone(),
                     fetched_at,
-                    keys_fetched_at: now,
+                    keys_refetched_at: refetch_keys.then_some(now),
                 });
                 Ok(metadata)
             }
@@ -313,7 +314,10 @@ impl OidcProvider {
     async fn fresh(&self, refetch_keys: bool) -> Option<CoreProviderMetadata> {
         let discovered = self.discovered.read().await;
         let found = discovered.as_ref()?;
-        let keys_usable = !refetch_keys || found.keys_fetched_at.elapsed() < JWKS_COOLDOWN;
+        let keys_usable = !refetch_keys
+            || found
+                .keys_refetched_at
+                .is_some_and(|at| at.elapsed() < JWKS_COOLDOWN);
         (found.fetched_at.elapsed() < DISCOVERY_TTL && keys_usable).then(|| found.metadata.clone())
     }
 

@@ -79,7 +79,7 @@ struct LinkIdTokenRequest {
     post,
     path = "/link/idtoken",
     operation_id = "linkIdToken",
-    tag = "providers",
+    tag = "auth",
     summary = "Link a provider's identity with its ID token",
     description = "Links the identity of an ID token the app got from the provider (verified \
         as at `POST /signin/idtoken`) to the signed-in account, which can then sign in with \

@@ -102,7 +102,7 @@ const START_DESCRIPTION: &str = "Redirects (302) to the provider, after checking
     get,
     path = "/signin/provider/{provider}",
     operation_id = "signInProvider",
-    tag = "providers",
+    tag = "auth",
     summary = "Sign in with a provider",
     description = START_DESCRIPTION,
     params(("provider" = String, Path, description = "A configured provider's name \
@@ -132,7 +132,7 @@ async fn sign_in_provider(
     get,
     path = "/signup/provider/{provider}",
     operation_id = "signUpProvider",
-    tag = "providers",
+    tag = "auth",
     summary = "Sign up with a provider",
     description = "The same as `GET /signin/provider/{provider}` (Nhost's SDK has both): an \
         identity seen for the first time makes an account when sign-up is open, and a known \
@@ -211,7 +211,7 @@ struct CallbackParams {
     get,
     path = "/signin/provider/{provider}/callback",
     operation_id = "signInProviderCallbackGet",
-    tag = "providers",
+    tag = "auth",
     summary = "The provider's redirect back (the redirect URI to register)",
     description = "Finishes the flow the `state` names (once: a replayed state is refused), \
         in the browser whose `tessera-provider-flow` cookie began it. Redirects (302) to \
@@ -259,7 +259,7 @@ async fn callback_get(
     post,
     path = "/signin/provider/{provider}/callback",
     operation_id = "signInProviderCallbackPost",
-    tag = "providers",
+    tag = "auth",
     summary = "The provider's `form_post` answer (Apple)",
     description = "A provider set to `TESSERA_OIDC_<NAME>_RESPONSE_MODE=form_post` posts its \
         answer here, cross-site, where no SameSite=Lax cookie comes along: this answers 303 \
@@ -322,7 +322,7 @@ const ID_TOKEN_DESCRIPTION: &str = "For native apps that signed in with the prov
     post,
     path = "/signin/idtoken",
     operation_id = "signInIdToken",
-    tag = "providers",
+    tag = "auth",
     summary = "Sign in with a provider's ID token",
     description = ID_TOKEN_DESCRIPTION,
     request_body = IdTokenRequest,
@@ -354,7 +354,7 @@ async fn sign_in_id_token(
     post,
     path = "/signup/idtoken",
     operation_id = "signUpIdToken",
-    tag = "providers",
+    tag = "auth",
     summary = "Sign up with a provider's ID token",
     description = "The same as `POST /signin/idtoken` (Nhost's SDK has both).",
     request_body = IdTokenRequest,
