@@ -1,5 +1,6 @@
-//! `tessera users ...`: create, list, disable, enable, delete users, set their roles and
-//! reset their second factor, through the administration service.
+//! `tessera users ...`: create, list, disable, enable, delete users, set their roles,
+//! reset their second factor and show their identities at providers, through the
+//! administration service.
 
 use clap::Subcommand;
 use secrecy::SecretString;
@@ -47,6 +48,8 @@ pub(super) enum UsersCommand {
     /// Remove a user's second factor (TOTP secret and recovery codes): sign-ins stop
     /// asking for a code.
     ResetMfa { user: String },
+    /// List a user's identities at sign-in providers (OpenID Connect, GitHub).
+    Providers { user: String },
     /// Set a user's roles and default role.
     SetRoles {
         user: String,
@@ -132,6 +135,25 @@ pub(super) async fn run(config: Config, command: UsersCommand) -> anyhow::Result
             let found = admin.find_user(&user).await?;
             crate::domain::mfa::reset(store.as_ref(), &SystemClock, found.id, &who).await?;
             println!("second factor reset for {}", found.id);
+        }
+        UsersCommand::Providers { user } => {
+            let found = admin.find_user(&user).await?;
+            let identities = store.identities_of(found.id).await?;
+            if identities.is_empty() {
+                println!("{} has no linked providers", found.id);
+            }
+            for identity in identities {
+                println!(
+                    "{}  {:<12}  email={}  linked={}  last-used={}",
+                    found.id,
+                    identity.provider,
+                    identity.email.as_deref().unwrap_or("-"),
+                    identity.created_at,
+                    identity
+                        .last_used_at
+                        .map_or_else(|| "-".to_owned(), |at| at.to_string())
+                );
+            }
         }
         UsersCommand::SetRoles {
             user,

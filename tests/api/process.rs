@@ -299,6 +299,11 @@ fn the_admin_cli_manages_users_and_sessions() {
 
     let (ok, out, _) = run(&["users", "list", "--search", "OPS@"]);
     assert!(ok && out.contains(&id), "{out}");
+    let (ok, out, _) = run(&["users", "providers", "ops@example.com"]);
+    assert!(
+        ok && out.contains(&format!("{id} has no linked providers")),
+        "{out}"
+    );
     let (ok, out, _) = run(&["users", "set-roles", "ops@example.com", "--roles", "user"]);
     assert!(ok && out.contains("roles=user default=user"), "{out}");
     let (ok, out, _) = run(&["users", "disable", &id]);

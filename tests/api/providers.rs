@@ -14,6 +14,7 @@ use crate::lifecycle::{CHALLENGE, VERIFIER};
 use crate::oidc_provider::{LoggedIn, OidcProvider, ProviderOptions, browser, cancel, log_in};
 
 const APP: &str = "https://app.example.com/welcome";
+const ADMIN_SECRET: &str = "an-admin-secret-of-at-least-32-characters";
 const CALLBACK: &str = "http://localhost:4000/signin/provider/acme/callback";
 
 /// The provider's accounts: Alice's email is verified, Mallory's is not.
@@ -160,7 +161,8 @@ both_backends!(
 
 async fn a_provider_signs_up_then_signs_in_the_same_account(backend: Backend) {
     let email = unique_email();
-    let (app, provider) = setup(backend, accounts(&email, "m@example.test"), &[]).await;
+    let admin = ("TESSERA_ADMIN_SECRET", ADMIN_SECRET);
+    let (app, provider) = setup(backend, accounts(&email, "m@example.test"), &[admin]).await;
     let first = exchange(&app, &sign_in_as(&app, &provider, "alice").await).await;
     let user = &first["session"]["user"];
     assert_eq!(user["email"], email.as_str());
@@ -178,6 +180,21 @@ async fn a_provider_signs_up_then_signs_in_the_same_account(backend: Backend) {
     let linked = providers_of(&app, token).await;
     assert_eq!(linked.as_array().unwrap().len(), 1);
     assert_eq!(linked[0]["provider"], "acme");
+    let id = user["id"].as_str().unwrap();
+    let seen: Value = app
+        .client
+        .get(app.url(&format!("/admin/users/{id}/providers")))
+        .header("x-tessera-admin-secret", ADMIN_SECRET)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen["providers"], linked,
+        "the admin sees the same identity"
+    );
     // The only way into this account: unlinking it is refused.
     let response = app
         .client
