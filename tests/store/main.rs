@@ -11,6 +11,7 @@ mod limits;
 mod mfa;
 mod passkeys;
 mod pats;
+mod providers;
 mod rotation;
 mod sessions;
 mod tickets;
