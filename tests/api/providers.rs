@@ -210,11 +210,23 @@ async fn a_provider_signs_up_then_signs_in_the_same_account(backend: Backend) {
 async fn a_verified_provider_email_takes_over_an_unverified_account_and_an_unverified_one_is_refused(
     backend: Backend,
 ) {
+    use crate::oidc_provider::native_id_token;
     let (verified, unverified) = (unique_email(), unique_email());
     let (app, provider) = setup(backend, accounts(&verified, &unverified), &[]).await;
-    // Someone registered both addresses with a password, without proving either mailbox.
+    // Someone registered both addresses with a password, without proving either mailbox,
+    // and linked an identity of their own to the first account.
     let squatter = app.sign_up(&verified).await;
     app.sign_up(&unverified).await;
+    let squatters_identity = native_id_token(&provider, "mallory", None).await;
+    let linked = app
+        .client
+        .post(app.url("/link/idtoken"))
+        .bearer_auth(squatter["accessToken"].as_str().unwrap())
+        .json(&json!({ "provider": "acme", "idToken": squatters_identity }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(linked.status(), StatusCode::OK);
     // The provider proves Alice holds the first: she gets the account, alone.
     let taken = exchange(&app, &sign_in_as(&app, &provider, "alice").await).await;
     assert_eq!(taken["session"]["user"]["id"], squatter["user"]["id"]);
@@ -234,6 +246,14 @@ async fn a_verified_provider_email_takes_over_an_unverified_account_and_an_unver
         password.status(),
         StatusCode::UNAUTHORIZED,
         "the squatter's password is gone"
+    );
+    let token = taken["session"]["accessToken"].as_str().unwrap();
+    let identities = providers_of(&app, token).await;
+    assert_eq!(identities.as_array().unwrap().len(), 1, "{identities}");
+    assert_eq!(
+        identities[0]["email"],
+        verified.as_str(),
+        "the squatter's identity is gone"
     );
     // The provider does not vouch for Mallory's address: never linked.
     let refused = sign_in_as(&app, &provider, "mallory").await;
