@@ -468,7 +468,13 @@ async fn cancelling_at_the_provider_and_bad_starts_are_reported() {
 async fn a_signed_in_user_links_and_unlinks_an_identity() {
     use crate::oidc_provider::native_id_token;
     let (own, other) = (unique_email(), unique_email());
-    let (app, provider) = setup(Backend::Postgres, accounts(&other, "m@example.test"), &[]).await;
+    let admin = ("TESSERA_ADMIN_SECRET", ADMIN_SECRET);
+    let (app, provider) = setup(
+        Backend::Postgres,
+        accounts(&other, "m@example.test"),
+        &[admin],
+    )
+    .await;
     let account = app.sign_up(&own).await;
     let token = account["accessToken"].as_str().unwrap().to_owned();
     let id_token = native_id_token(&provider, "alice", None).await;
@@ -516,6 +522,55 @@ async fn a_signed_in_user_links_and_unlinks_an_identity() {
         "the account keeps its password"
     );
     assert_eq!(providers_of(&app, &token).await, json!([]));
+    // The security log tells the story.
+    let id = account["user"]["id"].as_str().unwrap();
+    let events: Value = app
+        .client
+        .get(app.url(&format!("/admin/events?userId={id}&limit=50")))
+        .header("x-tessera-admin-secret", ADMIN_SECRET)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<(String, Value)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap().to_owned(), e["detail"].clone()))
+        .collect();
+    let has = |kind: &str, detail: Value| {
+        kinds.iter().any(|(k, d)| {
+            k == kind
+                && detail
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .all(|(key, value)| &d[key] == value)
+        })
+    };
+    assert!(
+        has(
+            "provider-linked",
+            json!({ "provider": "acme", "by": "user" })
+        ),
+        "{kinds:?}"
+    );
+    assert!(
+        has(
+            "signin-succeeded",
+            json!({ "method": "provider", "provider": "acme" })
+        ),
+        "{kinds:?}"
+    );
+    assert!(
+        has(
+            "provider-unlinked",
+            json!({ "provider": "acme", "by": "user" })
+        ),
+        "{kinds:?}"
+    );
     app.stop().await;
 }
 

@@ -53,7 +53,8 @@ struct EventBody {
     /// `signin-succeeded`, `signin-failed`, `signup`, `refresh-token-reused`,
     /// `session-revoked`, `password-changed`, `password-reset`, `email-changed`,
     /// `email-verified`, `user-deanonymized`, `user-disabled`, `signing-key-revoked`,
-    /// `pat-created`, `pat-revoked` or `admin-action`.
+    /// `pat-created`, `pat-revoked`, `provider-linked`, `provider-unlinked` or
+    /// `admin-action` (and more: the README's event list).
     kind: String,
     #[schema(required = true)]
     user_id: Option<Uuid>,

@@ -75,3 +75,20 @@ fn is_provider_callback(path: &str) -> bool {
     path.rsplit_once("/signin/provider/")
         .is_some_and(|(_, rest)| rest.ends_with("/callback") && rest.matches('/').count() == 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_provider_callback;
+
+    #[test]
+    fn only_a_provider_callback_is_exempt() {
+        assert!(is_provider_callback("/signin/provider/apple/callback"));
+        assert!(is_provider_callback(
+            "/auth/v1/signin/provider/apple/callback"
+        ));
+        assert!(!is_provider_callback("/signin/provider/apple"));
+        assert!(!is_provider_callback("/signin/provider/a/b/callback"));
+        assert!(!is_provider_callback("/signout"));
+        assert!(!is_provider_callback("/user/providers/apple/link"));
+    }
+}

@@ -133,5 +133,19 @@ mod tests {
             Some(Family::SignIn),
             "typing a code is a sign-in attempt"
         );
+        assert_eq!(
+            family(&Method::GET, "/signin/provider/google"),
+            Some(Family::SignIn),
+            "each start keeps a flow"
+        );
+        assert_eq!(
+            family(&Method::GET, "/signin/provider/google/callback"),
+            None,
+            "a callback finishes a flow a start counted"
+        );
+        assert_eq!(
+            family(&Method::POST, "/signin/idtoken"),
+            Some(Family::SignIn)
+        );
     }
 }
