@@ -18,8 +18,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use serde_json::json;
+
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, free_port, npm_ci};
+use crate::oidc_provider::{OidcProvider, ProviderOptions};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -140,4 +143,106 @@ async fn passkeys_in_chromium(backend: Backend) {
     drop((app, step_up, expiry));
 }
 
-both_backends!(example_app_in_chromium, passkeys_in_chromium);
+/// `localhost_tessera` on a port chosen by the caller, who needs Tessera's URL before it
+/// starts (a provider's redirect URI); its URL.
+async fn localhost_tessera_on(
+    backend: Backend,
+    port: u16,
+    app_origin: &str,
+    extra: &[(&str, &str)],
+) -> (TestApp, String) {
+    let url = format!("http://localhost:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let mut vars = vec![
+        ("TESSERA_LISTEN", listen.as_str()),
+        ("TESSERA_PUBLIC_URL", url.as_str()),
+        ("TESSERA_ALLOWED_ORIGINS", app_origin),
+        ("TESSERA_ALLOWED_REDIRECT_URLS", app_origin),
+    ];
+    vars.extend_from_slice(extra);
+    (TestApp::spawn_realtime_with(backend, &vars).await, url)
+}
+
+/// Sign-in with an OpenID Connect provider in Chromium (tests/e2e/providers.test.mjs): the
+/// test provider (oidc-provider) at http://127.0.0.1:PORT, so another site than Tessera and
+/// the app at http://localhost:PORT, configured twice in one Tessera: `acme` answers by
+/// redirect, `acme-post` by `form_post` (a cross-site POST that carries no SameSite=Lax
+/// cookie). One provider client holds both callbacks.
+async fn providers_in_chromium(backend: Backend) {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "the browser test needs Debian's chromium (apt-get install chromium); scripts/test installs it"
+    );
+    let e2e = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+    npm_ci(&e2e);
+    let app_port = free_port();
+    let app_origin = format!("http://localhost:{app_port}");
+    // Tessera's port first: the provider must know its callbacks, and Tessera its issuer.
+    let tessera_port = free_port();
+    let callback =
+        |name: &str| format!("http://localhost:{tessera_port}/signin/provider/{name}/callback");
+    let accounts = json!([
+        {"sub": "alice", "email": "alice@example.test", "email_verified": true, "name": "Alice A"},
+        {"sub": "bob", "email": "bob@example.test", "email_verified": true, "name": "Bob B"},
+        {"sub": "carol", "email": "carol@example.test", "email_verified": true, "name": "Carol C"},
+    ]);
+    let mut options = ProviderOptions::new(&callback("acme"), accounts.clone());
+    options.host = "127.0.0.1";
+    options.redirect_uris.push(callback("acme-post"));
+    let provider = OidcProvider::start(options).await;
+    let client_id = provider.options().client_id.clone();
+    let client_secret = provider.options().client_secret.clone();
+    let (app, tessera_url) = localhost_tessera_on(
+        backend,
+        tessera_port,
+        &app_origin,
+        &[
+            ("TESSERA_OIDC_ACME_ISSUER", &provider.issuer),
+            ("TESSERA_OIDC_ACME_CLIENT_ID", &client_id),
+            ("TESSERA_OIDC_ACME_CLIENT_SECRET", &client_secret),
+            ("TESSERA_OIDC_ACME_POST_ISSUER", &provider.issuer),
+            ("TESSERA_OIDC_ACME_POST_CLIENT_ID", &client_id),
+            ("TESSERA_OIDC_ACME_POST_CLIENT_SECRET", &client_secret),
+            ("TESSERA_OIDC_ACME_POST_RESPONSE_MODE", "form_post"),
+        ],
+    )
+    .await;
+    let issuer = provider.issuer.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .args(["--test", "--test-reporter=spec", "providers.test.mjs"])
+            .env("TESSERA_URL", tessera_url)
+            .env("PROVIDER_ISSUER", issuer)
+            .env("PROVIDER_ACCOUNTS", accounts.to_string())
+            .env("APP_PORT", app_port.to_string())
+            .env("CHROMIUM", CHROMIUM)
+            .current_dir(e2e)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "the providers browser test failed:\n{report}\nthe provider's stderr:\n{}",
+        provider.stderr()
+    );
+    let stderr = provider.stderr();
+    assert!(
+        !stderr.contains("server_error"),
+        "the provider failed: {stderr}"
+    );
+    eprintln!("{report}");
+    drop((app, provider));
+}
+
+both_backends!(
+    example_app_in_chromium,
+    passkeys_in_chromium,
+    providers_in_chromium
+);
