@@ -36,6 +36,11 @@ impl ProviderHttp {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
+            // A pooled connection the provider closed while it sat idle fails the next
+            // request sent on it (Node's servers close after 5 s, others sooner): a
+            // connection idle 2 s is not reused. A flow's own requests follow each other
+            // within milliseconds and still share one.
+            .pool_idle_timeout(Duration::from_secs(2))
             .user_agent(concat!("Tessera/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self { client })
