@@ -63,6 +63,9 @@ pub struct ProviderOptions {
     /// How the client authenticates at the token endpoint: `None` for
     /// `client_secret_basic`, or `Some("client_secret_post")`.
     pub token_auth: Option<&'static str>,
+    /// Whether the ID token holds only `sub` (and the protocol claims), the email and
+    /// profile being served at userinfo alone, as Okta's do.
+    pub minimal_id_token: bool,
 }
 
 impl ProviderOptions {
@@ -77,6 +80,7 @@ impl ProviderOptions {
             redirect_uris: vec![redirect_uri.into()],
             accounts,
             token_auth: None,
+            minimal_id_token: false,
         }
     }
 }
@@ -213,6 +217,14 @@ impl OidcProvider {
             .env(
                 "TOKEN_AUTH",
                 options.token_auth.unwrap_or("client_secret_basic"),
+            )
+            .env(
+                "ID_TOKEN_CLAIMS",
+                if options.minimal_id_token {
+                    "minimal"
+                } else {
+                    "full"
+                },
             )
             .env_remove("NODE_ENV")
             .stdin(Stdio::null())

@@ -405,6 +405,27 @@ async fn a_provider_that_is_down_is_a_clear_error_to_the_app() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_served_only_at_userinfo_is_read_there() {
+    let email = unique_email();
+    let mut options = ProviderOptions::new(CALLBACK, accounts(&email, "m@example.test"));
+    options.minimal_id_token = true;
+    let provider = OidcProvider::start(options).await;
+    let vars = [
+        ("TESSERA_OIDC_ACME_ISSUER", provider.issuer.as_str()),
+        ("TESSERA_OIDC_ACME_CLIENT_ID", "tessera-test"),
+        ("TESSERA_OIDC_ACME_CLIENT_SECRET", "tessera-test-secret"),
+        ("TESSERA_ALLOWED_REDIRECT_URLS", "https://app.example.com"),
+    ];
+    let app = TestApp::spawn_with(Backend::Sqlite, &vars).await;
+    let session = exchange(&app, &sign_in_as(&app, "alice").await).await;
+    let user = &session["session"]["user"];
+    assert_eq!(user["email"], email.as_str(), "the ID token had no email");
+    assert_eq!(user["emailVerified"], true);
+    assert_eq!(user["displayName"], "Alice A");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_form_post_callback_signs_in() {
     let email = unique_email();
     let (app, _provider) = setup(

@@ -35,6 +35,16 @@ const JWKS_COOLDOWN: Duration = Duration::from_secs(10);
 /// How far the provider's clock may be from Tessera's (expiry and issue time).
 const CLOCK_SKEW: Duration = Duration::from_secs(60);
 
+/// A client of a discovered provider (its token and userinfo endpoints may be missing).
+type Client = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
 /// What an ID token's `nonce` claim must be.
 pub enum NonceCheck<'a> {
     /// Exactly this (the nonce Tessera sent in the authorization request).
@@ -131,11 +141,49 @@ impl OidcProvider {
                 // A parse error's text would quote the body, which may hold tokens.
                 _ => AuthError::ProviderError("the token endpoint's answer is unreadable".into()),
             })?;
-        use openidconnect::TokenResponse;
+        use openidconnect::{OAuth2TokenResponse, TokenResponse};
         let id_token = response
             .id_token()
             .ok_or_else(|| AuthError::ProviderError("the provider sent no ID token".into()))?;
-        self.verify(id_token, NonceCheck::Equals(nonce)).await
+        let mut user = self.verify(id_token, NonceCheck::Equals(nonce)).await?;
+        if user.email.is_none() {
+            self.add_userinfo(&client, response.access_token().clone(), &mut user)
+                .await;
+        }
+        Ok(user)
+    }
+
+    /// The email (and name) from the provider's userinfo endpoint, for providers whose ID
+    /// tokens carry only `sub` when an access token is issued (Okta's, by default). The
+    /// answer must be about the ID token's subject. A failure leaves `user` as it was: it
+    /// then has no email, which only a known identity can sign in without.
+    async fn add_userinfo(
+        &self,
+        client: &Client,
+        access_token: openidconnect::AccessToken,
+        user: &mut ProviderUser,
+    ) {
+        let subject = openidconnect::SubjectIdentifier::new(user.subject.clone());
+        let Ok(request) = client.user_info(access_token, Some(subject)) else {
+            return; // No userinfo endpoint.
+        };
+        let claims: Result<openidconnect::core::CoreUserInfoClaims, _> =
+            request.request_async(&self.http).await;
+        match claims {
+            Ok(claims) => {
+                user.email = claims.email().map(|e| e.as_str().to_owned());
+                user.email_verified = claims.email_verified().unwrap_or(false);
+                if user.name.is_none() {
+                    user.name = claims
+                        .name()
+                        .and_then(|n| n.get(None))
+                        .map(|n| n.as_str().to_owned());
+                }
+            }
+            Err(_) => {
+                tracing::warn!(provider = %self.config.name, "the provider's userinfo answer was refused");
+            }
+        }
     }
 
     /// Verifies an ID token an app got from the provider itself (`POST /signin/idtoken`).
@@ -232,17 +280,7 @@ impl OidcProvider {
 
     /// A client of the discovered provider; it authenticates at the token endpoint as the
     /// provider supports (in the body for Apple, else with HTTP Basic).
-    fn client(
-        &self,
-        metadata: CoreProviderMetadata,
-    ) -> openidconnect::core::CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    > {
+    fn client(&self, metadata: CoreProviderMetadata) -> Client {
         use openidconnect::core::CoreClientAuthMethod as Method;
         let body_only = metadata
             .token_endpoint_auth_methods_supported()

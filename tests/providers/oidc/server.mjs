@@ -91,9 +91,10 @@ const provider = new Provider(issuer, {
     email: ['email', 'email_verified'],
     profile: ['name', 'picture'],
   },
-  // The relying party reads email and email_verified from the ID token: with the default
-  // (true), the claims of scopes would only be served at userinfo when a code is issued.
-  conformIdTokenClaims: false,
+  // With ID_TOKEN_CLAIMS=minimal, as Okta and others do, the claims of scopes are served
+  // only at userinfo when an access token is issued (the relying party must go there);
+  // by default they are in the ID token too.
+  conformIdTokenClaims: process.env.ID_TOKEN_CLAIMS === 'minimal',
   // The relying party always sends PKCE (S256): requiring it makes a regression visible.
   pkce: { required: () => true },
   features: {
