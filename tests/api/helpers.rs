@@ -32,9 +32,11 @@ pub fn init_audit_logging() {
         )
         .unwrap();
         // The servers' own cap (webauthn-rs) as in production; the tests' software
-        // authenticator prints what it signs at trace, which is not the server's log.
+        // authenticator prints what it signs at trace, and the test browsers' cookie jar
+        // (cookie_store, of the test-side reqwest) every cookie it keeps at debug: neither
+        // is the server's log.
         let filter = tracing_subscriber::EnvFilter::new(format!(
-            "trace,hyper=info,hyper_util=info,h2=info,rustls=info,tokio=info,runtime=info,reqwest=info,sqlx=debug,governor=info,lettre=debug,webauthn_authenticator_rs=info,{}",
+            "trace,hyper=info,hyper_util=info,h2=info,rustls=info,tokio=info,runtime=info,reqwest=info,sqlx=debug,governor=info,lettre=debug,webauthn_authenticator_rs=info,cookie_store=info,{}",
             tessera::support::telemetry::CAPPED
         ));
         let _ = tracing_subscriber::fmt()
