@@ -280,6 +280,10 @@ impl SessionStore for PgStore {
             _ => {}
         }
         tx.commit().await?;
+        if let (RotationPlan::Revoke { .. }, Some((_, session_id))) = (&plan, presented) {
+            self.changes
+                .announce(crate::store::Change::Session(session_id));
+        }
         Ok(plan)
     }
 
@@ -420,6 +424,9 @@ impl SessionStore for PgStore {
             insert_event(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if revoked > 0 {
+            self.changes.announce(crate::store::Change::Session(id));
+        }
         Ok(revoked > 0)
     }
 
@@ -446,6 +453,9 @@ impl SessionStore for PgStore {
             insert_event(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if revoked > 0 {
+            self.changes.announce(crate::store::Change::User(user_id));
+        }
         Ok(revoked)
     }
 }
