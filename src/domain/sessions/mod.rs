@@ -32,6 +32,7 @@ use uuid::Uuid;
 
 use crate::config::SessionConfig;
 use crate::domain::errors::AuthError;
+use crate::domain::liveness::Liveness;
 use crate::domain::tokens::{AccessClaims, Expiry, Subject, TokenIssuer};
 use crate::store::{
     CurrentRotation, NewRefreshToken, RejectReason, RotationPlan, SecurityEventRecord,
@@ -122,6 +123,8 @@ pub struct Sessions {
     tokens: Arc<TokenIssuer>,
     lifetimes: Lifetimes,
     rng: SystemRandom,
+    /// Whether sessions are live, from memory when it can be trusted.
+    liveness: Arc<Liveness>,
 }
 
 impl Sessions {
@@ -133,6 +136,7 @@ impl Sessions {
         config: &SessionConfig,
     ) -> Self {
         Self {
+            liveness: Arc::new(Liveness::new(store.clone(), config.session_cache_size)),
             store,
             clock,
             tokens,
@@ -301,7 +305,7 @@ impl Sessions {
                 tracing::debug!(reason = %err, "access token refused");
                 AuthError::InvalidToken
             })?;
-        if !self.store.session_is_live(claims.sid, now).await? {
+        if !self.liveness.is_live(claims.sid, now).await? {
             return Err(AuthError::InvalidToken);
         }
         Ok(claims)
@@ -341,7 +345,7 @@ impl Sessions {
         {
             let live = all
                 && self.tokens.verify(token, now, Expiry::Enforce).is_ok()
-                && self.store.session_is_live(claims.sid, now).await?;
+                && self.liveness.is_live(claims.sid, now).await?;
             named.push((claims.sid, claims.sub, live));
         }
         let Some(&(session_id, user_id, _)) = named.first() else {
@@ -374,6 +378,12 @@ impl Sessions {
             return Err(AuthError::SignOutAllNeedsLiveCredential);
         }
         Ok(())
+    }
+
+    /// The liveness view the checks above go through (its feed is started by the server;
+    /// `/user` reads the user it remembered).
+    pub fn liveness(&self) -> &Arc<Liveness> {
+        &self.liveness
     }
 
     /// The user's live sessions, newest first.
