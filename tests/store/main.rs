@@ -8,6 +8,7 @@
 mod events;
 mod keys;
 mod limits;
+mod liveness;
 mod mfa;
 mod passkeys;
 mod pats;
