@@ -29,7 +29,14 @@ const TRUST_WINDOW: Duration = tessera::domain::liveness::TRUST_WINDOW;
 async fn two_replicas() -> (TestApp, TestApp) {
     let vars = [("TESSERA_ADMIN_SECRET", SECRET)];
     let a = TestApp::spawn_with(Backend::Postgres, &vars).await;
-    let b = TestApp::start(Backend::Postgres, a.db.clone(), &vars, false, a.clock.clone()).await;
+    let b = TestApp::start(
+        Backend::Postgres,
+        a.db.clone(),
+        &vars,
+        false,
+        a.clock.clone(),
+    )
+    .await;
     wait_for_view(&a, "trusted").await;
     wait_for_view(&b, "trusted").await;
     (a, b)
@@ -49,7 +56,10 @@ async fn wait_for_view(app: &TestApp, state: &str) {
         if now == state {
             return;
         }
-        assert!(Instant::now() < deadline, "the view stayed {now}, not {state}");
+        assert!(
+            Instant::now() < deadline,
+            "the view stayed {now}, not {state}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -134,7 +144,10 @@ async fn a_revocation_on_one_replica_is_refused_by_the_other_within_100_ms() {
         latencies.push(refused_after(&b, access(session), answered).await);
     }
     latencies.sort();
-    let (max, median) = (latencies[latencies.len() - 1], latencies[latencies.len() / 2]);
+    let (max, median) = (
+        latencies[latencies.len() - 1],
+        latencies[latencies.len() / 2],
+    );
     println!(
         "revocation seen by the other replica: max {max:?}, median {median:?} over {} revocations",
         latencies.len()
@@ -188,7 +201,10 @@ async fn a_disabled_user_and_a_profile_change_reach_the_other_replica() {
         .unwrap();
     assert!(disabled);
     let took = refused_after(&b, access(&session), Instant::now()).await;
-    assert!(took < REVOCATION_BOUND, "disabled user refused after {took:?}");
+    assert!(
+        took < REVOCATION_BOUND,
+        "disabled user refused after {took:?}"
+    );
     let (status, _) = get_user(&b, access(&session)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
@@ -203,7 +219,10 @@ async fn a_disabled_user_and_a_profile_change_reach_the_other_replica() {
     .await;
     assert_eq!(disabled, StatusCode::OK);
     let took = refused_after(&b, access(&other), Instant::now()).await;
-    assert!(took < REVOCATION_BOUND, "disabled user refused after {took:?}");
+    assert!(
+        took < REVOCATION_BOUND,
+        "disabled user refused after {took:?}"
+    );
 }
 
 /// B's listener is terminated and cannot come back (the database refuses new connections
@@ -262,7 +281,10 @@ async fn a_replica_whose_listener_is_lost_checks_the_database_until_it_resynchro
     sign_out(&a, &second).await;
     assert_eq!(b.verify(access(&second)).await, StatusCode::UNAUTHORIZED);
 
-    sqlx::query(allow(true)).execute(&mut admin_db).await.unwrap();
+    sqlx::query(allow(true))
+        .execute(&mut admin_db)
+        .await
+        .unwrap();
     wait_for_view(&b, "trusted").await;
     // What B looked up while it could not listen was forgotten when it listened again.
     for revoked in [&first, &second] {
@@ -271,7 +293,10 @@ async fn a_replica_whose_listener_is_lost_checks_the_database_until_it_resynchro
     assert_eq!(b.verify(access(&third)).await, StatusCode::OK);
     sign_out(&a, &third).await;
     let took = refused_after(&b, access(&third), Instant::now()).await;
-    assert!(took < REVOCATION_BOUND, "after the resync: refused after {took:?}");
+    assert!(
+        took < REVOCATION_BOUND,
+        "after the resync: refused after {took:?}"
+    );
 }
 
 /// A second store on the same SQLite file, as the `tessera` CLI opens it from another
@@ -342,11 +367,20 @@ async fn a_replica_reads_its_own_writes_at_once(backend: Backend) {
     }
 
     sign_out(&app, &signed_out).await;
-    assert_eq!(app.verify(access(&signed_out)).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.verify(access(&signed_out)).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     let id = user_id(&current);
     let path = format!("/admin/users/{id}");
-    let changed = admin(&app, Method::PATCH, &path, Some(json!({ "metadata": { "n": 2 } }))).await;
+    let changed = admin(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(json!({ "metadata": { "n": 2 } })),
+    )
+    .await;
     assert_eq!(changed, StatusCode::OK);
     let (status, user) = get_user(&app, access(&current)).await;
     assert_eq!(status, StatusCode::OK);
@@ -366,7 +400,10 @@ async fn a_replica_reads_its_own_writes_at_once(backend: Backend) {
 
     let disabled = admin(&app, Method::POST, &format!("{path}/disable"), None).await;
     assert_eq!(disabled, StatusCode::OK);
-    assert_eq!(get_user(&app, access(&current)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get_user(&app, access(&current)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(app.verify(access(&current)).await, StatusCode::UNAUTHORIZED);
 }
 

@@ -215,7 +215,11 @@ pub async fn user_changes_are_announced(store: Arc<dyn Store>) {
             .await
             .unwrap()
     );
-    assert_eq!(recorder.take(), changed, "revoke_pat ends the PAT's sessions");
+    assert_eq!(
+        recorder.take(),
+        changed,
+        "revoke_pat ends the PAT's sessions"
+    );
     let other = PatRecord {
         id: Uuid::new_v4(),
         hash: random_hash(),
@@ -223,7 +227,10 @@ pub async fn user_changes_are_announced(store: Arc<dyn Store>) {
     };
     store.insert_pat(&other).await.unwrap();
     let (from_other, _) = insert_session(store, owner.id).await;
-    store.link_pat_session(from_other.id, other.id).await.unwrap();
+    store
+        .link_pat_session(from_other.id, other.id)
+        .await
+        .unwrap();
     assert_eq!(
         store
             .revoke_user_pats(owner.id, "user-disabled", &revoked)

@@ -181,7 +181,10 @@ mod tests {
         memory.remember(epoch, session, read);
         assert!(memory.trusted());
         assert_eq!(memory.live(session.id, now()).map(|u| u.id), Some(user.id));
-        assert!(memory.live(session.id, session.live_until).is_none(), "past live_until");
+        assert!(
+            memory.live(session.id, session.live_until).is_none(),
+            "past live_until"
+        );
     }
 
     /// The race of the module documentation: the store answered "live" just before a
@@ -203,7 +206,10 @@ mod tests {
         memory.changed(Change::User(user.id));
         memory.remember(epoch, session, read);
         assert!(memory.live(session.id, now()).is_none());
-        assert!(memory.user(user.id).is_none(), "a stale user is not served to /user");
+        assert!(
+            memory.user(user.id).is_none(),
+            "a stale user is not served to /user"
+        );
     }
 
     /// Lookups and changes on many threads at once, against a model of the database: a

@@ -76,7 +76,9 @@ impl LivenessStore for SqliteStore {
                 Ok(()) => {
                     self.changes.synced(started);
                     if failing {
-                        tracing::info!("liveness poll succeeds again; sessions are answered from memory again");
+                        tracing::info!(
+                            "liveness poll succeeds again; sessions are answered from memory again"
+                        );
                         failing = false;
                     }
                 }
