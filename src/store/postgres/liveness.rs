@@ -6,7 +6,7 @@
 //! connection of its own (`application_name` `tessera-liveness`) and passes them on.
 //!
 //! Whether the listener is in sync is proved, not assumed: every [`HEARTBEAT`] it sends,
-//! through the pool, a ping whose payload only this process uses, and waits for it on the
+//! through the pool, a ping whose payload only this listener uses, and waits for it on the
 //! listener. Postgres delivers notifications in commit order, so when the ping comes back,
 //! every change committed before it was sent has been passed on. The view trusts its
 //! memory only while such a proof is recent; a listener that is lost, fails, or whose
@@ -85,8 +85,6 @@ impl LivenessStore for PgStore {
 
 /// Listens, passes changes on and proves the sync, reconnecting for ever.
 async fn follow(pool: &PgPool, changes: &Changes) {
-    // Pings carry this, so that each process knows its own among every replica's.
-    let token = Uuid::new_v4().simple().to_string();
     // A loss was logged and no resync since: the next resync is logged too.
     let mut outage = false;
     loop {
@@ -104,7 +102,7 @@ async fn follow(pool: &PgPool, changes: &Changes) {
         // Whatever was committed while nothing listened is unknown: start afresh, now that
         // every later change will be heard.
         changes.reset();
-        let reason = run(pool, listener, changes, &token, &mut outage).await;
+        let reason = run(pool, listener, changes, &mut outage).await;
         changes.lost();
         tracing::warn!(%reason, "liveness listener lost; sessions are checked against the database until it resynchronises");
         outage = true;
@@ -137,10 +135,11 @@ async fn run(
     pool: &PgPool,
     mut listener: PgListener,
     changes: &Changes,
-    token: &str,
     outage: &mut bool,
 ) -> String {
-    let ours = format!("p:{token}:");
+    // Pings carry a token of this listener's own: each process knows its pings among every
+    // replica's, and a ping sent for an earlier listener can never pass for this one's.
+    let ours = format!("p:{}:", Uuid::new_v4().simple());
     let (echo, mut echoes) = mpsc::unbounded_channel::<u64>();
     // Changes are passed on in the order Postgres delivers them, and a ping of ours only
     // after everything delivered before it. This future is never cancelled while the
