@@ -188,7 +188,7 @@ impl Application {
             tracing::info!(providers = ?providers.names(), "sign-in providers configured");
         }
         let ip_limits = Arc::new(IpLimits::new(&config.rate_limits));
-        let health = Arc::new(Health::new(store.clone()));
+        let health = Arc::new(Health::new(store.clone(), sessions.liveness().clone()));
         crate::support::metrics::handle();
         let listener = TcpListener::bind(config.server.listen)
             .await
@@ -257,6 +257,8 @@ impl Application {
             "tessera listening"
         );
         let maintenance = self.state.tokens.keys().spawn_maintenance();
+        // The liveness view answers from memory only once this feed has proved a sync.
+        let liveness = self.state.sessions.liveness().spawn_feed();
         let cleanup = upkeep::spawn(
             self.store.clone(),
             self.state.clock.clone(),
@@ -293,6 +295,9 @@ impl Application {
         }
         maintenance.abort();
         cleanup.abort();
+        if let Some(liveness) = liveness {
+            liveness.abort();
+        }
         store.close().await;
         tracing::info!("tessera stopped");
         Ok(())

@@ -28,9 +28,21 @@ fn defaults_are_the_documented_ones() {
         Duration::from_secs(30 * 86_400)
     );
     assert_eq!(config.sessions.refresh_reuse_grace, Duration::from_secs(30));
+    assert_eq!(config.sessions.session_cache_size, 50_000);
     assert_eq!(config.cookies.same_site, SameSite::Strict);
     assert_eq!(config.server.max_body_bytes, 65_536);
     assert_eq!(config.server.base_path(), "");
+}
+
+#[test]
+fn the_session_cache_size_may_be_zero_but_not_nonsense() {
+    let off = config(&[("TESSERA_SESSION_CACHE_SIZE", "0")]).unwrap();
+    assert_eq!(off.sessions.session_cache_size, 0);
+    let err = config(&[("TESSERA_SESSION_CACHE_SIZE", "-1")]).unwrap_err();
+    assert!(
+        err.to_string().contains("TESSERA_SESSION_CACHE_SIZE=50000"),
+        "{err}"
+    );
 }
 
 #[test]

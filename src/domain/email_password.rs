@@ -263,10 +263,12 @@ impl EmailPassword {
         self.devices.ttl()
     }
 
-    /// The user behind a verified access token.
+    /// The user behind a verified access token: the one the liveness view remembered when
+    /// the token's session was checked (changes to the row remove it), else the store's.
     pub async fn user(&self, id: Uuid) -> Result<UserRecord, AuthError> {
-        self.store
-            .user_by_id(id)
+        self.sessions
+            .liveness()
+            .user(id)
             .await?
             .ok_or(AuthError::InvalidToken)
     }

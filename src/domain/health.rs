@@ -1,20 +1,28 @@
 //! The database's health, as the operations routes report it: which backend answers,
-//! whether it answers now, and how busy its pool is. The HTTP layer reaches the store only
-//! through domain services; this is the one for liveness and metrics.
+//! whether it answers now, how busy its pool is, and whether the session liveness view
+//! answers from memory. The HTTP layer reaches the store only through domain services;
+//! this is the one for liveness and metrics.
 
 use std::sync::Arc;
 
+use crate::domain::liveness::{Liveness, ViewState};
 use crate::store::{Store, StoreResult};
 
 /// Liveness and pool figures of the store.
 pub struct Health {
     store: Arc<dyn Store>,
+    view: Arc<Liveness>,
 }
 
 impl Health {
-    /// Reports on `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    /// Reports on `store` and on the session liveness `view` over it.
+    pub fn new(store: Arc<dyn Store>, view: Arc<Liveness>) -> Self {
+        Self { store, view }
+    }
+
+    /// Whether sessions are answered from memory (`trusted`) or from the database.
+    pub fn session_view(&self) -> ViewState {
+        self.view.state()
     }
 
     /// `"postgres"` or `"sqlite"`.

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod health;
 pub mod keys;
 pub mod links;
+pub mod liveness;
 pub mod mfa;
 pub mod passkeys;
 pub mod passwords;

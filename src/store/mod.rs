@@ -2,8 +2,8 @@
 //!
 //! The domain talks to `dyn Store` only. [`Store`] is the sum of one trait per concept
 //! ([`UserStore`], [`SessionStore`], [`KeyStore`], [`TicketStore`], [`LimitStore`],
-//! [`EventStore`], [`UpkeepStore`], [`PatStore`], [`MfaStore`], [`PasskeyStore`], [`ProviderStore`] and
-//! [`DatabaseStore`]), each in its own
+//! [`EventStore`], [`UpkeepStore`], [`PatStore`], [`MfaStore`], [`PasskeyStore`], [`ProviderStore`],
+//! [`LivenessStore`] and [`DatabaseStore`]), each in its own
 //! file here; each implementation has one file per concept too, and keeps its SQL next to
 //! the code that runs it. The schema lives in `migrations/<backend>/`. Both pass the same
 //! contract suite (`tests/store`).
@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod keys;
 mod limits;
+mod liveness;
 mod mfa;
 mod passkeys;
 mod pats;
@@ -35,6 +36,7 @@ pub use error::{StoreError, StoreResult};
 pub use events::EventStore;
 pub use keys::KeyStore;
 pub use limits::LimitStore;
+pub use liveness::{Change, ChangeSink, Changes, LiveSession, LivenessStore};
 pub use mfa::MfaStore;
 pub use passkeys::PasskeyStore;
 pub use pats::PatStore;
@@ -66,6 +68,7 @@ pub trait Store:
     + MfaStore
     + PasskeyStore
     + ProviderStore
+    + LivenessStore
 {
 }
 
@@ -82,6 +85,7 @@ impl<T> Store for T where
         + MfaStore
         + PasskeyStore
         + ProviderStore
+        + LivenessStore
 {
 }
 

@@ -24,6 +24,7 @@ mod key_revocation;
 mod keys;
 mod lifecycle;
 mod limits;
+mod liveness;
 mod mfa;
 mod openapi;
 mod options;

@@ -9,6 +9,7 @@ mod events;
 mod generations;
 mod keys;
 mod limits;
+mod liveness;
 mod mfa;
 mod passkeys;
 mod pats;

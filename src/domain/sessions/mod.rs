@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use crate::config::SessionConfig;
 use crate::domain::errors::AuthError;
+use crate::domain::liveness::Liveness;
 use crate::domain::tokens::{AccessClaims, Expiry, Subject, TokenIssuer};
 use crate::store::{
     CurrentRotation, NewRefreshToken, RejectReason, RotationPlan, SecurityEventRecord,
@@ -94,6 +95,8 @@ pub struct Sessions {
     tokens: Arc<TokenIssuer>,
     lifetimes: Lifetimes,
     refresh_tokens: RefreshTokens,
+    /// Whether sessions are live, from memory when it can be trusted.
+    liveness: Arc<Liveness>,
 }
 
 impl Sessions {
@@ -106,6 +109,7 @@ impl Sessions {
         config: &SessionConfig,
     ) -> Self {
         Self {
+            liveness: Arc::new(Liveness::new(store.clone(), config.session_cache_size)),
             store,
             clock,
             tokens,
@@ -331,7 +335,7 @@ impl Sessions {
                 tracing::debug!(reason = %err, "access token refused");
                 AuthError::InvalidToken
             })?;
-        if !self.store.session_is_live(claims.sid, now).await? {
+        if !self.liveness.is_live(claims.sid, now).await? {
             return Err(AuthError::InvalidToken);
         }
         Ok(claims)
@@ -380,7 +384,7 @@ impl Sessions {
         {
             let live = all
                 && self.tokens.verify(token, now, Expiry::Enforce).is_ok()
-                && self.store.session_is_live(claims.sid, now).await?;
+                && self.liveness.is_live(claims.sid, now).await?;
             named.push((claims.sid, claims.sub, live));
         }
         let Some(&(session_id, user_id, _)) = named.first() else {
@@ -413,6 +417,12 @@ impl Sessions {
             return Err(AuthError::SignOutAllNeedsLiveCredential);
         }
         Ok(())
+    }
+
+    /// The liveness view the checks above go through (its feed is started by the server;
+    /// `/user` reads the user it remembered).
+    pub fn liveness(&self) -> &Arc<Liveness> {
+        &self.liveness
     }
 
     /// The user's live sessions, newest first.

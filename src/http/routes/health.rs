@@ -82,6 +82,7 @@ async fn metrics(
 /// The answer of a healthy server.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Health)]
+#[serde(rename_all = "camelCase")]
 struct HealthBody {
     /// Always `ok`.
     #[schema(example = "ok")]
@@ -89,6 +90,11 @@ struct HealthBody {
     /// The store: `postgres` or `sqlite`.
     #[schema(example = "postgres")]
     database: &'static str,
+    /// The in-memory session liveness view: `trusted` (in sync with the database's
+    /// changes: sessions are checked from memory), `fallback` (starting, or its change feed
+    /// lost or behind: every check asks the database) or `off` (`TESSERA_SESSION_CACHE_SIZE=0`).
+    #[schema(example = "trusted")]
+    session_cache: &'static str,
 }
 
 /// The version of the server.
@@ -119,6 +125,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<HealthBody>, ApiE
         Ok(Ok(())) => Ok(Json(HealthBody {
             status: "ok",
             database: state.health.backend(),
+            session_cache: state.health.session_view().as_str(),
         })),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "health check: database unavailable");

@@ -129,6 +129,7 @@ impl MfaStore for PgStore {
             .await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await?;
+        self.changes.announce(crate::store::Change::User(user_id));
         Ok(true)
     }
 
@@ -158,6 +159,9 @@ impl MfaStore for PgStore {
             insert_event(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if active > 0 {
+            self.changes.announce(crate::store::Change::User(user_id));
+        }
         Ok(removed)
     }
 

@@ -7,6 +7,7 @@
 mod events;
 mod keys;
 mod limits;
+mod liveness;
 mod mfa;
 mod passkeys;
 mod pats;
@@ -22,11 +23,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use crate::store::{DatabaseStore, StoreResult};
+use crate::store::{Changes, DatabaseStore, StoreResult};
 
 /// A pool of Postgres connections.
 pub struct PgStore {
     pool: PgPool,
+    /// Where each method that ends a session or changes a user announces it, right after
+    /// its commit (see `store::liveness`).
+    changes: Changes,
 }
 
 impl PgStore {
@@ -37,7 +41,10 @@ impl PgStore {
             .acquire_timeout(timeout)
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            changes: Changes::default(),
+        })
     }
 }
 

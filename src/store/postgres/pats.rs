@@ -128,6 +128,7 @@ impl PatStore for PgStore {
         .await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await?;
+        self.changes.announce(crate::store::Change::User(user_id));
         Ok(true)
     }
 
@@ -163,6 +164,9 @@ impl PatStore for PgStore {
             insert_event(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if sessions > 0 {
+            self.changes.announce(crate::store::Change::User(user_id));
+        }
         Ok(revoked)
     }
 

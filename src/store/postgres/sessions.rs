@@ -222,6 +222,10 @@ impl SessionStore for PgStore {
             _ => {}
         }
         tx.commit().await?;
+        if let (RotationPlan::Revoke { .. }, Some((_, session_id))) = (&plan, presented) {
+            self.changes
+                .announce(crate::store::Change::Session(session_id));
+        }
         Ok(plan)
     }
 
@@ -231,7 +235,12 @@ impl SessionStore for PgStore {
         generation: i64,
         event: &SecurityEventRecord,
     ) -> StoreResult<bool> {
-        rotation::revoke_earlier_generation(&self.pool, id, generation, event).await
+        let revoked =
+            rotation::revoke_earlier_generation(&self.pool, id, generation, event).await?;
+        if revoked {
+            self.changes.announce(crate::store::Change::Session(id));
+        }
+        Ok(revoked)
     }
 
     async fn session_by_refresh_token(
@@ -371,6 +380,9 @@ impl SessionStore for PgStore {
             insert_event(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if revoked > 0 {
+            self.changes.announce(crate::store::Change::Session(id));
+        }
         Ok(revoked > 0)
     }
 
@@ -397,6 +409,9 @@ impl SessionStore for PgStore {
             insert_event(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if revoked > 0 {
+            self.changes.announce(crate::store::Change::User(user_id));
+        }
         Ok(revoked)
     }
 }

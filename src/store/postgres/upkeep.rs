@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::PgStore;
 use crate::store::{StoreResult, UpkeepStore};
@@ -11,17 +12,20 @@ impl UpkeepStore for PgStore {
     async fn prune_sessions(&self, ended_before: OffsetDateTime, batch: i64) -> StoreResult<u64> {
         // SKIP LOCKED: a session being refreshed right now is left for the next batch, and
         // replicas pruning at the same time take disjoint rows.
-        Ok(sqlx::query(
+        let ended: Vec<Uuid> = sqlx::query_scalar(
             "DELETE FROM sessions WHERE id IN (
                  SELECT id FROM sessions
                  WHERE revoked_at < $1 OR expires_at < $1
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                 LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id",
         )
         .bind(ended_before)
         .bind(batch)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        .fetch_all(&self.pool)
+        .await?;
+        for id in &ended {
+            self.changes.announce(crate::store::Change::Session(*id));
+        }
+        Ok(ended.len() as u64)
     }
 
     async fn forget_sealed_successors(
@@ -78,20 +82,23 @@ impl UpkeepStore for PgStore {
     ) -> StoreResult<u64> {
         // Sessions, tickets, TOTP secrets and recovery codes go with the user (ON DELETE
         // CASCADE); its events age out with TESSERA_EVENT_RETENTION like everyone's.
-        Ok(sqlx::query(
+        let ended: Vec<Uuid> = sqlx::query_scalar(
             "DELETE FROM users WHERE id IN (
                  SELECT u.id FROM users u
                  WHERE u.is_anonymous AND u.created_at < $1
                    AND NOT EXISTS (
                        SELECT 1 FROM sessions s
                        WHERE s.user_id = u.id AND COALESCE(s.revoked_at, s.expires_at) >= $1)
-                 LIMIT $2 FOR UPDATE OF u SKIP LOCKED)",
+                 LIMIT $2 FOR UPDATE OF u SKIP LOCKED) RETURNING id",
         )
         .bind(ended_before)
         .bind(batch)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        .fetch_all(&self.pool)
+        .await?;
+        for id in &ended {
+            self.changes.announce(crate::store::Change::User(*id));
+        }
+        Ok(ended.len() as u64)
     }
 
     async fn prune_events(&self, before: OffsetDateTime, batch: i64) -> StoreResult<u64> {

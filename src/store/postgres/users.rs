@@ -108,6 +108,9 @@ impl UserStore for PgStore {
         .bind(now)
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 1 {
+            self.changes.announce(crate::store::Change::User(user_id));
+        }
         Ok(done.rows_affected() == 1)
     }
 
@@ -150,6 +153,7 @@ impl UserStore for PgStore {
         .bind(&update.metadata)
         .execute(&self.pool)
         .await?;
+        self.changes.announce(crate::store::Change::User(id));
         Ok(())
     }
 
@@ -165,6 +169,9 @@ impl UserStore for PgStore {
             .bind(now)
             .execute(&self.pool)
             .await?;
+        if done.rows_affected() == 1 {
+            self.changes.announce(crate::store::Change::User(user_id));
+        }
         Ok(done.rows_affected() == 1)
     }
 
@@ -207,6 +214,9 @@ impl UserStore for PgStore {
             .await?
             .rows_affected();
         tx.commit().await?;
+        if deleted == 1 {
+            self.changes.announce(crate::store::Change::User(id));
+        }
         Ok(deleted == 1)
     }
 }

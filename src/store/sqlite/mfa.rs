@@ -128,6 +128,7 @@ impl MfaStore for SqliteStore {
             .await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await?;
+        self.changes.announce(crate::store::Change::User(user_id));
         Ok(true)
     }
 
@@ -157,6 +158,9 @@ impl MfaStore for SqliteStore {
             insert_event(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if active > 0 {
+            self.changes.announce(crate::store::Change::User(user_id));
+        }
         Ok(removed)
     }
 

@@ -8,6 +8,7 @@
 mod events;
 mod keys;
 mod limits;
+mod liveness;
 mod mfa;
 mod passkeys;
 mod pats;
@@ -28,12 +29,15 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 
-use crate::store::{DatabaseStore, StoreError, StoreResult, from_micros};
+use crate::store::{Changes, DatabaseStore, StoreError, StoreResult, from_micros};
 use crate::support::owner_only;
 
 /// A pool of connections to one SQLite file.
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Where each method that ends a session or changes a user announces it, right after
+    /// its commit (see `store::liveness`).
+    changes: Changes,
 }
 
 impl SqliteStore {
@@ -55,7 +59,10 @@ impl SqliteStore {
             .acquire_timeout(timeout)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            changes: Changes::default(),
+        })
     }
 
     async fn write_tx(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {

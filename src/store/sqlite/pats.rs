@@ -130,6 +130,7 @@ impl PatStore for SqliteStore {
         .await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await?;
+        self.changes.announce(crate::store::Change::User(user_id));
         Ok(true)
     }
 
@@ -166,6 +167,9 @@ impl PatStore for SqliteStore {
             insert_event(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if sessions > 0 {
+            self.changes.announce(crate::store::Change::User(user_id));
+        }
         Ok(revoked)
     }
 

@@ -196,6 +196,10 @@ impl SessionStore for SqliteStore {
             _ => {}
         }
         tx.commit().await?;
+        if let (RotationPlan::Revoke { .. }, Some((_, session_id))) = (&plan, presented) {
+            self.changes
+                .announce(crate::store::Change::Session(session_id));
+        }
         Ok(plan)
     }
 
@@ -238,6 +242,7 @@ impl SessionStore for SqliteStore {
         };
         insert_event(&mut tx, &event).await?;
         tx.commit().await?;
+        self.changes.announce(crate::store::Change::Session(id));
         Ok(true)
     }
 
@@ -377,6 +382,9 @@ impl SessionStore for SqliteStore {
             insert_event(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if revoked > 0 {
+            self.changes.announce(crate::store::Change::Session(id));
+        }
         Ok(revoked > 0)
     }
 
@@ -403,6 +411,9 @@ impl SessionStore for SqliteStore {
             insert_event(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if revoked > 0 {
+            self.changes.announce(crate::store::Change::User(user_id));
+        }
         Ok(revoked)
     }
 }

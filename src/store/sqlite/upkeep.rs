@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::SqliteStore;
 use crate::store::{StoreResult, UpkeepStore, to_micros};
@@ -10,15 +11,18 @@ use crate::store::{StoreResult, UpkeepStore, to_micros};
 impl UpkeepStore for SqliteStore {
     async fn prune_sessions(&self, ended_before: OffsetDateTime, batch: i64) -> StoreResult<u64> {
         // One writer at a time in SQLite: small batches keep each write short.
-        Ok(sqlx::query(
+        let ended: Vec<Uuid> = sqlx::query_scalar(
             "DELETE FROM sessions WHERE id IN (
-                 SELECT id FROM sessions WHERE revoked_at < ?1 OR expires_at < ?1 LIMIT ?2)",
+                 SELECT id FROM sessions WHERE revoked_at < ?1 OR expires_at < ?1 LIMIT ?2) RETURNING id",
         )
         .bind(to_micros(ended_before))
         .bind(batch)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        .fetch_all(&self.pool)
+        .await?;
+        for id in &ended {
+            self.changes.announce(crate::store::Change::Session(*id));
+        }
+        Ok(ended.len() as u64)
     }
 
     async fn forget_sealed_successors(
@@ -72,20 +76,23 @@ impl UpkeepStore for SqliteStore {
     ) -> StoreResult<u64> {
         // Sessions, tickets, TOTP secrets and recovery codes go with the user (ON DELETE
         // CASCADE); its events age out with TESSERA_EVENT_RETENTION like everyone's.
-        Ok(sqlx::query(
+        let ended: Vec<Uuid> = sqlx::query_scalar(
             "DELETE FROM users WHERE id IN (
                  SELECT u.id FROM users u
                  WHERE u.is_anonymous AND u.created_at < ?1
                    AND NOT EXISTS (
                        SELECT 1 FROM sessions s
                        WHERE s.user_id = u.id AND COALESCE(s.revoked_at, s.expires_at) >= ?1)
-                 LIMIT ?2)",
+                 LIMIT ?2) RETURNING id",
         )
         .bind(to_micros(ended_before))
         .bind(batch)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        .fetch_all(&self.pool)
+        .await?;
+        for id in &ended {
+            self.changes.announce(crate::store::Change::User(*id));
+        }
+        Ok(ended.len() as u64)
     }
 
     async fn prune_events(&self, before: OffsetDateTime, batch: i64) -> StoreResult<u64> {

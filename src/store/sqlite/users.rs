@@ -122,6 +122,9 @@ impl UserStore for SqliteStore {
         .bind(to_micros(now))
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 1 {
+            self.changes.announce(crate::store::Change::User(user_id));
+        }
         Ok(done.rows_affected() == 1)
     }
 
@@ -165,6 +168,7 @@ impl UserStore for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(email_conflict)?;
+        self.changes.announce(crate::store::Change::User(id));
         Ok(())
     }
 
@@ -180,6 +184,9 @@ impl UserStore for SqliteStore {
             .bind(to_micros(now))
             .execute(&self.pool)
             .await?;
+        if done.rows_affected() == 1 {
+            self.changes.announce(crate::store::Change::User(user_id));
+        }
         Ok(done.rows_affected() == 1)
     }
 
@@ -220,6 +227,9 @@ impl UserStore for SqliteStore {
             .await?
             .rows_affected();
         tx.commit().await?;
+        if deleted == 1 {
+            self.changes.announce(crate::store::Change::User(id));
+        }
         Ok(deleted == 1)
     }
 }
