@@ -4,21 +4,19 @@
 //! `cargo bench --bench tokens`. Figures and the machine they came from are in
 //! docs/benchmarks.md. `jsonwebtoken_encode` is the alternative Tessera does not use for
 //! signing (it re-parses the PKCS#8 key on every call); it is measured here so the choice
-//! stays checked. The refresh-token functions mirror `mint` in src/sessions.rs (32 bytes from
-//! aws-lc-rs's SystemRandom, base64url without padding, SHA-256 of the text) and call the
-//! public `hash_refresh_token`, so a change there shows up here.
+//! stays checked. The refresh-token functions call Tessera's own `RefreshTokens` (random
+//! secret, HMAC tag, base64url, SHA-256 of the text) and `hash_refresh_token`, so a change
+//! there shows up here.
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tessera::config::Config;
 use tessera::domain::keys::{KeyService, material};
-use tessera::domain::sessions::hash_refresh_token;
+use tessera::domain::sessions::{Lineage, Presented, RefreshTokens, hash_refresh_token};
 use tessera::domain::tokens::{Expiry, Subject, TokenIssuer};
 use tessera::store;
 use tessera::support::clock::{Clock, SystemClock};
@@ -81,15 +79,6 @@ fn tokens(c: &mut Criterion) {
     });
 }
 
-/// What `sessions::mint` does for every sign-in and every rotation.
-fn mint(rng: &SystemRandom) -> (String, Vec<u8>) {
-    let mut bytes = [0u8; 32];
-    rng.fill(&mut bytes).unwrap();
-    let token = URL_SAFE_NO_PAD.encode(bytes);
-    let hash = hash_refresh_token(&token);
-    (token, hash)
-}
-
 fn refresh_tokens(c: &mut Criterion) {
     let rng = SystemRandom::new();
     c.bench_function("refresh_token_random_32", |b| {
@@ -99,9 +88,16 @@ fn refresh_tokens(c: &mut Criterion) {
             bytes
         })
     });
-    c.bench_function("refresh_token_mint", |b| b.iter(|| mint(black_box(&rng))));
-    let (token, _) = mint(&rng);
-    assert_eq!(token.len(), 43);
+    let tokens = RefreshTokens::with_secret(b"a benchmark secret");
+    let lineage = Lineage::first(Uuid::new_v4());
+    c.bench_function("refresh_token_mint", |b| {
+        b.iter(|| tokens.mint(black_box(lineage)))
+    });
+    let token = tokens.mint(lineage).token;
+    assert_eq!(tokens.parse(&token), Some(Presented::Issued(lineage)));
+    c.bench_function("refresh_token_parse", |b| {
+        b.iter(|| tokens.parse(black_box(&token)))
+    });
     c.bench_function("refresh_token_hash", |b| {
         b.iter(|| hash_refresh_token(black_box(&token)))
     });

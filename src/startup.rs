@@ -22,7 +22,7 @@ use crate::domain::passwords::Passwords;
 use crate::domain::pats::PersonalAccessTokens;
 use crate::domain::providers::Providers;
 use crate::domain::rate_limits::IpLimits;
-use crate::domain::sessions::Sessions;
+use crate::domain::sessions::{RefreshTokens, Sessions};
 use crate::domain::signup_policy::SignUpPolicy;
 use crate::domain::tokens::TokenIssuer;
 use crate::domain::upkeep;
@@ -74,10 +74,18 @@ impl Application {
         let passwords = Arc::new(
             Passwords::new(&config.passwords).context("invalid password hashing settings")?,
         );
+        let refresh_tokens = RefreshTokens::load(
+            &store,
+            &clock,
+            tokens.keys().derived_secret(RefreshTokens::DERIVED_PURPOSE),
+        )
+        .await
+        .context("cannot load the refresh-token key")?;
         let sessions = Arc::new(Sessions::new(
             store.clone(),
             clock.clone(),
             tokens.clone(),
+            refresh_tokens,
             &config.sessions,
         ));
         let mailer = Arc::new(Mailer::new(&config.email)?);

@@ -177,6 +177,9 @@ pub struct NewRefreshToken {
     pub hash: Vec<u8>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// 1 for a session's first token, one more at each rotation (the domain's
+    /// `sessions::Lineage`); tokens issued before generations have none.
+    pub generation: i64,
 }
 
 /// What the rotation transaction sees once it holds the session's lock. The domain states
@@ -187,7 +190,8 @@ pub struct TokenState {
     pub token_expires_at: OffsetDateTime,
     pub rotated_at: Option<OffsetDateTime>,
     pub successor_sealed: Option<Vec<u8>>,
-    /// Whether the successor has itself been rotated (used) already.
+    /// Whether the successor has been used already: rotated itself, or gone (a successor's
+    /// row is deleted once two more rotations have happened).
     pub successor_used: bool,
     pub session: SessionRecord,
     /// The session's user, read in the same statement (the response needs it).

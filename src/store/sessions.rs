@@ -49,6 +49,17 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> StoreResult<Option<RotatedSession>> {
         Ok(None)
     }
+    /// Reuse of a token of an earlier generation, whose row is gone: if session `id` is live
+    /// at `event.occurred_at` (unrevoked, unexpired, under its cap, its user enabled) and
+    /// has a token of a later generation than `generation`, revokes it and records `event`
+    /// (with the session's user), in one transaction. True when it revoked; false, changing
+    /// nothing, otherwise.
+    async fn revoke_earlier_generation(
+        &self,
+        id: Uuid,
+        generation: i64,
+        event: &SecurityEventRecord,
+    ) -> StoreResult<bool>;
     /// The session a refresh token (current or rotated) belongs to.
     async fn session_by_refresh_token(
         &self,

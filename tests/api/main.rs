@@ -15,6 +15,7 @@ mod container;
 mod cookies;
 mod devices;
 mod envelope;
+mod generations;
 mod github_standin;
 mod health;
 mod hostile;

@@ -434,7 +434,14 @@ async fn refresh_tokens_are_stored_only_as_hashes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let session = app.sign_up(&unique_email()).await;
     let token = refresh_token(&session);
-    assert_eq!(token.len(), 43, "256 bits, base64url");
+    // 73 bytes in base64url: a version, the session id, the generation, 256 random bits
+    // and a 128-bit tag.
+    assert_eq!(token.len(), 98);
+    assert!(
+        token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
     let session_id: uuid::Uuid = session["refreshTokenId"].as_str().unwrap().parse().unwrap();
     let hashed = app
         .scalar(

@@ -6,6 +6,7 @@
 //! from the fixed instant [`NOW`]; nothing sleeps.
 
 mod events;
+mod generations;
 mod keys;
 mod limits;
 mod mfa;
@@ -210,6 +211,7 @@ pub fn session(user_id: Uuid) -> (SessionRecord, NewRefreshToken) {
         hash: random_hash(),
         created_at: created,
         expires_at: NOW + Duration::days(1),
+        generation: 1,
     };
     (session, token)
 }

@@ -38,6 +38,7 @@ fn rotation(at: time::OffsetDateTime) -> CurrentRotation {
             hash: random_hash(),
             created_at: at,
             expires_at: at + Duration::days(30),
+            generation: 2,
         },
         successor_sealed: b"sealed successor".to_vec(),
         user_agent: "agent/2".to_owned(),
@@ -354,18 +355,22 @@ pub async fn the_locked_path_carries_out_the_plan(store: Arc<dyn Store>) {
             .unwrap()
     );
 
-    // Once the successor is rotated in turn, the first token's successor reads as used.
+    // Once the successor is rotated in turn, the first token's row is gone: a session keeps
+    // its current token and the one that token replaced. The second's successor is unused.
     let later = rotation(NOW + Duration::minutes(1));
     store
         .rotate_refresh_token(&second, &|_| rotate_plan(&later, absolute))
         .await
         .unwrap();
-    assert!(observe(store, &first.hash).await.unwrap().successor_used);
+    assert!(observe(store, &first.hash).await.is_none(), "pruned");
+    let replaced = observe(store, &second).await.unwrap();
+    assert_eq!(replaced.rotated_at, Some(later.now));
+    assert!(!replaced.successor_used);
 
     // Revoke: the session revoked and the event recorded with it.
     let reuse = event(NOW, "refresh-token-reused", Some(user.id), Some(session.id));
     let plan = store
-        .rotate_refresh_token(&first.hash, &|_| RotationPlan::Revoke {
+        .rotate_refresh_token(&second, &|_| RotationPlan::Revoke {
             event: SecurityEventRecord {
                 detail: json!({ "cause": "test" }),
                 ..reuse.clone()

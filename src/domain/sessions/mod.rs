@@ -10,22 +10,25 @@
 //! 3. any other reuse: the whole session is revoked and a security event recorded;
 //! 4. unknown, expired or revoked: refused.
 //!
+//! A session keeps two token rows however often it refreshes: its current token and the
+//! one that token replaced. A token names its session and generation under a server MAC
+//! (`refresh_tokens.rs`), so a token of an earlier generation, whose row is gone, is still
+//! recognised, and its reuse revokes the session as in 3.
+//!
 //! The decision itself, and the sealing of successors, are in `rotation.rs`; how and when
 //! a session was authenticated (`amr`, `auth_time`, step-up, recent sign-in), in
 //! `authentication.rs`.
 
 mod authentication;
+mod refresh_tokens;
 mod rotation;
 
 pub use self::authentication::{AuthMethod, SteppedUp, with_methods};
+pub use self::refresh_tokens::{Lineage, Minted, Presented, RefreshTokens, hash_refresh_token};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lc_rs::digest::{SHA256, digest};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -42,8 +45,6 @@ use crate::support::metrics;
 
 use self::rotation::{decide, seal_successor};
 
-/// Length of a refresh token: 32 random bytes in base64url.
-const REFRESH_TOKEN_CHARS: usize = 43;
 /// Longest user agent kept with a session.
 const MAX_USER_AGENT_CHARS: usize = 512;
 
@@ -76,35 +77,6 @@ pub struct IssuedSession {
     pub user: UserRecord,
 }
 
-/// A refresh token in the clear and the hash the database keeps.
-struct Minted {
-    token: String,
-    hash: Vec<u8>,
-}
-
-/// SHA-256 of a refresh token, as stored in `refresh_tokens.token_hash`.
-pub fn hash_refresh_token(token: &str) -> Vec<u8> {
-    digest(&SHA256, token.as_bytes()).as_ref().to_vec()
-}
-
-fn mint(rng: &SystemRandom) -> Minted {
-    let mut bytes = [0u8; 32];
-    rng.fill(&mut bytes).expect("the OS random generator");
-    let token = URL_SAFE_NO_PAD.encode(bytes);
-    Minted {
-        hash: hash_refresh_token(&token),
-        token,
-    }
-}
-
-/// Whether a string can be a refresh token at all (saves a database round trip).
-fn well_formed(token: &str) -> bool {
-    token.len() == REFRESH_TOKEN_CHARS
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// Session lifetimes.
 #[derive(Debug, Clone)]
 struct Lifetimes {
@@ -121,7 +93,7 @@ pub struct Sessions {
     clock: Arc<dyn Clock>,
     tokens: Arc<TokenIssuer>,
     lifetimes: Lifetimes,
-    rng: SystemRandom,
+    refresh_tokens: RefreshTokens,
 }
 
 impl Sessions {
@@ -130,6 +102,7 @@ impl Sessions {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         tokens: Arc<TokenIssuer>,
+        refresh_tokens: RefreshTokens,
         config: &SessionConfig,
     ) -> Self {
         Self {
@@ -142,7 +115,7 @@ impl Sessions {
                 grace: config.refresh_reuse_grace,
                 recent_auth: config.recent_auth_window,
             },
-            rng: SystemRandom::new(),
+            refresh_tokens,
         }
     }
 
@@ -170,12 +143,13 @@ impl Sessions {
             auth_time: now,
             amr: authentication::names(methods),
         };
-        let minted = mint(&self.rng);
+        let minted = self.refresh_tokens.mint(Lineage::first(session.id));
         let token = NewRefreshToken {
             id: Uuid::new_v4(),
             hash: minted.hash,
             created_at: now,
             expires_at,
+            generation: Lineage::first(session.id).generation,
         };
         self.store.create_session(&session, &token).await?;
         self.issue(user, &session, minted.token, now, expires_at)
@@ -187,13 +161,28 @@ impl Sessions {
         presented: &str,
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
-        if !well_formed(presented) {
+        let Some(kind) = self.refresh_tokens.parse(presented) else {
             metrics::refresh("invalid");
             return Err(AuthError::InvalidRefreshToken);
-        }
+        };
         let now = self.clock.now();
-        let successor = mint(&self.rng);
         let token_hash = hash_refresh_token(presented);
+        let lineage = match kind {
+            Presented::Issued(lineage) => lineage,
+            // Issued before generations: its session is found by its hash, and it counts as
+            // generation 0. This happens once a session: its successor names its lineage.
+            Presented::Legacy => match self.store.session_by_refresh_token(&token_hash).await? {
+                Some(session) => Lineage {
+                    session_id: session.id,
+                    generation: 0,
+                },
+                None => {
+                    metrics::refresh("invalid");
+                    return Err(AuthError::InvalidRefreshToken);
+                }
+            },
+        };
+        let successor = self.refresh_tokens.mint(lineage.next());
         // The common case, a current token of a live session (`TokenState::may_rotate`), in
         // one statement where the store can; everything else (and SQLite) through the
         // locked transaction below, where `decide` applies the same rule.
@@ -204,6 +193,7 @@ impl Sessions {
                 hash: successor.hash.clone(),
                 created_at: now,
                 expires_at: now + self.lifetimes.refresh_ttl,
+                generation: lineage.next().generation,
             },
             successor_sealed: seal_successor(presented, &successor.token),
             user_agent: client.user_agent.clone(),
@@ -258,6 +248,10 @@ impl Sessions {
                 return Err(AuthError::DisabledUser);
             }
             RotationPlan::Reject(RejectReason::Invalid) => {
+                let unknown = seen.lock().unwrap_or_else(|e| e.into_inner()).is_none();
+                if unknown && matches!(kind, Presented::Issued(_)) {
+                    return self.earlier_generation(lineage, now, client).await;
+                }
                 metrics::refresh("invalid");
                 return Err(AuthError::InvalidRefreshToken);
             }
@@ -268,6 +262,42 @@ impl Sessions {
             .ok_or(AuthError::InvalidRefreshToken)?;
         let expires_at = expires_at.unwrap_or(session.expires_at);
         self.issue(user, &session, token, now, expires_at)
+    }
+
+    /// A token Tessera issued (its tag holds) that no row knows: an earlier generation of its
+    /// session, since a session keeps rows only for its current token and the one that
+    /// token replaced. Presenting it is reuse, and its session, if still live, is revoked
+    /// with a security event. A session that ended, was revoked or is unknown makes it
+    /// just an invalid token.
+    async fn earlier_generation(
+        &self,
+        lineage: Lineage,
+        now: OffsetDateTime,
+        client: &ClientInfo,
+    ) -> Result<IssuedSession, AuthError> {
+        let event = event(
+            now,
+            "refresh-token-reused",
+            None,
+            Some(lineage.session_id),
+            client,
+            json!({
+                "cause": "earlier-generation",
+                "by": "system",
+                "generation": lineage.generation,
+            }),
+        );
+        if self
+            .store
+            .revoke_earlier_generation(lineage.session_id, lineage.generation, &event)
+            .await?
+        {
+            metrics::refresh("reused");
+            tracing::warn!(session = %lineage.session_id, "refresh token reuse detected (an earlier generation); session revoked");
+            return Err(AuthError::RefreshTokenReused);
+        }
+        metrics::refresh("invalid");
+        Err(AuthError::InvalidRefreshToken)
     }
 
     /// The session's tokens; the access token carries the session's `auth_time` and `amr`
@@ -328,11 +358,20 @@ impl Sessions {
         // Each credential that names a session: (session, user, live). Liveness is only
         // looked up when `all` needs it.
         let mut named: Vec<(Uuid, Uuid, bool)> = Vec::new();
-        if let Some(token) = refresh_token.filter(|t| well_formed(t)) {
+        if let Some(token) = refresh_token
+            && let Some(kind) = self.refresh_tokens.parse(token)
+        {
             let hash = hash_refresh_token(token);
             if let Some(session) = self.store.session_by_refresh_token(&hash).await? {
                 let live = all && self.store.refresh_token_is_current(&hash, now).await?;
                 named.push((session.id, session.user_id, live));
+            } else if let Presented::Issued(lineage) = kind
+                && let Some(session) = self.store.session(lineage.session_id).await?
+            {
+                // An earlier generation, whose row is gone: it still names its session
+                // (its tag proves Tessera issued it for that session), as every token of
+                // a session always could. Never a live credential.
+                named.push((session.id, session.user_id, false));
             }
         }
         if (named.is_empty() || all)

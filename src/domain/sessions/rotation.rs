@@ -140,15 +140,19 @@ impl TokenState {
 
 #[cfg(test)]
 mod tests {
-    use aws_lc_rs::rand::SystemRandom;
-
-    use super::super::mint;
+    use super::super::{Lineage, RefreshTokens};
     use super::*;
+
+    fn mint_token() -> String {
+        RefreshTokens::with_secret(b"a test secret")
+            .mint(Lineage::first(Uuid::new_v4()))
+            .token
+    }
 
     #[test]
     fn a_sealed_successor_opens_only_with_its_presented_token() {
-        let presented = mint(&SystemRandom::new()).token;
-        let other = mint(&SystemRandom::new()).token;
+        let presented = mint_token();
+        let other = mint_token();
         let token_id = Uuid::new_v4();
         let sealed = seal_successor(&presented, "the-successor");
         assert_eq!(
@@ -161,7 +165,7 @@ mod tests {
     #[test]
     fn successors_sealed_by_earlier_builds_still_open() {
         // Earlier builds bound the sealing to the token's row id.
-        let presented = mint(&SystemRandom::new()).token;
+        let presented = mint_token();
         let token_id = Uuid::new_v4();
         let legacy = sealing::seal(
             &successor_key(&presented),
@@ -205,7 +209,7 @@ mod tests {
     #[test]
     fn decide_rotates_exactly_when_the_precondition_holds() {
         let now = time::macros::datetime!(2030-01-01 12:00 UTC);
-        let presented = mint(&SystemRandom::new()).token;
+        let presented = mint_token();
         let lifetimes = Lifetimes {
             refresh_ttl: std::time::Duration::from_secs(30 * 86_400),
             max_age: None,
@@ -219,6 +223,7 @@ mod tests {
                 hash: vec![1; 32],
                 created_at: now,
                 expires_at: now + time::Duration::days(30),
+                generation: 2,
             },
             successor_sealed: vec![2; 8],
             user_agent: String::new(),

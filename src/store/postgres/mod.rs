@@ -11,6 +11,7 @@ mod mfa;
 mod passkeys;
 mod pats;
 mod providers;
+mod rotation;
 mod sessions;
 mod tickets;
 mod upkeep;

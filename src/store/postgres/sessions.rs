@@ -1,14 +1,14 @@
 //! Sessions and the refresh-token exchange, Postgres flavour.
 
 use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::postgres::PgRow;
-use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::PgStore;
 use super::events::insert_event;
 use super::users::user_from_row;
+use super::{PgStore, rotation};
 use crate::store::{
     CurrentRotation, NewRefreshToken, RotatedSession, RotationPlan, SecurityEventRecord,
     SessionColumns, SessionRecord, SessionStore, StoreResult, TokenState, merged_methods,
@@ -35,25 +35,6 @@ pub(super) fn session_from_columns(row: &PgRow, c: &SessionColumns) -> sqlx::Res
     })
 }
 
-async fn insert_refresh_token(
-    tx: &mut Transaction<'_, Postgres>,
-    session_id: Uuid,
-    token: &NewRefreshToken,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(token.id)
-    .bind(session_id)
-    .bind(&token.hash)
-    .bind(token.created_at)
-    .bind(token.expires_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 #[async_trait]
 impl SessionStore for PgStore {
     async fn create_session(
@@ -61,11 +42,17 @@ impl SessionStore for PgStore {
         session: &SessionRecord,
         token: &NewRefreshToken,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        // One statement (one round trip, an implicit transaction): the token's foreign key
+        // is checked at the end of the statement, when the session exists.
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
-                 absolute_expires_at, user_agent, ip, auth_time, amr)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "WITH session AS (
+                 INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
+                     absolute_expires_at, user_agent, ip, auth_time, amr)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             )
+             INSERT INTO refresh_tokens
+                 (id, session_id, token_hash, created_at, expires_at, generation)
+             VALUES ($11, $1, $12, $13, $14, $15)",
         )
         .bind(session.id)
         .bind(session.user_id)
@@ -77,10 +64,13 @@ impl SessionStore for PgStore {
         .bind(&session.ip)
         .bind(session.auth_time)
         .bind(methods_column(&session.amr))
-        .execute(&mut *tx)
+        .bind(token.id)
+        .bind(&token.hash)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .bind(token.generation)
+        .execute(&self.pool)
         .await?;
-        insert_refresh_token(&mut tx, session.id, token).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -89,69 +79,7 @@ impl SessionStore for PgStore {
         token_hash: &[u8],
         rotation: &CurrentRotation,
     ) -> StoreResult<Option<RotatedSession>> {
-        // One statement, so one round trip and an implicit transaction. `locked` takes the
-        // same locks as `rotate_refresh_token` (token, then session) and keeps the row only
-        // if `TokenState::may_rotate` holds (the domain's rule, under which `decide`
-        // rotates): token current and unexpired, session unrevoked, unexpired and under its
-        // cap, user enabled. A caller that waited for the locks re-checks these on
-        // the rows as committed, so the second of two simultaneous exchanges finds the token
-        // rotated, writes nothing, and goes on to the full path (which replays). LEAST
-        // ignores a NULL absolute expiry.
-        let row = sqlx::query(
-            "WITH locked AS (
-                 SELECT t.id AS token_id, t.session_id, s.absolute_expires_at
-                 FROM refresh_tokens t
-                 JOIN sessions s ON s.id = t.session_id
-                 JOIN users u ON u.id = s.user_id
-                 WHERE t.token_hash = $1
-                   AND t.rotated_at IS NULL AND t.expires_at > $2
-                   AND s.revoked_at IS NULL AND s.expires_at > $2
-                   AND (s.absolute_expires_at IS NULL OR s.absolute_expires_at > $2)
-                   AND NOT u.disabled
-                 FOR UPDATE OF t, s
-             ), successor AS (
-                 INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at)
-                 SELECT $3, session_id, $4, $2, LEAST($5, absolute_expires_at) FROM locked
-             ), presented AS (
-                 UPDATE refresh_tokens t
-                 SET rotated_at = $2, successor_id = $3, successor_sealed = $6
-                 FROM locked WHERE t.id = locked.token_id
-             ), session AS (
-                 UPDATE sessions s
-                 SET last_used_at = $2, expires_at = LEAST($5, locked.absolute_expires_at),
-                     user_agent = $7, ip = $8
-                 FROM locked WHERE s.id = locked.session_id
-                 RETURNING s.*
-             )
-             SELECT u.*,
-                    session.id AS session_id, session.user_id AS session_user_id,
-                    session.created_at AS session_created_at,
-                    session.last_used_at AS session_last_used_at,
-                    session.expires_at AS session_expires_at,
-                    session.absolute_expires_at AS session_absolute_expires_at,
-                    session.revoked_at AS session_revoked_at,
-                    session.user_agent AS session_user_agent, session.ip AS session_ip,
-                    session.auth_time AS session_auth_time, session.amr AS session_amr
-             FROM session JOIN users u ON u.id = session.user_id",
-        )
-        .bind(token_hash)
-        .bind(rotation.now)
-        .bind(rotation.successor.id)
-        .bind(&rotation.successor.hash)
-        .bind(rotation.successor.expires_at)
-        .bind(&rotation.successor_sealed)
-        .bind(&rotation.user_agent)
-        .bind(&rotation.ip)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| -> sqlx::Result<RotatedSession> {
-            Ok(RotatedSession {
-                session: session_from_columns(&row, &SessionColumns::PREFIXED)?,
-                user: user_from_row(&row)?,
-            })
-        })
-        .transpose()
-        .map_err(Into::into)
+        rotation::rotate_current(&self.pool, token_hash, rotation).await
     }
 
     async fn rotate_refresh_token(
@@ -209,15 +137,21 @@ impl SessionStore for PgStore {
         // revoking the session. This statement's snapshot is taken now, under the session
         // lock, which every exchange of the session takes: the answer cannot change before
         // the commit.
+        // A successor whose row is gone was used: rows are deleted only once two more
+        // rotations have happened.
         let state = match state {
             Some((mut state, Some(successor_id))) if state.rotated_at.is_some() => {
                 state.successor_used = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM refresh_tokens
-                                    WHERE id = $1 AND rotated_at IS NOT NULL)",
+                    "SELECT NOT EXISTS (SELECT 1 FROM refresh_tokens
+                                        WHERE id = $1 AND rotated_at IS NULL)",
                 )
                 .bind(successor_id)
                 .fetch_one(&mut *tx)
                 .await?;
+                Some(state)
+            }
+            Some((mut state, None)) => {
+                state.successor_used = state.rotated_at.is_some();
                 Some(state)
             }
             other => other.map(|(state, _)| state),
@@ -235,14 +169,21 @@ impl SessionStore for PgStore {
                 },
                 Some((token_id, session_id)),
             ) => {
-                // One statement: the successor, the presented token marked rotated (its
-                // foreign key to the successor is checked at the end of the statement, when
-                // the successor exists), and the session's sliding expiry.
+                // One statement: the successor, the session's older rotated rows pruned (as
+                // in `rotate_current_refresh_token`, skipping rows another exchange holds),
+                // the presented token marked rotated,
+                // and the session's sliding expiry.
                 sqlx::query(
                     "WITH successor AS (
                          INSERT INTO refresh_tokens
-                             (id, session_id, token_hash, created_at, expires_at)
-                         VALUES ($3, $2, $4, $5, $6)
+                             (id, session_id, token_hash, created_at, expires_at, generation)
+                         VALUES ($3, $2, $4, $5, $6, $11)
+                     ), pruned AS (
+                         DELETE FROM refresh_tokens WHERE id IN (
+                             SELECT id FROM refresh_tokens
+                             WHERE session_id = $2 AND rotated_at IS NOT NULL AND id <> $1
+                               AND (generation IS NOT NULL OR expires_at <= $5)
+                             FOR UPDATE SKIP LOCKED)
                      ), presented AS (
                          UPDATE refresh_tokens
                          SET rotated_at = $5, successor_id = $3, successor_sealed = $7
@@ -262,6 +203,7 @@ impl SessionStore for PgStore {
                 .bind(session_expires_at)
                 .bind(user_agent)
                 .bind(ip)
+                .bind(successor.generation)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -281,6 +223,15 @@ impl SessionStore for PgStore {
         }
         tx.commit().await?;
         Ok(plan)
+    }
+
+    async fn revoke_earlier_generation(
+        &self,
+        id: Uuid,
+        generation: i64,
+        event: &SecurityEventRecord,
+    ) -> StoreResult<bool> {
+        rotation::revoke_earlier_generation(&self.pool, id, generation, event).await
     }
 
     async fn session_by_refresh_token(

@@ -43,14 +43,16 @@ async fn insert_refresh_token(
     token: &NewRefreshToken,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO refresh_tokens
+             (id, session_id, token_hash, created_at, expires_at, generation)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
     .bind(token.id)
     .bind(session_id)
     .bind(&token.hash)
     .bind(to_micros(token.created_at))
     .bind(to_micros(token.expires_at))
+    .bind(token.generation)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -95,7 +97,9 @@ impl SessionStore for SqliteStore {
         let row = sqlx::query(
             "SELECT u.*,
                     t.id AS token_id, t.expires_at AS token_expires_at, t.rotated_at,
-                    t.successor_sealed, n.rotated_at AS successor_rotated_at,
+                    t.successor_sealed,
+                    (t.rotated_at IS NOT NULL
+                     AND (n.id IS NULL OR n.rotated_at IS NOT NULL)) AS successor_used,
                     s.id AS session_id, s.user_id AS session_user_id,
                     s.created_at AS session_created_at,
                     s.last_used_at AS session_last_used_at,
@@ -120,7 +124,9 @@ impl SessionStore for SqliteStore {
                     token_expires_at: time_at(&row, "token_expires_at")?,
                     rotated_at: optional_time_at(&row, "rotated_at")?,
                     successor_sealed: row.try_get("successor_sealed")?,
-                    successor_used: optional_time_at(&row, "successor_rotated_at")?.is_some(),
+                    // A successor whose row is gone (its link then NULL) was used: rows
+                    // are deleted only once two more rotations have happened.
+                    successor_used: row.try_get("successor_used")?,
                     session: session_from_columns(&row, &SessionColumns::PREFIXED)?,
                     user: user_from_row(&row)?,
                 })
@@ -140,6 +146,18 @@ impl SessionStore for SqliteStore {
                 Some((token_id, session_id)),
             ) => {
                 insert_refresh_token(&mut tx, session_id, successor).await?;
+                // The session's older rotated rows, except unexpired ones from before
+                // generations (see the Postgres flavour): the session keeps two rows.
+                sqlx::query(
+                    "DELETE FROM refresh_tokens
+                     WHERE session_id = ?1 AND rotated_at IS NOT NULL AND id <> ?2
+                       AND (generation IS NOT NULL OR expires_at <= ?3)",
+                )
+                .bind(session_id)
+                .bind(token_id)
+                .bind(to_micros(successor.created_at))
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query(
                     "UPDATE refresh_tokens
                      SET rotated_at = ?2, successor_id = ?3, successor_sealed = ?4
@@ -179,6 +197,48 @@ impl SessionStore for SqliteStore {
         }
         tx.commit().await?;
         Ok(plan)
+    }
+
+    async fn revoke_earlier_generation(
+        &self,
+        id: Uuid,
+        generation: i64,
+        event: &SecurityEventRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let now = to_micros(event.occurred_at);
+        let user: Option<Uuid> = sqlx::query_scalar(
+            "SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2
+               AND (s.absolute_expires_at IS NULL OR s.absolute_expires_at > ?2)
+               AND NOT u.disabled
+               AND EXISTS (SELECT 1 FROM refresh_tokens
+                           WHERE session_id = ?1 AND generation > ?3)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(generation)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(user_id) = user else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3
+             WHERE id = ?1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(&event.kind)
+        .execute(&mut *tx)
+        .await?;
+        let event = SecurityEventRecord {
+            user_id: Some(user_id),
+            ..event.clone()
+        };
+        insert_event(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn session_by_refresh_token(
