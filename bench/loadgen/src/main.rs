@@ -3,7 +3,7 @@
 //! ```text
 //! tessera-loadgen setup   --url URL --email E --password P
 //! tessera-loadgen refresh --url URL[,URL2...] --connections N --duration SECS
-//!                         (--email E --password P | --seeded S [--state FILE]
+//!                         (--email E --password P | --seeded S --state FILE
 //!                          [--access-tokens FILE --access-tokens-max M])
 //!                         [--pid PID[,PID2...] --db DB --clk-tck HZ]
 //!                         [--ready-file FILE --start-file FILE]
@@ -20,9 +20,10 @@
 //! client signs in once and always presents its latest refresh token. With `--seeded S`,
 //! nobody signs in: the clients share out sessions 1..=S seeded by bench/pgbench/seed.sql
 //! (one token each), and each request presents the token of another session, in an order
-//! spread over the whole tables; `--state` keeps the latest token of every session rotated
-//! (read at the start, rewritten at the end, so a later run goes on where this one
-//! stopped), and `--access-tokens` writes the access tokens of the first M refreshes (M
+//! spread over the whole tables; `--state` holds the latest token of every session, one
+//! "k<TAB>token" a line (the seeded ones are written by seed.sql, which alone has the key
+//! they are tagged with; read at the start, rewritten at the end with the tokens rotated,
+//! so a later run goes on where this one stopped), and `--access-tokens` writes the access tokens of the first M refreshes (M
 //! different sessions), one a line. Given `--pid` and `--db`, `refresh` also prints a `CPU`
 //! line (CPU seconds of Tessera, all its processes together, and of its Postgres backends
 //! while the clock ran; with several processes, then each one's "CPU s/peak RSS KiB").
@@ -510,12 +511,6 @@ fn error_code(body: &[u8]) -> String {
         .unwrap_or_else(|| "?".to_owned())
 }
 
-/// The refresh token of seeded session k (bench/pgbench/seed.sql with one token per
-/// session: token n = session n), 43 characters as Tessera's own.
-fn seeded_token(k: u64) -> String {
-    format!("bench-{k:037}")
-}
-
 /// The seeded session at position j of a fixed permutation of 1..=sessions: consecutive
 /// positions land far apart in the tables and their indexes. (Multiplying by a prime
 /// larger than any session count is a bijection modulo that count.)
@@ -540,7 +535,8 @@ enum Chains {
     /// Sessions 1..=sessions seeded by bench/pgbench/seed.sql (one token each). Client i of
     /// N owns positions [i*S/N, (i+1)*S/N) of [`seeded_session`]'s permutation and refreshes
     /// them in turn, each request another session, round and round; `known` holds the
-    /// latest tokens of sessions rotated by earlier runs (`--state`). Each client keeps the
+    /// latest token of every session (`--state`: as seeded, or as rotated by earlier runs,
+    /// "-" for a session lost). Each client keeps the
     /// access tokens of its first `keep_access` sessions.
     Seeded {
         sessions: u64,
@@ -550,7 +546,7 @@ enum Chains {
 }
 
 /// `refresh --url URL[,URL2...] --connections N --duration SECS` and either
-/// `--email E --password P` (sign-in chains) or `--seeded S [--state FILE]
+/// `--email E --password P` (sign-in chains) or `--seeded S --state FILE
 /// [--access-tokens FILE --access-tokens-max M]`.
 async fn refresh(args: &Args) -> Result<()> {
     let urls = args.urls()?;
@@ -578,16 +574,24 @@ async fn refresh(args: &Args) -> Result<()> {
             if sessions < connections as u64 || sessions >= 2_654_435_761 {
                 return Err("--seeded must be at least --connections (and below 2^31)".into());
             }
+            // Every session's token: only seed.sql can make them (they are tagged under
+            // a key derived from Tessera's key-encryption key).
+            let state = state_file
+                .as_ref()
+                .ok_or("--seeded needs --state (the seeded sessions' tokens)")?;
+            let text =
+                std::fs::read_to_string(state).map_err(|e| format!("--state {state:?}: {e}"))?;
             let mut known = HashMap::new();
-            // No file yet: the first run.
-            if let Some(state) = &state_file
-                && let Ok(text) = std::fs::read_to_string(state)
-            {
-                for line in text.lines() {
-                    if let Some((k, token)) = line.split_once('\t') {
-                        known.insert(k.parse()?, token.to_owned());
-                    }
-                }
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                let (k, token) = line
+                    .split_once('\t')
+                    .ok_or_else(|| format!("--state {state:?}: not k<TAB>token: {line:?}"))?;
+                known.insert(k.parse::<u64>()?, token.to_owned());
+            }
+            if let Some(k) = (1..=sessions).find(|k| !known.contains_key(k)) {
+                return Err(
+                    format!("--state {state:?} has no token for seeded session {k}").into(),
+                );
             }
             let max: usize = args.num("access-tokens-max", Some(10_000))?;
             Chains::Seeded {
@@ -696,7 +700,8 @@ async fn refresh(args: &Args) -> Result<()> {
             let mut all: BTreeMap<u64, &str> =
                 known.iter().map(|(k, t)| (*k, t.as_str())).collect();
             all.extend(total.tokens.iter().map(|(k, t)| (*k, t.as_str())));
-            let mut text = String::with_capacity(all.len() * 56);
+            // Up to 7 digits, a tab, 98 characters, a newline.
+            let mut text = String::with_capacity(all.len() * 107);
             for (k, t) in all {
                 writeln!(text, "{k}\t{t}")?;
             }
@@ -838,9 +843,10 @@ async fn seeded_chains(
     let mut skipped = 0;
     while !stop.load(Ordering::Relaxed) {
         let k = seeded_session(j, sessions);
+        // Checked at the start: every session has one.
         let token = match tally.tokens.get(&k).or_else(|| known.get(&k)) {
             Some(t) => t.clone(),
-            None => seeded_token(k),
+            None => "-".to_owned(),
         };
         j = if j + 1 == positions.end {
             positions.start
@@ -1287,7 +1293,8 @@ fn report(args: &Args) -> Result<()> {
         writeln!(
             out,
             "Sessions seeded with SQL (bench/pgbench/seed.sql: 10 sessions per user, one \
-             current refresh token each; then VACUUM ANALYZE and CHECKPOINT), on top of \
+             current refresh token each, of the current format, generation 1, tagged under \
+             the run's key; then VACUUM ANALYZE and CHECKPOINT), on top of \
              what the earlier points left. Refresh with `tessera-loadgen refresh --seeded`: \
              each request presents the token of another seeded session, spread over all of \
              them; `/token/verify` with wrk going round the access tokens those refreshes \
