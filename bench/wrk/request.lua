@@ -2,6 +2,10 @@
 --   BENCH_METHOD  GET or POST
 --   BENCH_BODY    a JSON body (POST), sent with Content-Type: application/json
 --   BENCH_BEARER  an access token for Authorization: Bearer
+--   BENCH_TOKENS  a file of access tokens, one a line: instead of BENCH_BODY, each request
+--                 has the body {"token": ...} with the next token of the file, in turn (each
+--                 wrk thread starting at another place); the requests are formatted once,
+--                 at the start
 -- The URL (and path) is wrk's argument. done() prints one RESULT line in the format of
 -- tessera-loadgen refresh: 2xx per second, p50, p99, max (microseconds), errors (non-2xx
 -- and socket errors), all responses, detail. wrk counts a response as a status error
@@ -18,6 +22,34 @@ if body and body ~= "" then
 end
 if bearer and bearer ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. bearer
+end
+
+local tokens = os.getenv("BENCH_TOKENS")
+if tokens and tokens ~= "" then
+  local threads = 0
+  function setup(thread)
+    thread:set("thread_number", threads)
+    threads = threads + 1
+  end
+
+  local formatted = {}
+  local next_one = 1
+  function init(args)
+    wrk.headers["Content-Type"] = "application/json"
+    for token in io.lines(tokens) do
+      if token ~= "" then
+        table.insert(formatted, wrk.format(method, nil, nil, '{"token":"' .. token .. '"}'))
+      end
+    end
+    assert(#formatted > 0, "no token in " .. tokens)
+    next_one = ((thread_number or 0) * 7919) % #formatted + 1
+  end
+
+  function request()
+    local r = formatted[next_one]
+    next_one = next_one % #formatted + 1
+    return r
+  end
 end
 
 function done(summary, latency, requests)
