@@ -145,7 +145,10 @@ pub async fn session_revocations_are_announced_and_refreshes_are_not(store: Arc<
 
     // Reuse of an earlier generation (a token whose row is gone): announced too.
     let (earlier, earlier_token) = session(owner.id);
-    store.create_session(&earlier, &earlier_token).await.unwrap();
+    store
+        .create_session(&earlier, &earlier_token)
+        .await
+        .unwrap();
     let next = NewRefreshToken {
         id: Uuid::new_v4(),
         hash: random_hash(),

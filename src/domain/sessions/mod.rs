@@ -149,7 +149,7 @@ impl Sessions {
         };
         let minted = self.refresh_tokens.mint(Lineage::first(session.id));
         let token = NewRefreshToken {
-            id: Uuid::new_v4(),
+            id: token_row_id(),
             hash: minted.hash,
             created_at: now,
             expires_at,
@@ -193,7 +193,7 @@ impl Sessions {
         let current = CurrentRotation {
             now,
             successor: NewRefreshToken {
-                id: Uuid::new_v4(),
+                id: token_row_id(),
                 hash: successor.hash.clone(),
                 created_at: now,
                 expires_at: now + self.lifetimes.refresh_ttl,
@@ -476,6 +476,14 @@ pub fn event(
         user_agent: client.user_agent.clone(),
         detail,
     }
+}
+
+/// The id of a new `refresh_tokens` row: time-ordered (UUIDv7), so that each rotation's
+/// insert lands at the right edge of the primary-key index instead of on a random page;
+/// with a million sessions that is one page fewer to find per refresh. Never shown to
+/// anyone (sessions keep random ids: their id is the `sid` claim).
+fn token_row_id() -> Uuid {
+    Uuid::now_v7()
 }
 
 fn cap(at: OffsetDateTime, absolute: Option<OffsetDateTime>) -> OffsetDateTime {
