@@ -22,6 +22,13 @@ ALTER TABLE refresh_tokens ADD COLUMN generation BIGINT;
 -- for this index with an insert.
 DROP INDEX IF EXISTS refresh_tokens_expires_at_idx;
 
+-- A rotation deletes the row its token replaced by session and generation: an exact key
+-- here, so it does not step over the dead row versions every earlier refresh of the
+-- session left in the index until vacuum. The leading column still serves the session's
+-- foreign key (ON DELETE CASCADE).
+CREATE INDEX refresh_tokens_session_generation_idx ON refresh_tokens (session_id, generation);
+DROP INDEX IF EXISTS refresh_tokens_session_id_idx;
+
 -- The successor link no longer needs the database to keep it consistent: a successor row
 -- may now be deleted while the row that names it stays (a pre-migration token's successor,
 -- once two more rotations have happened), and the rotation reads a missing successor as

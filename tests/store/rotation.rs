@@ -357,7 +357,8 @@ pub async fn the_locked_path_carries_out_the_plan(store: Arc<dyn Store>) {
 
     // Once the successor is rotated in turn, the first token's row is gone: a session keeps
     // its current token and the one that token replaced. The second's successor is unused.
-    let later = rotation(NOW + Duration::minutes(1));
+    let mut later = rotation(NOW + Duration::minutes(1));
+    later.successor.generation = 3;
     store
         .rotate_refresh_token(&second, &|_| rotate_plan(&later, absolute))
         .await

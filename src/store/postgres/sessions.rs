@@ -181,8 +181,14 @@ impl SessionStore for PgStore {
                      ), pruned AS (
                          DELETE FROM refresh_tokens WHERE id IN (
                              SELECT id FROM refresh_tokens
-                             WHERE session_id = $2 AND rotated_at IS NOT NULL AND id <> $1
-                               AND (generation IS NOT NULL OR expires_at <= $5)
+                             WHERE session_id = $2 AND generation = $11 - 2
+                               AND rotated_at IS NOT NULL
+                             FOR UPDATE SKIP LOCKED)
+                     ), pruned_legacy AS (
+                         DELETE FROM refresh_tokens WHERE id IN (
+                             SELECT id FROM refresh_tokens
+                             WHERE session_id = $2 AND generation IS NULL
+                               AND rotated_at IS NOT NULL AND expires_at <= $5
                              FOR UPDATE SKIP LOCKED)
                      ), presented AS (
                          UPDATE refresh_tokens
