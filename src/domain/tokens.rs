@@ -1,14 +1,24 @@
 //! ES256 access tokens: issuing (signed with the active key, parsed once) and verifying
 //! (only against keys of our own set, chosen by `kid`, with `alg`, `iss`, `aud` and `exp`
 //! enforced against the injected clock).
+//!
+//! A token that verified is remembered, by the SHA-256 of the whole token, with its claims
+//! and the `kid` that signed it. The same token presented again (a service checking each
+//! request with `/token/verify`, a client calling `/user` repeatedly: a token lives an hour
+//! and is presented many times) skips the ECDSA check, about 53 µs of the 120 µs such a
+//! request costs. Only the exact token string hits; its key must still be in our set at
+//! that moment (a revoked key's tokens stop as soon as this replica's key set drops it, as they always did); `exp` and `iat` are checked again
+//! each time. Tokens for sign-out (expired ones accepted) are never remembered.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::SystemRandom;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use tessera_verify::{Rules, verify_token};
+use quick_cache::sync::Cache;
+use tessera_verify::{MAX_TOKEN_BYTES, Rules, check_times, verify_token};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -19,6 +29,14 @@ use crate::store::{SessionRecord, UserRecord};
 
 /// Tolerated clock difference between replicas for `iat`.
 const IAT_LEEWAY_SECONDS: u64 = 60;
+/// How many verified tokens are remembered (a few hundred bytes each).
+const VERIFIED_CAPACITY: usize = 10_000;
+
+/// A token that verified: the key that signed it and its claims.
+struct Verified {
+    kid: String,
+    claims: AccessClaims,
+}
 
 /// The claims of an access token, exactly the documented ones (the verifier
 /// crate's type, so both sides agree on the shape).
@@ -66,6 +84,8 @@ pub struct TokenIssuer {
     custom: CustomClaims,
     rules: Rules,
     rng: SystemRandom,
+    /// Tokens that verified, by the SHA-256 of the token (see the module documentation).
+    verified: Cache<[u8; 32], Arc<Verified>>,
 }
 
 impl TokenIssuer {
@@ -89,6 +109,7 @@ impl TokenIssuer {
             custom: config.custom_claims.clone(),
             rules,
             rng: SystemRandom::new(),
+            verified: Cache::new(VERIFIED_CAPACITY),
         }
     }
 
@@ -165,6 +186,34 @@ impl TokenIssuer {
         expiry: Expiry,
     ) -> Result<AccessClaims, TokenError> {
         let set = self.keys.snapshot();
+        if expiry == Expiry::Enforce && token.len() <= MAX_TOKEN_BYTES {
+            let hash: [u8; 32] = digest(&SHA256, token.as_bytes())
+                .as_ref()
+                .try_into()
+                .expect("SHA-256 is 32 bytes");
+            if let Some(seen) = self.verified.get(&hash)
+                && set.verification_key(&seen.kid, now).is_some()
+            {
+                check_times(&seen.claims, &self.rules, now.unix_timestamp())?;
+                return Ok(seen.claims.clone());
+            }
+            let mut signed_by = None;
+            let claims = verify_token(
+                token,
+                |kid| {
+                    signed_by = Some(kid.to_owned());
+                    set.verification_key(kid, now).map(|k| &k.decoding)
+                },
+                &self.rules,
+                now.unix_timestamp(),
+            )?;
+            if let Some(kid) = signed_by {
+                let claims = claims.clone();
+                self.verified
+                    .insert(hash, Arc::new(Verified { kid, claims }));
+            }
+            return Ok(claims);
+        }
         let rules = match expiry {
             Expiry::Enforce => std::borrow::Cow::Borrowed(&self.rules),
             Expiry::Ignore => std::borrow::Cow::Owned(Rules {

@@ -485,6 +485,29 @@ async fn malformed_refresh_requests_get_the_envelope(backend: Backend) {
     assert_error(mistyped, StatusCode::BAD_REQUEST, "invalid-request").await;
 }
 
+/// Tessera remembers access tokens that verified (by their hash) and skips the ECDSA check
+/// when one comes again: a remembered token must still expire on time, and only the exact
+/// token may hit.
+async fn a_remembered_access_token_still_expires_and_only_the_exact_token_hits(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let session = app.sign_up(&unique_email()).await;
+    let token = access_token(&session);
+    for _ in 0..3 {
+        assert_eq!(app.verify(&token).await, StatusCode::OK);
+    }
+    // The same header and claims under another signature: never the remembered answer.
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut forged: Vec<char> = signature.chars().collect();
+    forged[10] = if forged[10] == 'A' { 'B' } else { 'A' };
+    let forged = format!("{signed}.{}", forged.into_iter().collect::<String>());
+    assert_eq!(app.verify(&forged).await, StatusCode::UNAUTHORIZED);
+    // One second before `exp` it still verifies; at `exp` it does not.
+    app.clock.advance(Duration::from_secs(3599));
+    assert_eq!(app.verify(&token).await, StatusCode::OK);
+    app.clock.advance(Duration::from_secs(1));
+    assert_eq!(app.verify(&token).await, StatusCode::UNAUTHORIZED);
+}
+
 both_backends!(
     rotation_issues_a_new_token_in_the_same_session,
     without_a_grace_window_the_old_token_is_refused_at_once,
@@ -501,4 +524,5 @@ both_backends!(
     disabled_users_cannot_sign_in_or_refresh,
     refresh_tokens_are_stored_only_as_hashes,
     malformed_refresh_requests_get_the_envelope,
+    a_remembered_access_token_still_expires_and_only_the_exact_token_hits,
 );

@@ -156,11 +156,19 @@ pub fn verify_with_key(
         }
     })?;
     let claims = data.claims;
+    check_times(&claims, rules, now)?;
+    Ok(claims)
+}
+
+/// The time checks of [`verify_with_key`] alone: `exp` (unless `rules.check_exp` is off) and
+/// `iat`, against `now` with the rules' leeways. For claims that verified earlier and are
+/// looked at again later.
+pub fn check_times(claims: &Claims, rules: &Rules, now: i64) -> Result<(), VerifyError> {
     if rules.check_exp && claims.exp.saturating_add(rules.exp_leeway as i64) <= now {
         return Err(VerifyError::Expired);
     }
     if claims.iat > now.saturating_add(rules.iat_leeway as i64) {
         return Err(VerifyError::NotYetValid);
     }
-    Ok(claims)
+    Ok(())
 }

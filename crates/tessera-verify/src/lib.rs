@@ -39,7 +39,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use crate::core::{MAX_TOKEN_BYTES, Rules, VerifyError, verify_token};
+pub use crate::core::{MAX_TOKEN_BYTES, Rules, VerifyError, check_times, verify_token};
 #[cfg(feature = "remote")]
 pub use verifier::{DiscoveryError, Verifier, VerifierBuilder};
 #[cfg(feature = "axum")]
