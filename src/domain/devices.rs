@@ -23,6 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::domain::keys::secrets::shared_secret;
 use crate::store::{Store, StoreError, UserRecord};
 use crate::support::clock::Clock;
 
@@ -60,12 +61,7 @@ impl DeviceCookies {
         clock: &Arc<dyn Clock>,
         ttl: Duration,
     ) -> Result<Self, StoreError> {
-        let rng = SystemRandom::new();
-        let mut candidate = [0u8; 32];
-        rng.fill(&mut candidate).expect("the OS random generator");
-        let secret = store
-            .server_secret(SECRET_NAME, &candidate, clock.now())
-            .await?;
+        let secret = shared_secret(store.as_ref(), clock.as_ref(), SECRET_NAME, None).await?;
         Ok(Self::with_secret(&secret, ttl))
     }
 

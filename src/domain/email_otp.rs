@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 use crate::config::Rate;
 use crate::domain::errors::AuthError;
+use crate::domain::keys::secrets::shared_secret;
 use crate::domain::links::EmailLinks;
 use crate::domain::mfa::{SecondFactor, SignIn};
 use crate::domain::profile;
@@ -87,16 +88,7 @@ impl EmailOtp {
         failed_signins: Rate,
     ) -> Result<Self, StoreError> {
         let rng = SystemRandom::new();
-        let secret = match derived {
-            Some(secret) => secret.to_vec(),
-            None => {
-                let mut candidate = [0u8; 32];
-                rng.fill(&mut candidate).expect("the OS random generator");
-                store
-                    .server_secret(SECRET_NAME, &candidate, clock.now())
-                    .await?
-            }
-        };
+        let secret = shared_secret(store.as_ref(), clock.as_ref(), SECRET_NAME, derived).await?;
         Ok(Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             failed_signins: FailedSignIns::new(store.clone(), clock.clone(), failed_signins),

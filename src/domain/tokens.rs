@@ -186,33 +186,18 @@ impl TokenIssuer {
         expiry: Expiry,
     ) -> Result<AccessClaims, TokenError> {
         let set = self.keys.snapshot();
-        if expiry == Expiry::Enforce && token.len() <= MAX_TOKEN_BYTES {
-            let hash: [u8; 32] = digest(&SHA256, token.as_bytes())
-                .as_ref()
-                .try_into()
-                .expect("SHA-256 is 32 bytes");
-            if let Some(seen) = self.verified.get(&hash)
-                && set.verification_key(&seen.kid, now).is_some()
-            {
-                check_times(&seen.claims, &self.rules, now.unix_timestamp())?;
-                return Ok(seen.claims.clone());
-            }
-            let mut signed_by = None;
-            let claims = verify_token(
-                token,
-                |kid| {
-                    signed_by = Some(kid.to_owned());
-                    set.verification_key(kid, now).map(|k| &k.decoding)
-                },
-                &self.rules,
-                now.unix_timestamp(),
-            )?;
-            if let Some(kid) = signed_by {
-                let claims = claims.clone();
-                self.verified
-                    .insert(hash, Arc::new(Verified { kid, claims }));
-            }
-            return Ok(claims);
+        // Remembered only with `exp` enforced, and never a token the verifier refuses for
+        // its size before reading it.
+        let memo = (expiry == Expiry::Enforce && token.len() <= MAX_TOKEN_BYTES).then(|| {
+            <[u8; 32]>::try_from(digest(&SHA256, token.as_bytes()).as_ref())
+                .expect("SHA-256 is 32 bytes")
+        });
+        if let Some(hash) = &memo
+            && let Some(seen) = self.verified.get(hash)
+            && set.verification_key(&seen.kid, now).is_some()
+        {
+            check_times(&seen.claims, &self.rules, now.unix_timestamp())?;
+            return Ok(seen.claims.clone());
         }
         let rules = match expiry {
             Expiry::Enforce => std::borrow::Cow::Borrowed(&self.rules),
@@ -221,12 +206,24 @@ impl TokenIssuer {
                 ..self.rules.clone()
             }),
         };
-        verify_token(
+        let mut signed_by = None;
+        let claims = verify_token(
             token,
-            |kid| set.verification_key(kid, now).map(|k| &k.decoding),
+            |kid| {
+                signed_by = Some(kid.to_owned());
+                set.verification_key(kid, now).map(|k| &k.decoding)
+            },
             &rules,
             now.unix_timestamp(),
-        )
+        )?;
+        if let (Some(hash), Some(kid)) = (memo, signed_by) {
+            let remembered = Verified {
+                kid,
+                claims: claims.clone(),
+            };
+            self.verified.insert(hash, Arc::new(remembered));
+        }
+        Ok(claims)
     }
 
     /// The start-up self-test: sign one token and verify it through the verifier.

@@ -19,6 +19,7 @@
 pub mod custody;
 pub mod material;
 mod revocation;
+pub mod secrets;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

@@ -22,7 +22,7 @@ mod qr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::rand::SystemRandom;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -30,6 +30,7 @@ pub use enrolment::Enrolment;
 
 use crate::config::{MfaConfig, Rate};
 use crate::domain::errors::AuthError;
+use crate::domain::keys::secrets::shared_secret;
 use crate::domain::rate_limits::{Bucket, FailedSignIns};
 use crate::domain::sessions::{self, AuthMethod, ClientInfo, IssuedSession, Sessions, SteppedUp};
 use crate::domain::tickets::{Purpose, TicketOptions, Tickets};
@@ -121,16 +122,7 @@ impl SecondFactor {
         failed_signins: Rate,
     ) -> Result<Self, StoreError> {
         let rng = SystemRandom::new();
-        let secret = match derived {
-            Some(secret) => secret.to_vec(),
-            None => {
-                let mut candidate = [0u8; 32];
-                rng.fill(&mut candidate).expect("the OS random generator");
-                store
-                    .server_secret(SECRET_NAME, &candidate, clock.now())
-                    .await?
-            }
-        };
+        let secret = shared_secret(store.as_ref(), clock.as_ref(), SECRET_NAME, derived).await?;
         Ok(Self {
             keys: MfaKeys::new(&secret),
             tickets: Tickets::new(store.clone(), clock.clone()),

@@ -38,6 +38,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
 
+use crate::domain::keys::secrets::shared_secret;
 use crate::store::{Store, StoreError};
 use crate::support::clock::Clock;
 
@@ -120,18 +121,7 @@ impl RefreshTokens {
         clock: &Arc<dyn Clock>,
         derived: Option<[u8; 32]>,
     ) -> Result<Self, StoreError> {
-        let secret = match derived {
-            Some(secret) => secret.to_vec(),
-            None => {
-                let mut candidate = [0u8; 32];
-                SystemRandom::new()
-                    .fill(&mut candidate)
-                    .expect("the OS random generator");
-                store
-                    .server_secret(SECRET_NAME, &candidate, clock.now())
-                    .await?
-            }
-        };
+        let secret = shared_secret(store.as_ref(), clock.as_ref(), SECRET_NAME, derived).await?;
         Ok(Self::with_secret(&secret))
     }
 
