@@ -3,7 +3,7 @@
 //! The domain talks to `dyn Store` only. [`Store`] is the sum of one trait per concept
 //! ([`UserStore`], [`SessionStore`], [`KeyStore`], [`TicketStore`], [`LimitStore`],
 //! [`EventStore`], [`UpkeepStore`], [`PatStore`], [`MfaStore`], [`PasskeyStore`], [`ProviderStore`],
-//! [`LivenessStore`] and [`DatabaseStore`]), each in its own
+//! [`OAuthClientStore`], [`AuthorizationStore`], [`LivenessStore`] and [`DatabaseStore`]), each in its own
 //! file here; each implementation has one file per concept too, and keeps its SQL next to
 //! the code that runs it. The schema lives in `migrations/<backend>/`. Both pass the same
 //! contract suite (`tests/store`).
@@ -15,6 +15,7 @@ mod keys;
 mod limits;
 mod liveness;
 mod mfa;
+mod oauth2;
 mod passkeys;
 mod pats;
 mod postgres;
@@ -38,6 +39,10 @@ pub use keys::KeyStore;
 pub use limits::LimitStore;
 pub use liveness::{Change, ChangeSink, Changes, LiveSession, LivenessStore};
 pub use mfa::MfaStore;
+pub use oauth2::{
+    AuthorizationRequestRecord, AuthorizationStore, CodeTake, ConsentRecord, OAuthClientRecord,
+    OAuthClientStore, OAuthGrantRecord,
+};
 pub use passkeys::PasskeyStore;
 pub use pats::PatStore;
 pub use providers::ProviderStore;
@@ -68,6 +73,8 @@ pub trait Store:
     + MfaStore
     + PasskeyStore
     + ProviderStore
+    + OAuthClientStore
+    + AuthorizationStore
     + LivenessStore
 {
 }
@@ -85,6 +92,8 @@ impl<T> Store for T where
         + MfaStore
         + PasskeyStore
         + ProviderStore
+        + OAuthClientStore
+        + AuthorizationStore
         + LivenessStore
 {
 }
