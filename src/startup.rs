@@ -17,6 +17,7 @@ use crate::domain::health::Health;
 use crate::domain::keys::KeyService;
 use crate::domain::links::EmailLinks;
 use crate::domain::mfa::SecondFactor;
+use crate::domain::oauth2::OAuthProvider;
 use crate::domain::passkeys::Passkeys;
 use crate::domain::passwords::Passwords;
 use crate::domain::pats::PersonalAccessTokens;
@@ -187,6 +188,14 @@ impl Application {
         if !providers.names().is_empty() {
             tracing::info!(providers = ?providers.names(), "sign-in providers configured");
         }
+        let oauth2 = Arc::new(OAuthProvider::new(
+            store.clone(),
+            clock.clone(),
+            sessions.clone(),
+            tokens.clone(),
+            &config.oauth2,
+            &config.tokens,
+        ));
         let ip_limits = Arc::new(IpLimits::new(&config.rate_limits));
         let health = Arc::new(Health::new(store.clone(), sessions.liveness().clone()));
         crate::support::metrics::handle();
@@ -220,6 +229,7 @@ impl Application {
                 mfa,
                 passkeys,
                 providers,
+                oauth2,
                 admin,
                 pats,
                 ip_limits,

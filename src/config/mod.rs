@@ -13,6 +13,7 @@ mod email;
 mod keys;
 mod logging;
 mod mfa;
+mod oauth2;
 mod passwords;
 mod providers;
 mod rate_limits;
@@ -33,6 +34,7 @@ pub use email::EmailConfig;
 pub use keys::{KeyConfig, parse_encryption_key};
 pub use logging::{LogConfig, LogFormat};
 pub use mfa::MfaConfig;
+pub use oauth2::{OAuthProviderConfig, STANDARD_SCOPES as STANDARD_OAUTH2_SCOPES, valid_scope};
 pub use passwords::PasswordConfig;
 pub use providers::{
     GITHUB as GITHUB_PROVIDER, GithubConfig, OidcProviderConfig, ProvidersConfig, ResponseMode,
@@ -75,6 +77,7 @@ pub struct Config {
     pub mfa: MfaConfig,
     pub webauthn: WebauthnConfig,
     pub providers: ProvidersConfig,
+    pub oauth2: OAuthProviderConfig,
 }
 
 impl Config {
@@ -130,6 +133,7 @@ impl Config {
             mfa: MfaConfig::parse(&env)?,
             webauthn: WebauthnConfig::parse(&env, &server)?,
             providers: ProvidersConfig::parse(&env)?,
+            oauth2: OAuthProviderConfig::parse(&env, &server)?,
             database,
             server,
         })

@@ -70,6 +70,7 @@ pub(super) fn is_secret(var: &str) -> bool {
                 | "TESSERA_SMTP_URL"
                 | "TESSERA_ADMIN_SECRET"
                 | "TESSERA_METRICS_TOKEN"
+                | "TESSERA_OAUTH2_REGISTRATION_TOKEN"
         )
 }
 

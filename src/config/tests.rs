@@ -394,6 +394,7 @@ fn every_setting_is_documented_in_the_readme_and_the_env_example() {
         include_str!("keys.rs"),
         include_str!("logging.rs"),
         include_str!("mfa.rs"),
+        include_str!("oauth2.rs"),
         include_str!("passwords.rs"),
         include_str!("providers.rs"),
         include_str!("rate_limits.rs"),

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod links;
 pub mod liveness;
 pub mod mfa;
+pub mod oauth2;
 pub mod passkeys;
 pub mod passwords;
 pub mod pats;

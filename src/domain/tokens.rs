@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::config::{CustomClaims, TokenConfig};
 use crate::domain::custom_claims;
-use crate::domain::keys::{KeyError, KeyService};
+use crate::domain::keys::{KeyError, KeyService, SigningKey};
 use crate::store::{SessionRecord, UserRecord};
 
 /// Tolerated clock difference between replicas for `iat`.
@@ -158,8 +158,14 @@ impl TokenIssuer {
             })
         }
         .map_err(|_| KeyError::Import("claims could not be serialised".into()))?;
+        self.sign(key, &key.header_b64, &payload)
+    }
+
+    /// A compact JWS of `payload` under `header_b64` (base64url of the header JSON), signed
+    /// by `key`.
+    fn sign(&self, key: &SigningKey, header_b64: &str, payload: &[u8]) -> Result<String, KeyError> {
         let mut token = String::with_capacity(512);
-        token.push_str(&key.header_b64);
+        token.push_str(header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
         // ECDSA_P256_SHA256_FIXED_SIGNING yields r || s, 64 bytes: the JWS ES256 format.
@@ -175,6 +181,33 @@ impl TokenIssuer {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
         Ok(token)
+    }
+
+    /// Signs other claims (the tokens of apps that sign in through Tessera) with the active
+    /// key: header `{"alg":"ES256","typ":<typ>,"kid":...}`.
+    pub fn sign_claims(
+        &self,
+        typ: &str,
+        claims: &serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<String, KeyError> {
+        let set = self.keys.snapshot();
+        let key = set.signing_key(now).ok_or(KeyError::NoActiveKey)?;
+        let header = serde_json::json!({ "alg": "ES256", "typ": typ, "kid": key.kid });
+        let header_b64 = URL_SAFE_NO_PAD.encode(header.to_string());
+        let payload = serde_json::to_vec(claims)
+            .map_err(|_| KeyError::Import("claims could not be serialised".into()))?;
+        self.sign(key, &header_b64, &payload)
+    }
+
+    /// The issuer of every token (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Seconds an access token lives, as a duration.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// Verifies a token with the same code as the `tessera-verify` crate: our key by `kid`,

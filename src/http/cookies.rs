@@ -48,6 +48,9 @@ pub const HINT_COOKIE: &str = "tessera-session";
 pub const DEVICE_COOKIE: &str = "tessera-device";
 /// Binds a sign-in at a provider to the browser that began it (see `domain::providers`).
 pub const PROVIDER_FLOW_COOKIE: &str = "tessera-provider-flow";
+/// Binds an OAuth authorization request to the browser that began it (the shipped login
+/// and consent pages act only for that browser).
+pub const OAUTH2_BROWSER_COOKIE: &str = "tessera-oauth2-browser";
 
 /// Names and attributes of Tessera's cookies, derived from the configuration.
 pub struct CookiePolicy {
@@ -56,6 +59,7 @@ pub struct CookiePolicy {
     refresh_path: String,
     signin_path: String,
     provider_path: String,
+    oauth2_path: String,
     domain: Option<String>,
     secure: bool,
     same_site: CookieSameSite,
@@ -81,6 +85,7 @@ impl CookiePolicy {
             refresh_path: format!("{}/token", config.server.base_path()),
             signin_path: format!("{}/signin", config.server.base_path()),
             provider_path: format!("{}/signin/provider", config.server.base_path()),
+            oauth2_path: format!("{}/oauth2", config.server.base_path()),
             domain: cookies.domain.clone(),
             secure: cookies.secure,
             same_site: match cookies.same_site {
@@ -191,6 +196,33 @@ impl CookiePolicy {
             .same_site(CookieSameSite::Lax)
             .max_age(max_age);
         cookies.add(cookie.build());
+    }
+
+    /// Sets the cookie that binds OAuth authorization requests to this browser: SameSite=Lax
+    /// (it must come with the app's cross-site redirect to `/oauth2/authorize` and the
+    /// login page after it, and never with a cross-site form post), sent only to
+    /// `/oauth2`.
+    pub fn set_oauth2_browser(
+        &self,
+        cookies: &Cookies,
+        value: String,
+        max_age: std::time::Duration,
+    ) {
+        let max_age = Duration::try_from(max_age).unwrap_or(Duration::MAX);
+        let cookie = Cookie::build((OAUTH2_BROWSER_COOKIE, value))
+            .path(self.oauth2_path.clone())
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(CookieSameSite::Lax)
+            .max_age(max_age);
+        cookies.add(cookie.build());
+    }
+
+    /// The OAuth browser-binding cookie this browser sent, if any.
+    pub fn oauth2_browser(&self, headers: &HeaderMap) -> Option<String> {
+        raw_cookie_values(headers, OAUTH2_BROWSER_COOKIE)
+            .into_iter()
+            .next()
     }
 
     /// The access token from its cookie.

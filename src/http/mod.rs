@@ -37,6 +37,7 @@ use crate::domain::email_password::EmailPassword;
 use crate::domain::health::Health;
 use crate::domain::links::EmailLinks;
 use crate::domain::mfa::SecondFactor;
+use crate::domain::oauth2::OAuthProvider;
 use crate::domain::passkeys::Passkeys;
 use crate::domain::pats::PersonalAccessTokens;
 use crate::domain::providers::Providers;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub passkeys: Arc<Passkeys>,
     /// Sign-in with OpenID Connect providers and GitHub.
     pub providers: Arc<Providers>,
+    /// Tessera as an OAuth 2.1 / OpenID provider for other apps.
+    pub oauth2: Arc<OAuthProvider>,
     pub admin: Arc<Admin>,
     pub pats: Arc<PersonalAccessTokens>,
     pub ip_limits: Arc<IpLimits>,
@@ -78,6 +81,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let admin_enabled = state.admin.api_enabled();
+    let oauth2_enabled = state.oauth2.enabled();
     // Each part is split into its routes and their documentation, so that the document
     // describes each operation once while the routes are mounted as below.
     let (api, api_doc) = routes::api().split_for_parts();
@@ -94,7 +98,14 @@ pub fn router(state: AppState) -> Router {
     // describes the product; its tag says when it exists).
     let (admin_routes, admin_doc) = admin::router(state.clone()).split_for_parts();
     let admin_routes = admin_routes.layer(axum::middleware::from_fn(run_to_completion));
+    // The OAuth provider's routes are documented whether or not they are served, like the
+    // admin API; they run to completion like the API.
+    let (oauth2_routes, oauth2_doc) = routes::oauth2::router()
+        .merge(routes::oauth2::user_router())
+        .split_for_parts();
+    let oauth2_routes = oauth2_routes.layer(axum::middleware::from_fn(run_to_completion));
     document.merge(api_doc);
+    document.merge(oauth2_doc);
     document.merge(admin_doc);
     document.merge(openapi_doc);
     let document = routes::openapi::document(&config, admin_enabled, document);
@@ -114,6 +125,10 @@ pub fn router(state: AppState) -> Router {
     // Without TESSERA_ADMIN_SECRET there is no admin API at all: /admin paths are 404s.
     if admin_enabled {
         routes = routes.merge(admin_routes);
+    }
+    // Without TESSERA_OAUTH2_PROVIDER=true, /oauth2 paths are 404s.
+    if oauth2_enabled {
+        routes = routes.merge(oauth2_routes);
     }
     let routes = layers::guards(routes.fallback(not_found), state);
     let routes = match config.server.base_path() {

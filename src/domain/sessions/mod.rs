@@ -20,11 +20,16 @@
 //! `authentication.rs`.
 
 mod authentication;
+mod grants;
 mod refresh_tokens;
 mod rotation;
+mod sign_out;
 
 pub use self::authentication::{AuthMethod, SteppedUp, with_methods};
-pub use self::refresh_tokens::{Lineage, Minted, Presented, RefreshTokens, hash_refresh_token};
+pub use self::grants::NewGrantSession;
+pub use self::refresh_tokens::{
+    Lineage, Minted, Presented, RefreshTokens, TokenKind, hash_refresh_token,
+};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -76,6 +81,19 @@ pub struct IssuedSession {
     /// When the session ends unless refreshed (cookie Max-Age follows it).
     pub expires_at: OffsetDateTime,
     pub user: UserRecord,
+}
+
+/// A session after a refresh-token exchange.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    pub user: UserRecord,
+    pub session: SessionRecord,
+    /// The new refresh token (or, within the grace window, the same successor again).
+    pub refresh_token: String,
+    /// When the session ends unless refreshed.
+    pub expires_at: OffsetDateTime,
+    /// The instant of the exchange.
+    pub now: OffsetDateTime,
 }
 
 /// Session lifetimes.
@@ -165,9 +183,36 @@ impl Sessions {
         presented: &str,
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
-        let Some(kind) = self.refresh_tokens.parse(presented) else {
-            metrics::refresh("invalid");
-            return Err(AuthError::InvalidRefreshToken);
+        let rotated = self.rotate(presented, client, TokenKind::Session).await?;
+        self.issue(
+            rotated.user,
+            &rotated.session,
+            rotated.refresh_token,
+            rotated.now,
+            rotated.expires_at,
+        )
+    }
+
+    /// The exchange itself, for a token of a session of `wanted` kind (a token of the
+    /// other kind is refused as invalid before any database work): the session as rotated
+    /// and its new (or replayed) refresh token. [`refresh`](Self::refresh) adds Tessera's
+    /// access token; an app's grant gets its own tokens from the OAuth provider.
+    pub async fn rotate(
+        &self,
+        presented: &str,
+        client: &ClientInfo,
+        wanted: TokenKind,
+    ) -> Result<Rotated, AuthError> {
+        let kind = match self.refresh_tokens.parse(presented) {
+            Some(Presented::Issued(lineage)) if lineage.kind == wanted => {
+                Presented::Issued(lineage)
+            }
+            // Tokens from before generations were all Tessera sessions'.
+            Some(Presented::Legacy) if wanted == TokenKind::Session => Presented::Legacy,
+            _ => {
+                metrics::refresh("invalid");
+                return Err(AuthError::InvalidRefreshToken);
+            }
         };
         let now = self.clock.now();
         let token_hash = hash_refresh_token(presented);
@@ -179,6 +224,7 @@ impl Sessions {
                 Some(session) => Lineage {
                     session_id: session.id,
                     generation: 0,
+                    kind: TokenKind::Session,
                 },
                 None => {
                     metrics::refresh("invalid");
@@ -209,14 +255,13 @@ impl Sessions {
             .await?
         {
             metrics::refresh("rotated");
-            let expires_at = rotated.session.expires_at;
-            return self.issue(
-                rotated.user,
-                &rotated.session,
-                successor.token,
+            return Ok(Rotated {
+                expires_at: rotated.session.expires_at,
+                user: rotated.user,
+                session: rotated.session,
+                refresh_token: successor.token,
                 now,
-                expires_at,
-            );
+            });
         }
         // The session and user the transaction saw, kept for the response.
         let seen: Mutex<Option<(SessionRecord, UserRecord)>> = Mutex::new(None);
@@ -264,8 +309,13 @@ impl Sessions {
             .into_inner()
             .unwrap_or_else(|e| e.into_inner())
             .ok_or(AuthError::InvalidRefreshToken)?;
-        let expires_at = expires_at.unwrap_or(session.expires_at);
-        self.issue(user, &session, token, now, expires_at)
+        Ok(Rotated {
+            expires_at: expires_at.unwrap_or(session.expires_at),
+            user,
+            session,
+            refresh_token: token,
+            now,
+        })
     }
 
     /// A token Tessera issued (its tag holds) that no row knows: an earlier generation of its
@@ -278,7 +328,7 @@ impl Sessions {
         lineage: Lineage,
         now: OffsetDateTime,
         client: &ClientInfo,
-    ) -> Result<IssuedSession, AuthError> {
+    ) -> Result<Rotated, AuthError> {
         let event = event(
             now,
             "refresh-token-reused",
@@ -339,84 +389,6 @@ impl Sessions {
             return Err(AuthError::InvalidToken);
         }
         Ok(claims)
-    }
-
-    /// `POST /signout`: ends the session named by a refresh token or, failing that, by an
-    /// access token whose signature, `iss` and `aud` verify (its `exp` may be past). Finding
-    /// nothing is not an error.
-    ///
-    /// With `all`, every session of that user, but only on the word of a live credential
-    /// presented with the request: a current refresh token of a live session, or an
-    /// unexpired access token of a live session, of that same user. Anyone who once saw an
-    /// old token could otherwise sign the user out everywhere, for ever. A dead credential
-    /// still ends the one session it names (as without `all`); the answer is then
-    /// `SignOutAllNeedsLiveCredential`, so that the client knows the others live on.
-    pub async fn sign_out(
-        &self,
-        refresh_token: Option<&str>,
-        access_token: Option<&str>,
-        all: bool,
-        client: &ClientInfo,
-    ) -> Result<(), AuthError> {
-        let now = self.clock.now();
-        // Each credential that names a session: (session, user, live). Liveness is only
-        // looked up when `all` needs it.
-        let mut named: Vec<(Uuid, Uuid, bool)> = Vec::new();
-        if let Some(token) = refresh_token
-            && let Some(kind) = self.refresh_tokens.parse(token)
-        {
-            let hash = hash_refresh_token(token);
-            if let Some(session) = self.store.session_by_refresh_token(&hash).await? {
-                let live = all && self.store.refresh_token_is_current(&hash, now).await?;
-                named.push((session.id, session.user_id, live));
-            } else if let Presented::Issued(lineage) = kind
-                && let Some(session) = self.store.session(lineage.session_id).await?
-            {
-                // An earlier generation, whose row is gone: it still names its session
-                // (its tag proves Tessera issued it for that session), as every token of
-                // a session always could. Never a live credential.
-                named.push((session.id, session.user_id, false));
-            }
-        }
-        if (named.is_empty() || all)
-            && let Some(token) = access_token
-            && let Ok(claims) = self.tokens.verify(token, now, Expiry::Ignore)
-        {
-            let live = all
-                && self.tokens.verify(token, now, Expiry::Enforce).is_ok()
-                && self.liveness.is_live(claims.sid, now).await?;
-            named.push((claims.sid, claims.sub, live));
-        }
-        let Some(&(session_id, user_id, _)) = named.first() else {
-            return if all {
-                Err(AuthError::SignOutAllNeedsLiveCredential)
-            } else {
-                Ok(())
-            };
-        };
-        let everywhere = all && named.iter().any(|&(_, user, live)| live && user == user_id);
-        let reason = if everywhere { "signout-all" } else { "signout" };
-        let event = event(
-            now,
-            "session-revoked",
-            Some(user_id),
-            Some(session_id),
-            client,
-            json!({ "reason": reason, "by": "user" }),
-        );
-        if everywhere {
-            self.store
-                .revoke_user_sessions(user_id, None, reason, &event)
-                .await?;
-        } else {
-            self.store
-                .revoke_session(session_id, user_id, reason, &event)
-                .await?;
-        }
-        if all && !everywhere {
-            return Err(AuthError::SignOutAllNeedsLiveCredential);
-        }
-        Ok(())
     }
 
     /// The liveness view the checks above go through (its feed is started by the server;

@@ -6,6 +6,10 @@
 //! version (1) | session id (16) | generation (8, big-endian) | secret (32) | tag (16)
 //! ```
 //!
+//! - The **version** says whose token it is: 1 for a Tessera session (`POST /token`), 2
+//!   for a grant to another app (`POST /oauth2/token`). Each endpoint refuses the other's
+//!   tokens before any database work, so an app's refresh token never becomes a Tessera
+//!   session, and a Tessera session's never an app's grant.
 //! - The **secret** is 256 bits from the OS CSPRNG. The database keeps only the SHA-256 of
 //!   the whole token, for a session's current token and the one it replaced: a dump holds
 //!   nothing that can be presented.
@@ -44,7 +48,8 @@ use crate::support::clock::Clock;
 
 /// The server secret's name where there is no key-encryption key.
 const SECRET_NAME: &str = "refresh-token-mac";
-const VERSION: u8 = 1;
+const SESSION_VERSION: u8 = 1;
+const GRANT_VERSION: u8 = 2;
 const SECRET_BYTES: usize = 32;
 const TAG_BYTES: usize = 16;
 /// Where the tag starts: version, session id, generation, secret.
@@ -57,19 +62,36 @@ const LEGACY_CHARS: usize = 43;
 /// Domain separation for the tag.
 const TAG_CONTEXT: &[u8] = b"tessera refresh token v1\0";
 
+/// Whose session a token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A Tessera session, refreshed at `POST /token`.
+    Session,
+    /// A grant to another app (Tessera as an OAuth provider), refreshed at
+    /// `POST /oauth2/token`.
+    Grant,
+}
+
 /// The session and generation a token was issued for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lineage {
     pub session_id: Uuid,
     pub generation: i64,
+    pub kind: TokenKind,
 }
 
 impl Lineage {
-    /// A session's first token.
+    /// A Tessera session's first token.
     pub fn first(session_id: Uuid) -> Self {
+        Self::first_of(session_id, TokenKind::Session)
+    }
+
+    /// The first token of a session of `kind`.
+    pub fn first_of(session_id: Uuid, kind: TokenKind) -> Self {
         Self {
             session_id,
             generation: 1,
+            kind,
         }
     }
 
@@ -146,7 +168,10 @@ impl RefreshTokens {
     /// A new token of `lineage`.
     pub fn mint(&self, lineage: Lineage) -> Minted {
         let mut bytes = [0u8; TOKEN_BYTES];
-        bytes[0] = VERSION;
+        bytes[0] = match lineage.kind {
+            TokenKind::Session => SESSION_VERSION,
+            TokenKind::Grant => GRANT_VERSION,
+        };
         bytes[1..17].copy_from_slice(lineage.session_id.as_bytes());
         // Generations start at 1 and grow by one a refresh: never negative.
         bytes[17..25].copy_from_slice(&(lineage.generation as u64).to_be_bytes());
@@ -176,9 +201,11 @@ impl RefreshTokens {
     fn parse_issued(&self, token: &str) -> Option<Lineage> {
         let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
         let bytes: [u8; TOKEN_BYTES] = bytes.try_into().ok()?;
-        if bytes[0] != VERSION {
-            return None;
-        }
+        let kind = match bytes[0] {
+            SESSION_VERSION => TokenKind::Session,
+            GRANT_VERSION => TokenKind::Grant,
+            _ => return None,
+        };
         let tag = self.tag(&bytes[..TAGGED_BYTES]);
         verify_slices_are_equal(&tag, &bytes[TAGGED_BYTES..]).ok()?;
         let session_id = Uuid::from_slice(&bytes[1..17]).ok()?;
@@ -186,6 +213,7 @@ impl RefreshTokens {
         Some(Lineage {
             session_id,
             generation: i64::try_from(generation).ok()?,
+            kind,
         })
     }
 }
@@ -210,6 +238,7 @@ mod tests {
         let lineage = Lineage {
             session_id: Uuid::new_v4(),
             generation: 7,
+            kind: TokenKind::Session,
         };
         let minted = tokens.mint(lineage);
         assert_eq!(minted.token.len(), 98);
@@ -232,6 +261,26 @@ mod tests {
             let forged = URL_SAFE_NO_PAD.encode(&changed);
             assert_eq!(tokens.parse(&forged), None, "byte {at} changed");
         }
+    }
+
+    #[test]
+    fn a_grant_token_is_told_apart_from_a_session_token() {
+        let tokens = tokens();
+        let id = Uuid::new_v4();
+        let grant = tokens.mint(Lineage::first_of(id, TokenKind::Grant));
+        let session = tokens.mint(Lineage::first(id));
+        assert_eq!(
+            tokens.parse(&grant.token),
+            Some(Presented::Issued(Lineage::first_of(id, TokenKind::Grant)))
+        );
+        assert_eq!(
+            tokens.parse(&session.token),
+            Some(Presented::Issued(Lineage::first(id)))
+        );
+        // The version byte is under the tag: changing it is a forgery.
+        let mut bytes = URL_SAFE_NO_PAD.decode(&grant.token).unwrap();
+        bytes[0] = 1;
+        assert_eq!(tokens.parse(&URL_SAFE_NO_PAD.encode(&bytes)), None);
     }
 
     #[test]

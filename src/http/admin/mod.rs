@@ -5,6 +5,7 @@
 
 mod events;
 mod keys;
+mod oauth2;
 mod passkeys;
 mod pats;
 mod providers;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .merge(passkeys::routes())
         .merge(providers::routes())
         .merge(events::routes())
+        .merge(oauth2::routes())
         .route_layer(middleware::from_fn_with_state(state, require_secret))
 }
 

@@ -38,7 +38,7 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
     let signs_out = from_browser && request.uri().path().ends_with("/signout");
     // A provider's `form_post` callback is a cross-site form by design; it reads no
     // credential cookie and only redirects to its GET form, which the flow cookie binds.
-    if is_provider_callback(request.uri().path()) {
+    if is_provider_callback(request.uri().path()) || is_oauth2_protocol(request.uri().path()) {
         return next.run(request).await;
     }
     if !uses_cookies && !signs_out {
@@ -70,6 +70,17 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
     next.run(request).await
 }
 
+/// The OAuth provider's protocol endpoints (the path is relative to the base path here): form posts by design
+/// (apps post to the token, revocation, introspection and logout endpoints, browsers to
+/// authorize), authenticated by client credentials or bearer tokens, never by Tessera's
+/// cookies; the shipped pages (`/oauth2/ui`) check their own origin and browser binding.
+/// `/oauth2/login` (approval with the user's session, which may be a cookie) is not among
+/// them.
+fn is_oauth2_protocol(path: &str) -> bool {
+    path.strip_prefix("/oauth2/")
+        .is_some_and(|rest| !rest.starts_with("login") && !rest.starts_with("clients"))
+}
+
 /// `/signin/provider/{p}/callback`, under any base path.
 fn is_provider_callback(path: &str) -> bool {
     path.rsplit_once("/signin/provider/")
@@ -79,6 +90,18 @@ fn is_provider_callback(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::is_provider_callback;
+
+    #[test]
+    fn the_oauth2_protocol_endpoints_are_exempt_but_not_approval() {
+        use super::is_oauth2_protocol;
+        assert!(is_oauth2_protocol("/oauth2/token"));
+        assert!(is_oauth2_protocol("/oauth2/logout"));
+        assert!(is_oauth2_protocol("/oauth2/ui/consent"));
+        assert!(!is_oauth2_protocol("/oauth2/login"));
+        assert!(!is_oauth2_protocol("/oauth2/clients/abc"));
+        assert!(!is_oauth2_protocol("/user/oauth2/apps/abc"));
+        assert!(!is_oauth2_protocol("/signin/email-password"));
+    }
 
     #[test]
     fn only_a_provider_callback_is_exempt() {

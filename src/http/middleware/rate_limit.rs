@@ -56,6 +56,16 @@ fn family(method: &Method, path: &str) -> Option<Family> {
         (&Method::POST, "/token" | "/token/exchange") | (&Method::GET, "/token/refresh") => {
             Some(Family::Refresh)
         }
+        // The OAuth provider's token endpoint and its kin check client secrets, codes and
+        // refresh tokens: they share the refresh family's limit.
+        (&Method::POST, "/oauth2/token" | "/oauth2/revoke" | "/oauth2/introspect") => {
+            Some(Family::Refresh)
+        }
+        // Each authorization request is kept in the database until it expires; the shipped
+        // sign-in page checks passwords and codes.
+        (&Method::GET | &Method::POST, "/oauth2/authorize")
+        | (&Method::POST, "/oauth2/ui/signin") => Some(Family::SignIn),
+        (&Method::POST, "/oauth2/register") => Some(Family::SignUp),
         (
             &Method::POST,
             "/user/email/send-verification-email"

@@ -11,6 +11,7 @@ pub mod health;
 pub mod identities;
 mod link_options;
 pub mod mfa;
+pub mod oauth2;
 pub mod openapi;
 pub mod passkeys;
 pub mod password;

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::AppState;
-use crate::http::error::{ErrorBody, doc};
+use crate::http::error::{ApiError, ErrorBody, doc};
 use crate::http::extract::json::Json;
 
 /// The routes of this module, each documented by its `#[utoipa::path]`.
@@ -17,6 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(jwks))
         .routes(routes!(discovery))
+        .routes(routes!(authorization_server))
 }
 
 /// The JWKS (RFC 7517), as served: the body is precomputed from the key set.
@@ -82,7 +83,7 @@ struct Jwk {
         (status = 503, description = doc::TIMEOUT, body = ErrorBody),
     )
 )]
-async fn jwks(State(state): State<AppState>, request_headers: HeaderMap) -> Response {
+pub async fn jwks(State(state): State<AppState>, request_headers: HeaderMap) -> Response {
     let set = state.tokens.keys().snapshot();
     let cache_control = format!(
         "public, max-age={}",
@@ -113,11 +114,12 @@ async fn jwks(State(state): State<AppState>, request_headers: HeaderMap) -> Resp
     (headers, set.jwks.clone()).into_response()
 }
 
-/// OpenID-style discovery (the members a JOSE library needs, snake_case as in OpenID
-/// Connect Discovery).
+/// OpenID Connect Discovery (and RFC 8414 metadata): what a JOSE library needs to verify
+/// Tessera's tokens, and with `TESSERA_OAUTH2_PROVIDER=true` what an OpenID relying party
+/// needs to sign users in (snake_case, as the standards name the members).
 #[derive(Serialize, ToSchema)]
 struct Discovery {
-    /// Byte for byte the `iss` of every access token (`TESSERA_ISSUER`, default the public
+    /// Byte for byte the `iss` of every token (`TESSERA_ISSUER`, default the public
     /// URL without a trailing `/`).
     issuer: String,
     /// `<public URL>/.well-known/jwks.json`.
@@ -125,15 +127,44 @@ struct Discovery {
     jwks_uri: String,
     /// `["ES256"]`.
     id_token_signing_alg_values_supported: [&'static str; 1],
-    /// `["none"]`.
-    token_endpoint_auth_methods_supported: [&'static str; 1],
+    /// `client_secret_basic`, `client_secret_post` and `none` (public clients) with the
+    /// provider on; `none` otherwise.
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
     /// `["public"]`.
     subject_types_supported: [&'static str; 1],
-    /// Empty: Tessera is no OpenID provider.
-    response_types_supported: [&'static str; 0],
-    /// The claims of the access tokens.
-    claims_supported: [&'static str; 8],
+    /// `["code"]` with the provider on; empty otherwise.
+    response_types_supported: Vec<&'static str>,
+    /// The claims of Tessera's tokens (and of ID tokens, with the provider on).
+    claims_supported: Vec<&'static str>,
+    #[serde(flatten)]
+    #[schema(inline)]
+    provider: Option<ProviderMetadata>,
     tessera_endpoints: TesseraEndpoints,
+}
+
+/// The provider's members (`TESSERA_OAUTH2_PROVIDER=true`).
+#[derive(Serialize, ToSchema)]
+struct ProviderMetadata {
+    authorization_endpoint: String,
+    token_endpoint: String,
+    userinfo_endpoint: String,
+    revocation_endpoint: String,
+    introspection_endpoint: String,
+    end_session_endpoint: String,
+    /// Only when dynamic registration is on (`TESSERA_OAUTH2_REGISTRATION_TOKEN`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_endpoint: Option<String>,
+    scopes_supported: Vec<String>,
+    response_modes_supported: [&'static str; 1],
+    grant_types_supported: [&'static str; 2],
+    code_challenge_methods_supported: [&'static str; 1],
+    revocation_endpoint_auth_methods_supported: [&'static str; 3],
+    introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    /// RFC 9207: authorization responses carry `iss`.
+    authorization_response_iss_parameter_supported: bool,
+    claims_parameter_supported: bool,
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
 }
 
 /// Absolute URLs of Tessera's main endpoints.
@@ -156,13 +187,41 @@ struct TesseraEndpoints {
     tag = "keys",
     summary = "Discovery document",
     description = "What a JOSE or OpenID library needs to verify the access tokens from the \
-        issuer URL alone: `issuer` and `jwks_uri`, plus Tessera's endpoints.",
+        issuer URL alone: `issuer` and `jwks_uri`, plus Tessera's endpoints; with \
+        `TESSERA_OAUTH2_PROVIDER=true`, also the OpenID provider's endpoints and what it \
+        supports (authorization code with PKCE S256, ES256 ID tokens).",
     responses(
         (status = 200, description = "The discovery document.", body = Discovery),
         (status = 503, description = doc::TIMEOUT, body = ErrorBody),
     )
 )]
 async fn discovery(State(state): State<AppState>) -> Json<Discovery> {
+    Json(document(&state))
+}
+
+/// RFC 8414 authorization server metadata: the same document as the OpenID discovery.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    operation_id = "getOAuthAuthorizationServer",
+    tag = "oauth2",
+    summary = "OAuth 2.0 authorization server metadata (RFC 8414)",
+    description = "The discovery document, for OAuth clients. 404 `not-found` unless \
+        `TESSERA_OAUTH2_PROVIDER=true`.",
+    responses(
+        (status = 200, description = "The metadata.", body = Discovery),
+        (status = 404, description = "`not-found`: the provider is off.", body = ErrorBody),
+        (status = 503, description = doc::TIMEOUT, body = ErrorBody),
+    )
+)]
+async fn authorization_server(State(state): State<AppState>) -> Result<Json<Discovery>, ApiError> {
+    if !state.oauth2.enabled() {
+        return Err(ApiError::for_status(StatusCode::NOT_FOUND));
+    }
+    Ok(Json(document(&state)))
+}
+
+fn document(state: &AppState) -> Discovery {
     let base = state
         .config
         .server
@@ -170,14 +229,66 @@ async fn discovery(State(state): State<AppState>) -> Json<Discovery> {
         .as_str()
         .trim_end_matches('/');
     let endpoint = |path: &str| format!("{base}{path}");
-    Json(Discovery {
+    let provider = state.oauth2.enabled().then(|| ProviderMetadata {
+        authorization_endpoint: endpoint("/oauth2/authorize"),
+        token_endpoint: endpoint("/oauth2/token"),
+        userinfo_endpoint: endpoint("/oauth2/userinfo"),
+        revocation_endpoint: endpoint("/oauth2/revoke"),
+        introspection_endpoint: endpoint("/oauth2/introspect"),
+        end_session_endpoint: endpoint("/oauth2/logout"),
+        registration_endpoint: state
+            .oauth2
+            .registration_enabled()
+            .then(|| endpoint("/oauth2/register")),
+        scopes_supported: state.oauth2.scopes(),
+        response_modes_supported: ["query"],
+        grant_types_supported: ["authorization_code", "refresh_token"],
+        code_challenge_methods_supported: ["S256"],
+        revocation_endpoint_auth_methods_supported: [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        introspection_endpoint_auth_methods_supported: [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        authorization_response_iss_parameter_supported: true,
+        claims_parameter_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+    });
+    let mut claims = vec!["sid", "sub", "iss", "aud", "iat", "exp", "auth_time", "amr"];
+    if provider.is_some() {
+        claims.extend([
+            "nonce",
+            "at_hash",
+            "email",
+            "email_verified",
+            "name",
+            "picture",
+            "locale",
+            "preferred_username",
+            "updated_at",
+        ]);
+    }
+    Discovery {
         issuer: state.config.tokens.issuer.clone(),
         jwks_uri: endpoint("/.well-known/jwks.json"),
         id_token_signing_alg_values_supported: ["ES256"],
-        token_endpoint_auth_methods_supported: ["none"],
+        token_endpoint_auth_methods_supported: if provider.is_some() {
+            vec!["client_secret_basic", "client_secret_post", "none"]
+        } else {
+            vec!["none"]
+        },
         subject_types_supported: ["public"],
-        response_types_supported: [],
-        claims_supported: ["sid", "sub", "iss", "aud", "iat", "exp", "auth_time", "amr"],
+        response_types_supported: if provider.is_some() {
+            vec!["code"]
+        } else {
+            Vec::new()
+        },
+        claims_supported: claims,
+        provider,
         tessera_endpoints: TesseraEndpoints {
             signup_email_password: endpoint("/signup/email-password"),
             signin_email_password: endpoint("/signin/email-password"),
@@ -187,5 +298,5 @@ async fn discovery(State(state): State<AppState>) -> Json<Discovery> {
             user: endpoint("/user"),
             user_sessions: endpoint("/user/sessions"),
         },
-    })
+    }
 }

@@ -31,7 +31,11 @@ impl OAuthClientStore for SqliteStore {
     async fn upsert_consent(&self, _consent: &ConsentRecord) -> StoreResult<()> {
         todo!()
     }
-    async fn consent(&self, _user_id: Uuid, _client_id: &str) -> StoreResult<Option<ConsentRecord>> {
+    async fn consent(
+        &self,
+        _user_id: Uuid,
+        _client_id: &str,
+    ) -> StoreResult<Option<ConsentRecord>> {
         todo!()
     }
     async fn consents_of(&self, _user_id: Uuid) -> StoreResult<Vec<ConsentRecord>> {
@@ -41,34 +45,71 @@ impl OAuthClientStore for SqliteStore {
 
 #[async_trait]
 impl AuthorizationStore for SqliteStore {
-    async fn insert_authorization_request(&self, _request: &AuthorizationRequestRecord) -> StoreResult<()> {
+    async fn insert_authorization_request(
+        &self,
+        _request: &AuthorizationRequestRecord,
+    ) -> StoreResult<()> {
         todo!()
     }
-    async fn authorization_request(&self, _id: Uuid) -> StoreResult<Option<AuthorizationRequestRecord>> {
+    async fn authorization_request(
+        &self,
+        _id: Uuid,
+    ) -> StoreResult<Option<AuthorizationRequestRecord>> {
         todo!()
     }
-    async fn approve_authorization_request(&self, _approved: &AuthorizationRequestRecord, _now: OffsetDateTime) -> StoreResult<bool> {
+    async fn approve_authorization_request(
+        &self,
+        _approved: &AuthorizationRequestRecord,
+        _now: OffsetDateTime,
+    ) -> StoreResult<bool> {
         todo!()
     }
-    async fn take_authorization_code(&self, _code_hash: &[u8], _now: OffsetDateTime) -> StoreResult<CodeTake> {
+    async fn take_authorization_code(
+        &self,
+        _code_hash: &[u8],
+        _now: OffsetDateTime,
+    ) -> StoreResult<CodeTake> {
         todo!()
     }
-    async fn create_grant(&self, _session: &SessionRecord, _token: &NewRefreshToken, _grant: &OAuthGrantRecord, _request_id: Option<Uuid>) -> StoreResult<bool> {
+    async fn create_grant(
+        &self,
+        _session: &SessionRecord,
+        _token: &NewRefreshToken,
+        _grant: &OAuthGrantRecord,
+        _request_id: Option<Uuid>,
+    ) -> StoreResult<bool> {
         todo!()
     }
-    async fn mark_code_reused(&self, _request_id: Uuid, _event: &SecurityEventRecord) -> StoreResult<Option<Uuid>> {
+    async fn mark_code_reused(
+        &self,
+        _request_id: Uuid,
+        _event: &SecurityEventRecord,
+    ) -> StoreResult<Option<Uuid>> {
         todo!()
     }
     async fn grant(&self, _session_id: Uuid) -> StoreResult<Option<OAuthGrantRecord>> {
         todo!()
     }
-    async fn live_grants_of(&self, _user_id: Uuid, _now: OffsetDateTime) -> StoreResult<Vec<OAuthGrantRecord>> {
+    async fn live_grants_of(
+        &self,
+        _user_id: Uuid,
+        _now: OffsetDateTime,
+    ) -> StoreResult<Vec<OAuthGrantRecord>> {
         todo!()
     }
-    async fn revoke_client_grants(&self, _user_id: Uuid, _client_id: &str, _event: &SecurityEventRecord) -> StoreResult<bool> {
+    async fn revoke_client_grants(
+        &self,
+        _user_id: Uuid,
+        _client_id: &str,
+        _event: &SecurityEventRecord,
+    ) -> StoreResult<bool> {
         todo!()
     }
-    async fn prune_authorization_requests(&self, _now: OffsetDateTime, _redeemed_before: OffsetDateTime) -> StoreResult<u64> {
+    async fn prune_authorization_requests(
+        &self,
+        _now: OffsetDateTime,
+        _redeemed_before: OffsetDateTime,
+    ) -> StoreResult<u64> {
         todo!()
     }
 }
