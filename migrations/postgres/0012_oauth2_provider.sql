@@ -6,9 +6,10 @@
 --     store reports in its Conflict). `secret_hash` is the SHA-256 of the client secret,
 --     NULL for a public client (PKCE only): the secret itself is never stored.
 --     `redirect_uris`, `post_logout_redirect_uris` and `scopes` are JSON arrays of strings
---     (a redirect URI can hold commas and spaces are not forbidden to every scheme, so no
---     separator is safe). `first_party` clients are not asked for consent; `dynamic` ones
---     were registered through RFC 7591 (`POST /oauth2/register`), not by an administrator.
+--     (a redirect URI can hold commas, so a separated list would need escaping; JSON is
+--     unambiguous and the same on both backends, like `users.roles`). `first_party`
+--     clients are not asked for consent; `dynamic` ones were registered through RFC 7591
+--     (`POST /oauth2/register`), not by an administrator.
 --     Deleting a client deletes its consents, requests and grants (ON DELETE CASCADE); the
 --     store revokes the grants' sessions first, in the same transaction.
 --   * `oauth2_consents`: what a user agreed a client may have, one row per (user, client),
@@ -21,9 +22,10 @@
 --     unexpired request passes. The first presentation of the code sets `redeemed_at` (one
 --     UPDATE ... WHERE redeemed_at IS NULL: of two presentations one wins); the grant it was
 --     exchanged for is recorded in `session_id`; a later presentation sets `reused_at` and
---     revokes that session. `session_id` has no foreign key: sessions are pruned by upkeep,
---     and a request outlives nothing but a day, so a dangling id only means "revoked and
---     gone". `browser_hash` is the SHA-256 of the browser-binding cookie.
+--     revokes that session. `session_id` has no foreign key: upkeep prunes sessions on its
+--     own schedule, and an id whose session is gone only means that session ended (a
+--     redeemed request is kept a day at most). `browser_hash` is the SHA-256 of the
+--     browser-binding cookie.
 --     Upkeep deletes requests past their deadline: unapproved past `expires_at`, approved
 --     and unredeemed past `code_expires_at`, redeemed more than a day ago; one partial
 --     index per case serves that DELETE (a bitmap OR of the three).
