@@ -320,6 +320,20 @@ async fn the_code_flow_gives_an_app_its_own_tokens(backend: Backend) {
     assert_eq!(again["sub"], user_id.as_str());
     assert!(again.get("nonce").is_none());
 
+    // The grant is the app's, not one of the user's sessions.
+    let listed: Value = app
+        .client
+        .get(app.url("/user/sessions"))
+        .bearer_auth(session["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["sessions"][0]["current"], true);
+
     // Without offline_access there is no refresh token.
     let (verifier, challenge) = pkce();
     let code = code_for(
