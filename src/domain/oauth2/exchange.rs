@@ -170,6 +170,10 @@ impl OAuthProvider {
                     .is_some()
                 {
                     tracing::warn!(client = %request.client_id, "authorization code reused; its grant is revoked");
+                } else {
+                    // Nothing to revoke (the first presentation was refused): the reuse is
+                    // still worth a line in the security log.
+                    self.store.record_event(&event).await?;
                 }
                 return Err(OAuthError::invalid_grant(
                     "The code was used already; the tokens issued for it are revoked.",
