@@ -531,6 +531,24 @@ async fn client_authentication_is_required_and_checked(backend: Backend) {
     posted.push(("client_secret", "not-the-secret"));
     let post = token(&app, &posted, None).await;
     oauth_error(post, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    let failures: Value = app
+        .client
+        .get(app.url("/admin/events?kind=oauth2-client-auth-failed"))
+        .header("x-tessera-admin-secret", ADMIN_SECRET)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let failures = failures["events"].as_array().unwrap();
+    assert_eq!(failures.len(), 3, "{failures:?}");
+    assert!(
+        failures
+            .iter()
+            .all(|e| e["detail"]["clientId"] == client_id.as_str())
+    );
+    assert!(!format!("{failures:?}").contains("not-the-secret"));
     // None of those spent the code: the right secret, by post, still gets the tokens.
     let mut right = without.clone();
     right.push(("client_secret", &secret));
