@@ -1029,7 +1029,35 @@ async fn deleting_a_client_ends_its_grants(backend: Backend) {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
 
+async fn the_token_endpoint_is_rate_limited_per_address(backend: Backend) {
+    let app = provider(backend, &[("TESSERA_RATE_LIMIT_REFRESH", "3/1m")]).await;
+    let (client_id, _) = confidential(&app).await;
+    let guess = [
+        ("grant_type", "authorization_code"),
+        ("code", "guessed-code"),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", "a-verifier-that-is-long-enough-to-be-well-formed-0123"),
+    ];
+    for _ in 0..3 {
+        let response = token(&app, &guess, Some((&client_id, "guessed-secret"))).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = token(&app, &guess, Some((&client_id, "guessed-secret"))).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().contains_key(header::RETRY_AFTER));
+    // Revocation and introspection share the budget.
+    let revoke = app
+        .client
+        .post(app.url("/oauth2/revoke"))
+        .form(&[("token", "x"), ("client_id", client_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
 both_backends!(
+    the_token_endpoint_is_rate_limited_per_address,
     the_code_flow_gives_an_app_its_own_tokens,
     an_unregistered_redirect_uri_gets_a_page_never_a_redirect,
     a_reused_code_is_refused_and_revokes_what_it_gave,
