@@ -374,15 +374,18 @@ fn without_values(text: &str) -> String {
 }
 
 /// Middleware: gives the envelope to error responses that do not have it yet (404 from
-/// routing, 405, 413 from the body limit, 503 from the timeout layer).
+/// routing, 405, 413 from the body limit, 503 from the timeout layer). An HTML answer is
+/// a page Tessera renders on purpose (the OAuth provider's pages), and stays one.
 pub async fn envelope_bare_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    let is_envelope_or_page = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || is_envelope_or_page {
         return response;
     }
     let (mut parts, _) = response.into_parts();
