@@ -252,6 +252,31 @@ pub fn consent(base: &str, pending: &PendingRequest) -> Response {
     )
 }
 
+/// The sign-in page's words for a refused first step (by its error code): a wrong password and an unknown
+/// account read the same; the others are told only after the right password, as on the
+/// JSON route.
+pub fn password_problem(code: &str) -> &'static str {
+    match code {
+        "disabled-user" => "This account is disabled.",
+        "unverified-user" => {
+            "Verify your email address first: follow the link in the email we sent you."
+        }
+        "too-many-requests" => "Too many failed sign-ins. Wait a while and try again.",
+        "invalid-request" => "Enter your email address and password.",
+        _ => "The email address or password is not right.",
+    }
+}
+
+/// The code page's words for a refused second step (by its error code).
+pub fn code_problem(code: &str) -> &'static str {
+    match code {
+        "too-many-requests" => "Too many wrong codes. Wait a while and try again.",
+        "disabled-user" => "This account is disabled.",
+        "disabled-mfa-totp" => "Two-step sign-in was turned off meanwhile. Sign in again.",
+        _ => "That code is not right. Try the code your app shows now.",
+    }
+}
+
 /// An error page: what is wrong, and its OAuth code for the developer.
 pub fn error(status: StatusCode, code: &str, description: &str) -> Response {
     let body = format!(

@@ -158,7 +158,9 @@ async fn sign_in(
     body: Bytes,
 ) -> Response {
     let answer = async {
-        same_origin(&state, &headers)?;
+        if !from_tessera(&state, &headers) {
+            return Err(foreign_post());
+        }
         let fields = form(&headers, &body).map_err(|e| failure_page(e.0))?;
         let (pending, browser) = pending(&state, &headers, &fields).await?;
         let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
@@ -203,7 +205,7 @@ async fn first_step(
         .await
         .map_err(|err| {
             let api = ApiError::from(err);
-            let message = password_message(&api);
+            let message = page_html::password_problem(api.code);
             again(state, pending, email, api, message)
         })?;
     // The password was right either way, as on the JSON route.
@@ -251,7 +253,7 @@ async fn second_step(
         api.status,
         pending,
         ticket,
-        Some(code_message(&api)),
+        Some(page_html::code_problem(api.code)),
     );
     Err(with_retry(page, &api))
 }
@@ -291,7 +293,9 @@ async fn consent(
     body: Bytes,
 ) -> Response {
     let answer = async {
-        same_origin(&state, &headers)?;
+        if !from_tessera(&state, &headers) {
+            return Err(foreign_post());
+        }
         let fields = form(&headers, &body).map_err(|e| failure_page(e.0))?;
         let (pending, browser) = pending(&state, &headers, &fields).await?;
         let location = match fields.get("decision").map(String::as_str) {
@@ -401,18 +405,20 @@ fn approval(state: &AppState, claims: &AccessClaims) -> Approval {
     }
 }
 
-/// A form post must come from Tessera's own pages: browsers send `Origin` with every form
-/// post, and a cross-site one would be another site acting for the user.
-fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// Whether a form post comes from Tessera's own pages: browsers send `Origin` with every
+/// form post, and a cross-site one would be another site acting for the user.
+fn from_tessera(state: &AppState, headers: &HeaderMap) -> bool {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    if origin == Some(state.config.server.public_origin().as_str()) {
-        return Ok(());
-    }
-    Err(page_html::error(
+    origin == Some(state.config.server.public_origin().as_str())
+}
+
+/// The answer to a post from another site.
+fn foreign_post() -> Response {
+    page_html::error(
         StatusCode::FORBIDDEN,
         "invalid_origin",
         "This form was sent from another site. Start again from the app.",
-    ))
+    )
 }
 
 /// The sign-in page again after a failed first step (or a spent ticket), with `message`.
@@ -428,31 +434,6 @@ fn again(
     }
     let page = page_html::sign_in(base(state), api.status, pending, email, Some(message));
     with_retry(page, &api)
-}
-
-/// The sign-in page's words for a refused first step: a wrong password and an unknown
-/// account read the same; the others are told only after the right password, as on the
-/// JSON route.
-fn password_message(api: &ApiError) -> &'static str {
-    match api.code {
-        "disabled-user" => "This account is disabled.",
-        "unverified-user" => {
-            "Verify your email address first: follow the link in the email we sent you."
-        }
-        "too-many-requests" => "Too many failed sign-ins. Wait a while and try again.",
-        "invalid-request" => "Enter your email address and password.",
-        _ => "The email address or password is not right.",
-    }
-}
-
-/// The code page's words for a refused second step.
-fn code_message(api: &ApiError) -> &'static str {
-    match api.code {
-        "too-many-requests" => "Too many wrong codes. Wait a while and try again.",
-        "disabled-user" => "This account is disabled.",
-        "disabled-mfa-totp" => "Two-step sign-in was turned off meanwhile. Sign in again.",
-        _ => "That code is not right. Try the code your app shows now.",
-    }
 }
 
 /// `Retry-After` of a 429, on the page that reports it.
