@@ -15,6 +15,7 @@ mod apps;
 pub use apps::{AppsBody, apps_body};
 mod authorize;
 mod login;
+mod page_html;
 pub mod pages;
 mod register;
 mod token;
