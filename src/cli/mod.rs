@@ -1,6 +1,7 @@
 //! The `tessera` command line: `serve` (the default), `migrate`, `healthcheck`, and the
-//! `keys`, `users` and `sessions` administration commands.
+//! `keys`, `users`, `sessions` and `clients` administration commands.
 
+mod clients;
 mod health;
 mod keys;
 mod migrate;
@@ -17,6 +18,7 @@ use crate::config::Config;
 use crate::startup::{self, Application};
 use crate::support::clock::SystemClock;
 use crate::support::telemetry;
+use clients::ClientsCommand;
 use keys::KeysCommand;
 use sessions::SessionsCommand;
 use users::UsersCommand;
@@ -48,6 +50,10 @@ enum Command {
     /// Manage sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Manage the apps that sign users in through Tessera (the OAuth 2.1 / OpenID
+    /// provider).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
 }
 
 /// Parses the command line, runs the command, and turns any failure into one line on
@@ -82,6 +88,7 @@ pub fn main() -> ExitCode {
             Command::Keys(command) => keys::run(config, command).await,
             Command::Users(command) => users::run(config, command).await,
             Command::Sessions(command) => sessions::run(config, command).await,
+            Command::Clients(command) => clients::run(config, command).await,
         }
     });
     match result {

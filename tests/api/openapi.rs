@@ -96,6 +96,34 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/keys/rotate"),
     ("POST", "/admin/keys/{kid}/revoke"),
     ("GET", "/admin/events"),
+    // The OpenID provider (served with TESSERA_OAUTH2_PROVIDER=true; the client routes with
+    // the admin secret too).
+    ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/oauth2/authorize"),
+    ("POST", "/oauth2/authorize"),
+    ("GET", "/oauth2/login"),
+    ("POST", "/oauth2/login"),
+    ("POST", "/oauth2/token"),
+    ("POST", "/oauth2/revoke"),
+    ("POST", "/oauth2/introspect"),
+    ("GET", "/oauth2/userinfo"),
+    ("POST", "/oauth2/userinfo"),
+    ("GET", "/oauth2/jwks"),
+    ("GET", "/oauth2/logout"),
+    ("POST", "/oauth2/logout"),
+    ("POST", "/oauth2/register"),
+    ("GET", "/oauth2/clients"),
+    ("POST", "/oauth2/clients"),
+    ("GET", "/oauth2/clients/{clientId}"),
+    ("PUT", "/oauth2/clients/{clientId}"),
+    ("DELETE", "/oauth2/clients/{clientId}"),
+    ("GET", "/user/oauth2/apps"),
+    ("DELETE", "/user/oauth2/apps/{clientId}"),
+    ("GET", "/admin/users/{id}/oauth2/apps"),
+    ("DELETE", "/admin/users/{id}/oauth2/apps/{clientId}"),
+    ("GET", "/oauth2/ui"),
+    ("POST", "/oauth2/ui/signin"),
+    ("POST", "/oauth2/ui/consent"),
 ];
 
 /// Tags whose operations are also served under `<base>/v1`.
@@ -213,16 +241,17 @@ async fn the_document_is_valid_openapi_3_1(backend: Backend) {
     );
 }
 
-/// The drift test. Under a base path, with the admin API enabled: every documented
-/// operation answers something other than the router's 404/405, at the base path and, for
-/// the account API, under `/v1` too (and nothing else there); and the documented
-/// operations are exactly `ROUTES`.
+/// The drift test. Under a base path, with the admin API and the OpenID provider enabled:
+/// every documented operation answers something other than the router's 404/405, at the
+/// base path and, for the account API, under `/v1` too (and nothing else there); and the
+/// documented operations are exactly `ROUTES`.
 async fn the_document_matches_the_router(backend: Backend) {
     let app = TestApp::spawn_with(
         backend,
         &[
             ("TESSERA_ADMIN_SECRET", ADMIN_SECRET),
             ("TESSERA_PUBLIC_URL", "http://localhost:4000/auth"),
+            ("TESSERA_OAUTH2_PROVIDER", "true"),
         ],
     )
     .await;

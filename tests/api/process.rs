@@ -506,3 +506,146 @@ fn the_keys_cli_revokes_a_key_and_a_new_one_signs() {
         "{jwks}"
     );
 }
+
+/// A minimal HTTP/1.1 POST of a form body, with extra header lines: (status, body).
+fn http_post_form(address: &str, path: &str, headers: &str, form: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .ok()?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .ok()?;
+    read_response(stream)
+}
+
+/// The value after `label` on the line that starts with it (`client id:      <value>`).
+fn field(out: &str, label: &str) -> Option<String> {
+    out.lines()
+        .find_map(|line| line.strip_prefix(label))
+        .map(|rest| rest.trim().to_owned())
+}
+
+#[test]
+fn the_clients_cli_registers_an_app_whose_secret_authenticates_it() {
+    use base64::Engine;
+
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = tessera(dir.path())
+            .args(args)
+            .env("TESSERA_OAUTH2_PROVIDER", "true")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        (output.status.success(), stdout, stderr)
+    };
+    let (ok, out, err) = run(&[
+        "clients",
+        "create",
+        "--name",
+        "Grafana",
+        "--redirect-uri",
+        "https://grafana.example.com/login/generic_oauth",
+        "--post-logout-redirect-uri",
+        "https://grafana.example.com/login",
+        "--scopes",
+        "openid,profile,email,offline_access",
+        "--first-party",
+    ]);
+    assert!(ok, "{err}");
+    let id = field(&out, "client id:").expect("the client id is printed");
+    let secret = field(&out, "client secret:").expect("the secret is printed, once");
+    assert_eq!(secret.len(), 43, "256 bits in base64url: {out}");
+    assert!(out.contains("not asked (first-party)"), "{out}");
+
+    let (ok, out, err) = run(&["clients", "list"]);
+    assert!(ok, "{err}");
+    let line = out.lines().find(|l| l.starts_with(&id)).expect("listed");
+    assert!(
+        line.contains("confidential") && line.contains("Grafana"),
+        "{out}"
+    );
+    assert!(!out.contains(&secret), "a secret is shown only at creation");
+    let (ok, out, _) = run(&["clients", "show", &id]);
+    assert!(ok && !out.contains(&secret) && out.contains("openid profile email offline_access"));
+    let (ok, _, err) = run(&[
+        "clients",
+        "create",
+        "--name",
+        "Bad",
+        "--redirect-uri",
+        "http://x.example.com/cb",
+    ]);
+    assert!(
+        !ok && err.trim_end().lines().count() == 1 && err.contains("redirect URI"),
+        "{err}"
+    );
+
+    // The app authenticates at the token endpoint's kin with the printed secret.
+    let mut command = tessera(dir.path());
+    command.env("TESSERA_OAUTH2_PROVIDER", "true");
+    let server = Server::start(command);
+    let basic = |id: &str, secret: &str| {
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        format!("Authorization: Basic {pair}\r\n")
+    };
+    let revoke = |headers: &str, form: &str| {
+        http_post_form(&server.address, "/oauth2/revoke", headers, form).unwrap()
+    };
+    let (status, body) = revoke(&basic(&id, &secret), "token=not-a-token");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = revoke(
+        "",
+        &format!("token=x&client_id={id}&client_secret={secret}"),
+    );
+    assert_eq!(status, 200, "client_secret_post: {body}");
+    let (status, body) = revoke(&basic(&id, "wrong-secret"), "token=not-a-token");
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("invalid_client"), "{body}");
+
+    // Rotating: the old secret stops at once, the new one works; the rest is kept.
+    let (ok, out, err) = run(&["clients", "update", &id, "--rotate-secret"]);
+    assert!(ok, "{err}");
+    let rotated = field(&out, "client secret:").expect("the new secret is printed");
+    assert_ne!(rotated, secret);
+    assert!(
+        out.contains("https://grafana.example.com/login/generic_oauth"),
+        "{out}"
+    );
+    assert_eq!(revoke(&basic(&id, &secret), "token=x").0, 401);
+    assert_eq!(revoke(&basic(&id, &rotated), "token=x").0, 200);
+    let (ok, out, err) = run(&[
+        "clients",
+        "update",
+        &id,
+        "--name",
+        "Grafana (ops)",
+        "--first-party=false",
+    ]);
+    assert!(
+        ok && out.contains("Grafana (ops)") && out.contains("consent:        asked"),
+        "{err}{out}"
+    );
+    assert!(
+        field(&out, "client secret:").is_none(),
+        "no new secret without --rotate-secret"
+    );
+
+    let (ok, out, err) = run(&["clients", "delete", &id]);
+    assert!(ok && out.contains(&format!("deleted client {id}")), "{err}");
+    assert_eq!(
+        revoke(&basic(&id, &rotated), "token=x").0,
+        401,
+        "a deleted client is unknown"
+    );
+    let (ok, out, _) = run(&["clients", "list"]);
+    assert!(ok && !out.contains(&id), "{out}");
+    let (ok, _, err) = run(&["clients", "delete", &id]);
+    assert!(!ok && err.contains("no such client"), "{err}");
+}
