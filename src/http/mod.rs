@@ -100,12 +100,23 @@ pub fn router(state: AppState) -> Router {
     let admin_routes = admin_routes.layer(axum::middleware::from_fn(run_to_completion));
     // The OAuth provider's routes are documented whether or not they are served, like the
     // admin API; they run to completion like the API.
+    // The protocol routes are served with the API (under /v1 too, where the Nhost SDK
+    // calls them); the shipped pages only at the base path, where the browser-binding
+    // cookie (path `<base>/oauth2`) reaches them.
     let (oauth2_routes, oauth2_doc) = routes::oauth2::router()
         .merge(routes::oauth2::user_router())
         .split_for_parts();
     let oauth2_routes = oauth2_routes.layer(axum::middleware::from_fn(run_to_completion));
+    let (pages_routes, pages_doc) = routes::oauth2::pages::router().split_for_parts();
+    let pages_routes = pages_routes.layer(axum::middleware::from_fn(run_to_completion));
+    let api = if oauth2_enabled {
+        api.merge(oauth2_routes)
+    } else {
+        api
+    };
     document.merge(api_doc);
     document.merge(oauth2_doc);
+    document.merge(pages_doc);
     document.merge(admin_doc);
     document.merge(openapi_doc);
     let document = routes::openapi::document(&config, admin_enabled, document);
@@ -128,7 +139,7 @@ pub fn router(state: AppState) -> Router {
     }
     // Without TESSERA_OAUTH2_PROVIDER=true, /oauth2 paths are 404s.
     if oauth2_enabled {
-        routes = routes.merge(oauth2_routes);
+        routes = routes.merge(pages_routes);
     }
     let routes = layers::guards(routes.fallback(not_found), state);
     let routes = match config.server.base_path() {

@@ -1036,7 +1036,10 @@ async fn the_token_endpoint_is_rate_limited_per_address(backend: Backend) {
         ("grant_type", "authorization_code"),
         ("code", "guessed-code"),
         ("redirect_uri", REDIRECT),
-        ("code_verifier", "a-verifier-that-is-long-enough-to-be-well-formed-0123"),
+        (
+            "code_verifier",
+            "a-verifier-that-is-long-enough-to-be-well-formed-0123",
+        ),
     ];
     for _ in 0..3 {
         let response = token(&app, &guess, Some((&client_id, "guessed-secret"))).await;

@@ -127,7 +127,15 @@ const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// Tags whose operations are also served under `<base>/v1`.
-const V1_TAGS: &[&str] = &["auth", "session", "user", "lifecycle", "keys", "health"];
+const V1_TAGS: &[&str] = &[
+    "auth",
+    "session",
+    "user",
+    "lifecycle",
+    "keys",
+    "health",
+    "oauth2",
+];
 
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",

@@ -77,6 +77,7 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
 /// `/oauth2/login` (approval with the user's session, which may be a cookie) is not among
 /// them.
 fn is_oauth2_protocol(path: &str) -> bool {
+    let path = path.strip_prefix("/v1").unwrap_or(path);
     path.strip_prefix("/oauth2/")
         .is_some_and(|rest| !rest.starts_with("login") && !rest.starts_with("clients"))
 }
@@ -96,6 +97,8 @@ mod tests {
         use super::is_oauth2_protocol;
         assert!(is_oauth2_protocol("/oauth2/token"));
         assert!(is_oauth2_protocol("/oauth2/logout"));
+        assert!(is_oauth2_protocol("/v1/oauth2/token"));
+        assert!(!is_oauth2_protocol("/v1/oauth2/login"));
         assert!(is_oauth2_protocol("/oauth2/ui/consent"));
         assert!(!is_oauth2_protocol("/oauth2/login"));
         assert!(!is_oauth2_protocol("/oauth2/clients/abc"));

@@ -329,6 +329,25 @@ fn tags() -> Vec<utoipa::openapi::Tag> {
         ),
         tag("health", "Liveness and version. Also served under `/v1`."),
         tag(
+            "oauth2",
+            "Tessera as an OAuth 2.1 / OpenID Connect provider for other apps (Nhost's \
+             `/oauth2/*` routes), and the user's authorised apps. **Served only with \
+             `TESSERA_OAUTH2_PROVIDER=true`** (otherwise 404). Errors are OAuth's \
+             (`error`, `error_description`) with Tessera's `status` and `message` beside \
+             them. Also served under `/v1`.",
+        ),
+        tag(
+            "oauth2-pages",
+            "The sign-in and consent pages Tessera ships for the provider \
+             (`TESSERA_OAUTH2_LOGIN_URL` by default): HTML, no JavaScript, bound to the browser \
+             that began the request. Only with `TESSERA_OAUTH2_PROVIDER=true`.",
+        ),
+        tag(
+            "oauth2-admin",
+            "Registering the apps that sign users in through Tessera, behind the admin secret. \
+             Only with `TESSERA_ADMIN_SECRET` set and `TESSERA_OAUTH2_PROVIDER=true`.",
+        ),
+        tag(
             "operations",
             "Prometheus metrics (on their own listener with `TESSERA_METRICS_LISTEN`) and this \
              document.",

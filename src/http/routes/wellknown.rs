@@ -204,7 +204,7 @@ async fn discovery(State(state): State<AppState>) -> Json<Discovery> {
     get,
     path = "/.well-known/oauth-authorization-server",
     operation_id = "getOAuthAuthorizationServer",
-    tag = "oauth2",
+    tag = "keys",
     summary = "OAuth 2.0 authorization server metadata (RFC 8414)",
     description = "The discovery document, for OAuth clients. 404 `not-found` unless \
         `TESSERA_OAUTH2_PROVIDER=true`.",

@@ -42,7 +42,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(token::router())
         .merge(userinfo::router())
         .merge(register::router())
-        .merge(pages::router())
 }
 
 /// The user's authorised apps (`/user/oauth2/apps`), served with the API.

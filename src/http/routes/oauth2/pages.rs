@@ -66,7 +66,7 @@ type Step<T> = Result<T, Response>;
     get,
     path = "/oauth2/ui",
     operation_id = "oauth2UiShow",
-    tag = "oauth2",
+    tag = "oauth2-pages",
     summary = "The shipped sign-in and consent page",
     description = "Where `/oauth2/authorize` sends the browser by default. Needs the \
         `tessera-oauth2-browser` cookie of the browser that began the request. Without a \
@@ -118,7 +118,7 @@ async fn show(
     post,
     path = "/oauth2/ui/signin",
     operation_id = "oauth2UiSignIn",
-    tag = "oauth2",
+    tag = "oauth2-pages",
     summary = "Sign in on the shipped page",
     description = "The sign-in form: `request_id`, `email` and `password`; or, as the second \
         step of a user with TOTP on, `request_id`, `ticket` and `otp`. The same checks as \
@@ -262,7 +262,7 @@ async fn second_step(
     post,
     path = "/oauth2/ui/consent",
     operation_id = "oauth2UiConsent",
-    tag = "oauth2",
+    tag = "oauth2-pages",
     summary = "Allow or deny an app on the shipped page",
     description = "The consent form: `request_id` and `decision` (`allow` or `deny`). Must \
         come from Tessera's own origin (`Origin`) with the `tessera-oauth2-browser` cookie. \
