@@ -11,6 +11,7 @@ mod keys;
 mod limits;
 mod liveness;
 mod mfa;
+mod oauth2;
 mod passkeys;
 mod pats;
 mod providers;

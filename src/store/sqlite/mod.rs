@@ -11,6 +11,7 @@ mod limits;
 mod liveness;
 mod mfa;
 mod oauth2;
+mod oauth2_clients;
 mod passkeys;
 mod pats;
 mod providers;
