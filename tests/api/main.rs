@@ -26,6 +26,7 @@ mod lifecycle;
 mod limits;
 mod liveness;
 mod mfa;
+mod oauth2_rps;
 mod openapi;
 mod options;
 mod otp;
