@@ -71,11 +71,12 @@ pub struct Report {
     pub pats: u64,
     pub passkey_ceremonies: u64,
     pub provider_flows: u64,
+    pub oauth2_requests: u64,
 }
 
 impl Report {
     /// Each count with the `kind` label of `tessera_cleanup_removed_total`.
-    pub fn by_kind(&self) -> [(&'static str, u64); 9] {
+    pub fn by_kind(&self) -> [(&'static str, u64); 10] {
         [
             ("sessions", self.sessions),
             ("sealed_successors", self.sealed_successors),
@@ -86,6 +87,7 @@ impl Report {
             ("pats", self.pats),
             ("passkey_ceremonies", self.passkey_ceremonies),
             ("provider_flows", self.provider_flows),
+            ("oauth2_requests", self.oauth2_requests),
         ]
     }
 }
@@ -153,6 +155,12 @@ pub async fn run_once(
         passkey_ceremonies: store.prune_ceremonies(now).await?,
         // The same for flows at providers (each lives ten minutes).
         provider_flows: store.prune_provider_flows(now).await?,
+        // Authorization requests that were never approved or whose code was never
+        // redeemed (minutes), and redeemed ones after a day: a code presented again within
+        // the day is still recognised as reused and revokes its grant.
+        oauth2_requests: store
+            .prune_authorization_requests(now, now - time::Duration::days(1))
+            .await?,
     })
 }
 

@@ -378,11 +378,15 @@ fn without_values(text: &str) -> String {
 pub async fn envelope_bare_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    // JSON is an answer already; HTML only ever comes from the OAuth provider's pages,
+    // which a browser shows to a person (an error page instead of a redirect).
+    let is_answer = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || is_answer {
         return response;
     }
     let (mut parts, _) = response.into_parts();

@@ -26,6 +26,8 @@ mod lifecycle;
 mod limits;
 mod liveness;
 mod mfa;
+mod oauth2;
+mod oauth2_pages;
 mod oauth2_rps;
 mod openapi;
 mod options;

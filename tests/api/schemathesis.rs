@@ -22,6 +22,8 @@ async fn schemathesis_finds_no_server_error_and_no_schema_mismatch(backend: Back
             ("TESSERA_LISTEN", &listen),
             ("TESSERA_PUBLIC_URL", &public),
             ("TESSERA_ADMIN_SECRET", SECRET),
+            // The OAuth provider's routes are fuzzed too.
+            ("TESSERA_OAUTH2_PROVIDER", "true"),
         ],
     )
     .await;

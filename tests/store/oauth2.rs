@@ -856,6 +856,38 @@ pub async fn prune_deletes_the_requests_past_their_deadline(store: Arc<dyn Store
     );
 }
 
+pub async fn a_deleted_user_takes_their_consents_requests_and_grants(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let ada = insert_user(store, "ada@example.com").await;
+    let bob = insert_user(store, "bob@example.com").await;
+    insert_client(store, "app").await;
+    let approved = approved_request(store, "app", ada.id).await;
+    let grant = insert_grant(store, ada.id, "app").await;
+    store
+        .upsert_consent(&consent(ada.id, "app", NOW))
+        .await
+        .unwrap();
+    let bobs = insert_grant(store, bob.id, "app").await;
+    store
+        .upsert_consent(&consent(bob.id, "app", NOW))
+        .await
+        .unwrap();
+
+    assert!(store.delete_user(ada.id).await.unwrap());
+    assert_eq!(
+        store.authorization_request(approved.id).await.unwrap(),
+        None
+    );
+    assert_eq!(store.grant(grant.session_id).await.unwrap(), None);
+    assert_eq!(store.consents_of(ada.id).await.unwrap(), Vec::new());
+    assert!(
+        store.client("app").await.unwrap().is_some(),
+        "the client stays"
+    );
+    assert_eq!(store.grant(bobs.session_id).await.unwrap(), Some(bobs));
+    assert!(store.consent(bob.id, "app").await.unwrap().is_some());
+}
+
 crate::contract!(
     clients_are_stored_listed_updated_and_unique,
     consents_are_replaced_per_user_and_client,
@@ -868,4 +900,5 @@ crate::contract!(
     live_grants_are_the_unrevoked_unexpired_ones_oldest_first,
     revoking_a_clients_grants_revokes_them_and_the_consent,
     prune_deletes_the_requests_past_their_deadline,
+    a_deleted_user_takes_their_consents_requests_and_grants,
 );

@@ -70,6 +70,7 @@ impl OAuthProvider {
     pub async fn authenticate_client(
         &self,
         auth: &ClientAuth,
+        client_info: &ClientInfo,
     ) -> Result<OAuthClientRecord, OAuthError> {
         let (id, secret) = match (&auth.basic, &auth.form_secret) {
             (Some(_), Some(_)) => {
@@ -92,20 +93,32 @@ impl OAuthProvider {
         };
         let unknown = || OAuthError::invalid_client("Client authentication failed.");
         let client = self.store.client(&id).await?.ok_or_else(unknown)?;
-        match (&client.secret_hash, secret) {
-            (None, None) => Ok(client),
-            (None, Some(_)) => Err(OAuthError::invalid_client(
-                "This is a public client; it has no secret.",
-            )),
-            (Some(_), None) => Err(unknown()),
+        let cause = match (&client.secret_hash, secret) {
+            (None, None) => return Ok(client),
+            (None, Some(_)) => {
+                return Err(OAuthError::invalid_client(
+                    "This is a public client; it has no secret.",
+                ));
+            }
+            (Some(_), None) => "no-secret",
             (Some(expected), Some(secret)) => {
                 if verify_slices_are_equal(expected, &hash_secret(secret)).is_ok() {
-                    Ok(client)
-                } else {
-                    Err(unknown())
+                    return Ok(client);
                 }
+                "wrong-secret"
             }
-        }
+        };
+        // A registered client's secret being guessed is worth knowing about.
+        let event = event(
+            self.clock.now(),
+            "oauth2-client-auth-failed",
+            None,
+            None,
+            client_info,
+            json!({ "clientId": client.id, "cause": cause }),
+        );
+        self.store.record_event(&event).await?;
+        Err(unknown())
     }
 
     /// `POST /oauth2/token`.
@@ -126,7 +139,7 @@ impl OAuthProvider {
                 "Only authorization_code and refresh_token are supported.",
             ));
         }
-        let client = self.authenticate_client(auth).await?;
+        let client = self.authenticate_client(auth, client_info).await?;
         if grant_type == "authorization_code" {
             self.exchange_code(&client, params, client_info).await
         } else {
@@ -170,6 +183,10 @@ impl OAuthProvider {
                     .is_some()
                 {
                     tracing::warn!(client = %request.client_id, "authorization code reused; its grant is revoked");
+                } else {
+                    // Nothing to revoke (the first presentation was refused): the reuse is
+                    // still worth a line in the security log.
+                    self.store.record_event(&event).await?;
                 }
                 return Err(OAuthError::invalid_grant(
                     "The code was used already; the tokens issued for it are revoked.",
@@ -337,7 +354,7 @@ impl OAuthProvider {
         token: &str,
         client_info: &ClientInfo,
     ) -> Result<(), OAuthError> {
-        let client = self.authenticate_client(auth).await?;
+        let client = self.authenticate_client(auth, client_info).await?;
         let session_id = match self.sessions.session_named_by(token, TokenKind::Grant) {
             Some(id) => Some(id),
             None => self.verify_access_token(token).map(|t| t.session_id),
@@ -372,8 +389,9 @@ impl OAuthProvider {
         &self,
         auth: &ClientAuth,
         token: &str,
+        client_info: &ClientInfo,
     ) -> Result<Option<Introspection>, OAuthError> {
-        let client = self.authenticate_client(auth).await?;
+        let client = self.authenticate_client(auth, client_info).await?;
         if client.secret_hash.is_none() {
             return Err(OAuthError::invalid_client(
                 "Introspection is for confidential clients.",

@@ -91,7 +91,7 @@ impl OAuthProvider {
                 app.name = client.name;
             }
         }
-        apps.sort_by(|a, b| a.granted_at.cmp(&b.granted_at));
+        apps.sort_by_key(|a| a.granted_at);
         Ok(apps)
     }
 

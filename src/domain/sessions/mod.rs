@@ -397,9 +397,16 @@ impl Sessions {
         &self.liveness
     }
 
-    /// The user's live sessions, newest first.
+    /// The user's live sessions, newest first: their own sign-ins, not the grants other apps
+    /// hold (those are the user's authorised apps, listed and withdrawn by app).
     pub async fn list(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, AuthError> {
-        Ok(self.store.live_sessions(user_id, self.clock.now()).await?)
+        let now = self.clock.now();
+        let mut sessions = self.store.live_sessions(user_id, now).await?;
+        let grants = self.store.live_grants_of(user_id, now).await?;
+        if !grants.is_empty() {
+            sessions.retain(|s| !grants.iter().any(|g| g.session_id == s.id));
+        }
+        Ok(sessions)
     }
 
     /// Revokes one of the user's sessions; `SessionNotFound` if it is not theirs or not live.

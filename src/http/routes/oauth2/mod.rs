@@ -15,6 +15,7 @@ mod apps;
 pub use apps::{AppsBody, apps_body};
 mod authorize;
 mod login;
+mod page_html;
 pub mod pages;
 mod register;
 mod token;
@@ -60,8 +61,11 @@ pub fn user_router() -> OpenApiRouter<AppState> {
 pub struct OAuthErrorBody {
     /// The OAuth error code (snake_case, as RFC 6749 and its extensions name them).
     pub error: &'static str,
-    /// For the developer: what is wrong. Never a submitted value or a secret.
-    pub error_description: String,
+    /// For the developer: what is wrong. Never a submitted value or a secret. Absent only
+    /// when the request was refused before the provider saw it (malformed JSON, a foreign
+    /// `Origin`): then `error` is one of Tessera's kebab-case codes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
     /// The HTTP status, repeated.
     pub status: u16,
     /// The same sentence as `error_description`.
@@ -98,7 +102,7 @@ impl IntoResponse for OAuthFailure {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
                 let body = OAuthErrorBody {
                     error: code,
-                    error_description: description.to_string(),
+                    error_description: Some(description.to_string()),
                     status: status.as_u16(),
                     message: description.into_owned(),
                 };

@@ -187,6 +187,7 @@ async fn revoke(
 )]
 async fn introspect(
     State(state): State<AppState>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthFailure> {
@@ -195,7 +196,7 @@ async fn introspect(
     let token = map
         .remove("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
-    let body = match state.oauth2.introspect(&auth, &token).await? {
+    let body = match state.oauth2.introspect(&auth, &token, &client).await? {
         None => IntrospectionBody {
             active: false,
             scope: None,
