@@ -205,7 +205,13 @@ async fn openid_client(backend: Backend) {
         assert_eq!(refresh["idToken"], true, "{kind}: {refresh}");
         assert_eq!(refresh["sub"], user.id, "{kind}: {refresh}");
         assert_eq!(refresh["sameSid"], true, "{kind}: {refresh}");
-        for check in ["code-replay", "reuse", "revocation", "pkce"] {
+        for check in [
+            "code-replay",
+            "reuse",
+            "immediate-reuse",
+            "revocation",
+            "pkce",
+        ] {
             assert_eq!(fact(&facts, check)["refused"], true, "{kind}: {check}");
         }
         let logout = fact(&facts, "logout");

@@ -181,6 +181,22 @@ await refused(
 );
 report('reuse', { refused: true, grantRevoked: true });
 
+// The replaced token replayed at once, its successor still unused: outside a reuse grace
+// window (the test runs Tessera with none) that is reuse too, and ends the grant.
+const sixth = await exchange(await authorize());
+const r6 = await client.refreshTokenGrant(config, sixth.refresh_token);
+await refused(
+  () => client.refreshTokenGrant(config, sixth.refresh_token),
+  'invalid_grant',
+  'a replaced refresh token replayed before its successor was used',
+);
+await refused(
+  () => client.refreshTokenGrant(config, r6.refresh_token),
+  'invalid_grant',
+  'the successor after an immediate replay',
+);
+report('immediate-reuse', { refused: true, grantRevoked: true });
+
 // 3. Revocation (RFC 7009) of the current refresh token.
 const third = await exchange(await authorize());
 const r3 = await client.refreshTokenGrant(config, third.refresh_token);
