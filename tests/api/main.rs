@@ -28,6 +28,7 @@ mod liveness;
 mod mfa;
 mod oauth2;
 mod oauth2_pages;
+mod oauth2_rps;
 mod openapi;
 mod options;
 mod otp;
