@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::PgStore;
 use super::events::insert_event;
 use super::oauth2_clients::revoke_grant_sessions;
+use super::sessions::insert_session;
 use crate::store::{
     AuthorizationRequestRecord, AuthorizationStore, CodeTake, NewRefreshToken, OAuthGrantRecord,
     SecurityEventRecord, SessionRecord, StoreResult, methods_column, methods_of,
@@ -177,33 +178,7 @@ impl AuthorizationStore for PgStore {
             }
         }
         // The session and its first token as `create_session` writes them.
-        sqlx::query(
-            "WITH session AS (
-                 INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
-                     absolute_expires_at, user_agent, ip, auth_time, amr)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             )
-             INSERT INTO refresh_tokens
-                 (id, session_id, token_hash, created_at, expires_at, generation)
-             VALUES ($11, $1, $12, $13, $14, $15)",
-        )
-        .bind(session.id)
-        .bind(session.user_id)
-        .bind(session.created_at)
-        .bind(session.last_used_at)
-        .bind(session.expires_at)
-        .bind(session.absolute_expires_at)
-        .bind(&session.user_agent)
-        .bind(&session.ip)
-        .bind(session.auth_time)
-        .bind(methods_column(&session.amr))
-        .bind(token.id)
-        .bind(&token.hash)
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .bind(token.generation)
-        .execute(&mut *tx)
-        .await?;
+        insert_session(&mut *tx, session, token).await?;
         sqlx::query(
             "INSERT INTO oauth2_grants (session_id, client_id, user_id, scopes, created_at)
              VALUES ($1, $2, $3, $4, $5)",

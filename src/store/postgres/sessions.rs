@@ -35,6 +35,45 @@ pub(super) fn session_from_columns(row: &PgRow, c: &SessionColumns) -> sqlx::Res
     })
 }
 
+/// Inserts a session with its first refresh token, in one statement (one round trip, an
+/// implicit transaction when `executor` is the pool): the token's foreign key is checked
+/// at the end of the statement, when the session exists. Every session starts here, a
+/// Tessera sign-in's and an app's grant alike.
+pub(super) async fn insert_session<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    session: &SessionRecord,
+    token: &NewRefreshToken,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH session AS (
+             INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
+                 absolute_expires_at, user_agent, ip, auth_time, amr)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         )
+         INSERT INTO refresh_tokens
+             (id, session_id, token_hash, created_at, expires_at, generation)
+         VALUES ($11, $1, $12, $13, $14, $15)",
+    )
+    .bind(session.id)
+    .bind(session.user_id)
+    .bind(session.created_at)
+    .bind(session.last_used_at)
+    .bind(session.expires_at)
+    .bind(session.absolute_expires_at)
+    .bind(&session.user_agent)
+    .bind(&session.ip)
+    .bind(session.auth_time)
+    .bind(methods_column(&session.amr))
+    .bind(token.id)
+    .bind(&token.hash)
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .bind(token.generation)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl SessionStore for PgStore {
     async fn create_session(
@@ -42,35 +81,7 @@ impl SessionStore for PgStore {
         session: &SessionRecord,
         token: &NewRefreshToken,
     ) -> StoreResult<()> {
-        // One statement (one round trip, an implicit transaction): the token's foreign key
-        // is checked at the end of the statement, when the session exists.
-        sqlx::query(
-            "WITH session AS (
-                 INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
-                     absolute_expires_at, user_agent, ip, auth_time, amr)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             )
-             INSERT INTO refresh_tokens
-                 (id, session_id, token_hash, created_at, expires_at, generation)
-             VALUES ($11, $1, $12, $13, $14, $15)",
-        )
-        .bind(session.id)
-        .bind(session.user_id)
-        .bind(session.created_at)
-        .bind(session.last_used_at)
-        .bind(session.expires_at)
-        .bind(session.absolute_expires_at)
-        .bind(&session.user_agent)
-        .bind(&session.ip)
-        .bind(session.auth_time)
-        .bind(methods_column(&session.amr))
-        .bind(token.id)
-        .bind(&token.hash)
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .bind(token.generation)
-        .execute(&self.pool)
-        .await?;
+        insert_session(&self.pool, session, token).await?;
         Ok(())
     }
 

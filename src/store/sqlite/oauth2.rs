@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::events::insert_event;
 use super::oauth2_clients::revoke_grant_sessions;
+use super::sessions::insert_session;
 use super::{SqliteStore, optional_time_at, time_at};
 use crate::store::{
     AuthorizationRequestRecord, AuthorizationStore, CodeTake, NewRefreshToken, OAuthGrantRecord,
@@ -176,36 +177,7 @@ impl AuthorizationStore for SqliteStore {
             }
         }
         // The session and its first token as `create_session` writes them.
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
-                 absolute_expires_at, user_agent, ip, auth_time, amr)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .bind(session.id)
-        .bind(session.user_id)
-        .bind(to_micros(session.created_at))
-        .bind(to_micros(session.last_used_at))
-        .bind(to_micros(session.expires_at))
-        .bind(session.absolute_expires_at.map(to_micros))
-        .bind(&session.user_agent)
-        .bind(&session.ip)
-        .bind(to_micros(session.auth_time))
-        .bind(methods_column(&session.amr))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO refresh_tokens
-                 (id, session_id, token_hash, created_at, expires_at, generation)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(token.id)
-        .bind(session.id)
-        .bind(&token.hash)
-        .bind(to_micros(token.created_at))
-        .bind(to_micros(token.expires_at))
-        .bind(token.generation)
-        .execute(&mut *tx)
-        .await?;
+        insert_session(&mut tx, session, token).await?;
         sqlx::query(
             "INSERT INTO oauth2_grants (session_id, client_id, user_id, scopes, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -37,6 +37,33 @@ pub(super) fn session_from_columns(
     })
 }
 
+/// Inserts a session with its first refresh token, in the caller's transaction. Every
+/// session starts here, a Tessera sign-in's and an app's grant alike.
+pub(super) async fn insert_session(
+    tx: &mut Transaction<'_, Sqlite>,
+    session: &SessionRecord,
+    token: &NewRefreshToken,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
+             absolute_expires_at, user_agent, ip, auth_time, amr)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .bind(session.id)
+    .bind(session.user_id)
+    .bind(to_micros(session.created_at))
+    .bind(to_micros(session.last_used_at))
+    .bind(to_micros(session.expires_at))
+    .bind(session.absolute_expires_at.map(to_micros))
+    .bind(&session.user_agent)
+    .bind(&session.ip)
+    .bind(to_micros(session.auth_time))
+    .bind(methods_column(&session.amr))
+    .execute(&mut **tx)
+    .await?;
+    insert_refresh_token(tx, session.id, token).await
+}
+
 async fn insert_refresh_token(
     tx: &mut Transaction<'_, Sqlite>,
     session_id: Uuid,
@@ -66,24 +93,7 @@ impl SessionStore for SqliteStore {
         token: &NewRefreshToken,
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
-                 absolute_expires_at, user_agent, ip, auth_time, amr)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .bind(session.id)
-        .bind(session.user_id)
-        .bind(to_micros(session.created_at))
-        .bind(to_micros(session.last_used_at))
-        .bind(to_micros(session.expires_at))
-        .bind(session.absolute_expires_at.map(to_micros))
-        .bind(&session.user_agent)
-        .bind(&session.ip)
-        .bind(to_micros(session.auth_time))
-        .bind(methods_column(&session.amr))
-        .execute(&mut *tx)
-        .await?;
-        insert_refresh_token(&mut tx, session.id, token).await?;
+        insert_session(&mut tx, session, token).await?;
         tx.commit().await?;
         Ok(())
     }
