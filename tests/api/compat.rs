@@ -9,7 +9,8 @@
 //! mfa.test.mjs, codes from pyotp); passkeys (signUpWebauthn, signInWebauthn with and
 //! without an email, addSecurityKey, elevateWebauthn and their verify calls, and the refusals
 //! of a replayed credential, another origin and an email in use: webauthn.test.mjs, the
-//! authenticator played by soft-authenticator.mjs on node:crypto); and the README's list of
+//! authenticator played by soft-authenticator.mjs on node:crypto); Tessera as an OpenID
+//! provider through the SDK's oauth2* calls at /v1 (oauth2.test.mjs); and the README's list of
 //! the SDK calls Tessera does not serve, checked against the SDK itself.
 
 use std::path::PathBuf;
@@ -28,6 +29,9 @@ fn compat_dir() -> PathBuf {
 const WEBAUTHN_RP_ID: &str = "localhost";
 const WEBAUTHN_ORIGIN: &str = "http://localhost:3000";
 
+/// The admin secret of the SDK's server (the OpenID provider's test registers its app).
+const COMPAT_ADMIN_SECRET: &str = "the-sdk-compat-admin-secret-0123456789";
+
 async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
     npm_ci(&compat_dir());
     let app = TestApp::spawn_realtime_with(
@@ -37,6 +41,8 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
             ("TESSERA_CUSTOM_CLAIMS", r#"{"org":"metadata.org"}"#),
             ("TESSERA_WEBAUTHN_RP_ID", WEBAUTHN_RP_ID),
             ("TESSERA_WEBAUTHN_ORIGINS", WEBAUTHN_ORIGIN),
+            ("TESSERA_OAUTH2_PROVIDER", "true"),
+            ("TESSERA_ADMIN_SECRET", COMPAT_ADMIN_SECRET),
         ],
     )
     .await;
@@ -51,7 +57,9 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
                 "flows.test.mjs",
                 "mfa.test.mjs",
                 "webauthn.test.mjs",
+                "oauth2.test.mjs",
             ])
+            .env("ADMIN_SECRET", COMPAT_ADMIN_SECRET)
             .env("TESSERA_URL", auth_url)
             .env("OUTBOX_DIR", &outbox)
             .env("TESSERA_OUTBOX_DIR", &outbox)
@@ -82,6 +90,10 @@ async fn nhost_js_sdk_works_against_tessera(backend: Backend) {
         report.contains("verifySignInMfaTotp: a wrong code is refused")
             && !report.contains("an earlier step failed"),
         "the MFA flow ran: {report}"
+    );
+    assert!(
+        report.contains("oauth2*: an app signs a user in through the SDK calls"),
+        "the OpenID provider test ran: {report}"
     );
     assert!(
         report.contains("elevateWebauthn + verifyElevateWebauthn")
