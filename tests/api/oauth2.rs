@@ -630,6 +630,16 @@ async fn the_implicit_flow_and_unallowed_scopes_go_back_as_errors(backend: Backe
     let back = query_of(response.headers()[header::LOCATION].to_str().unwrap());
     assert_eq!(back["error"], "invalid_scope");
 
+    // A state too long to keep is refused, and goes back whole (never cut short).
+    let long_state = "s".repeat(1025);
+    let mut long = params(client_id, &challenge, "openid");
+    long.retain(|(k, _)| *k != "state");
+    long.push(("state", &long_state));
+    let response = authorize(&app, &long).await;
+    let back = query_of(response.headers()[header::LOCATION].to_str().unwrap());
+    assert_eq!(back["error"], "invalid_request");
+    assert_eq!(back["state"], long_state);
+
     // Other grant types do not exist.
     let password = token(
         &app,

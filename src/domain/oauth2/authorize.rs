@@ -119,10 +119,9 @@ impl OAuthProvider {
         let Ok(target) = Url::parse(&redirect_uri) else {
             return page("invalid_request", "The redirect_uri is not a URL.");
         };
-        let state = params
-            .state
-            .as_deref()
-            .map(|s| s.chars().take(MAX_STATE_CHARS).collect::<String>());
+        // A state too long to keep goes back unchanged in the error, never cut short (a
+        // client compares it byte for byte).
+        let state = params.state.clone();
         let back = |code: &str, description: &str| {
             Ok(AuthorizeOutcome::Redirect(self.error_redirect(
                 &target,
@@ -131,6 +130,9 @@ impl OAuthProvider {
                 state.as_deref(),
             )))
         };
+        if state.as_deref().is_some_and(|s| s.len() > MAX_STATE_CHARS) {
+            return back("invalid_request", "The state is longer than 1024 bytes.");
+        }
         if params.response_type.as_deref() != Some("code") {
             return back(
                 "unsupported_response_type",
