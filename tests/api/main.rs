@@ -27,6 +27,7 @@ mod limits;
 mod liveness;
 mod mfa;
 mod oauth2;
+mod oauth2_attacks;
 mod oauth2_pages;
 mod oauth2_rps;
 mod openapi;
