@@ -31,23 +31,29 @@ impl From<sqlx::Error> for StoreError {
             E::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
             }
-            E::Database(db) if is_transient(db.code().as_deref()) => StoreError::Unavailable(err),
+            E::Database(db) if is_transient(db.as_ref()) => StoreError::Unavailable(err),
             _ => StoreError::Database(err),
         }
     }
 }
 
-/// Database error codes that mean "try again later", not "this request is wrong".
-fn is_transient(code: Option<&str>) -> bool {
-    match code {
-        // Postgres: connection exceptions (08...), admin shutdown / crash (57P0x),
-        // serialization failure and deadlock (40001, 40P01), too many connections (53300).
-        Some(code) if code.starts_with("08") || code.starts_with("57P") => true,
-        Some("40001" | "40P01" | "53300") => true,
+/// Database errors that mean "try again later", not "this request is wrong". Each backend's
+/// codes are read as that backend's: a Postgres SQLSTATE such as `22021` (a NUL in a text
+/// value, the client's fault) must never pass for a SQLite code that happens to share its
+/// low byte with SQLITE_BUSY.
+fn is_transient(db: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
+    let Some(code) = db.code() else {
+        return false;
+    };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
         // SQLite: SQLITE_BUSY and SQLITE_LOCKED (and their extended codes).
-        Some(code) => matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6)),
-        None => false,
+        return matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6));
     }
+    // Postgres: connection exceptions (08...), admin shutdown / crash (57P0x),
+    // serialization failure and deadlock (40001, 40P01), too many connections (53300).
+    code.starts_with("08")
+        || code.starts_with("57P")
+        || matches!(&*code, "40001" | "40P01" | "53300")
 }
 
 /// Shorthand for storage results.

@@ -101,7 +101,7 @@ impl OAuthProvider {
                 "The request names no client (client_id).",
             );
         };
-        let Some(client) = self.store.client(client_id).await? else {
+        let Some(client) = self.find_client(client_id).await? else {
             return page(
                 "invalid_client",
                 "No app is registered with this client_id.",
@@ -393,8 +393,7 @@ impl OAuthProvider {
             return Err(gone());
         }
         let client = self
-            .store
-            .client(&request.client_id)
+            .find_client(&request.client_id)
             .await?
             .ok_or_else(gone)?;
         Ok((request, client))

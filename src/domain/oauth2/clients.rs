@@ -8,7 +8,7 @@ use serde_json::json;
 use url::Url;
 use uuid::Uuid;
 
-use super::{OAuthError, OAuthProvider, hash_secret};
+use super::{OAuthError, OAuthProvider, hash_secret, is_client_id};
 use crate::config::valid_scope;
 use crate::domain::sessions::{ClientInfo, event};
 use crate::store::OAuthClientRecord;
@@ -185,7 +185,7 @@ impl OAuthProvider {
             client,
             json!({ "clientId": id, "by": "admin" }),
         );
-        if self.store.delete_client(id, &event).await? {
+        if is_client_id(id) && self.store.delete_client(id, &event).await? {
             Ok(())
         } else {
             Err(OAuthError::not_found("There is no such client."))
@@ -268,6 +268,9 @@ fn check_redirect_uri(uri: &str) -> Result<(), OAuthError> {
     let Ok(url) = Url::parse(uri) else {
         return refuse("must be an absolute URL");
     };
+    if uri.chars().any(char::is_control) {
+        return refuse("must not hold control characters");
+    }
     if uri.len() > 2000 || url.fragment().is_some() {
         return refuse("must not have a fragment (nor be over 2000 characters)");
     }

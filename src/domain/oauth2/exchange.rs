@@ -92,7 +92,7 @@ impl OAuthProvider {
             },
         };
         let unknown = || OAuthError::invalid_client("Client authentication failed.");
-        let client = self.store.client(&id).await?.ok_or_else(unknown)?;
+        let client = self.find_client(&id).await?.ok_or_else(unknown)?;
         let cause = match (&client.secret_hash, secret) {
             (None, None) => return Ok(client),
             (None, Some(_)) => {

@@ -7,7 +7,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::jwt::user_claims;
-use super::{OAuthError, OAuthProvider};
+use super::{OAuthError, OAuthProvider, is_client_id};
 use crate::domain::sessions::{ClientInfo, event};
 
 /// The claims `userinfo` answers: `sub`, then the user's claims by scope.
@@ -87,7 +87,7 @@ impl OAuthProvider {
             }
         }
         for app in &mut apps {
-            if let Some(client) = self.store.client(&app.client_id).await? {
+            if let Some(client) = self.find_client(&app.client_id).await? {
                 app.name = client.name;
             }
         }
@@ -112,10 +112,11 @@ impl OAuthProvider {
             client,
             json!({ "clientId": client_id, "by": by }),
         );
-        if self
-            .store
-            .revoke_client_grants(user_id, client_id, &event)
-            .await?
+        if is_client_id(client_id)
+            && self
+                .store
+                .revoke_client_grants(user_id, client_id, &event)
+                .await?
         {
             Ok(())
         } else {
@@ -170,8 +171,7 @@ impl OAuthProvider {
         }
         let registered = match (client_id, post_logout_redirect_uri) {
             (Some(id), Some(uri)) => self
-                .store
-                .client(id)
+                .find_client(id)
                 .await?
                 .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|u| u == uri)),
             _ => false,

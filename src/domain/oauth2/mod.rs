@@ -37,7 +37,7 @@ use crate::config::{OAuthProviderConfig, TokenConfig};
 use crate::domain::errors::AuthError;
 use crate::domain::sessions::Sessions;
 use crate::domain::tokens::TokenIssuer;
-use crate::store::{Store, StoreError};
+use crate::store::{OAuthClientRecord, Store, StoreError};
 use crate::support::clock::Clock;
 
 /// What went wrong, as OAuth says it (RFC 6749 section 5.2 and friends), or a failure
@@ -153,6 +153,16 @@ impl OAuthProvider {
         self.config.scopes()
     }
 
+    /// The client of `id`; `None` without asking the store for anything that cannot be a
+    /// client id (client ids are UUIDs Tessera made: a NUL or any other junk a caller
+    /// sends never reaches the database).
+    async fn find_client(&self, id: &str) -> Result<Option<OAuthClientRecord>, StoreError> {
+        if !is_client_id(id) {
+            return Ok(None);
+        }
+        self.store.client(id).await
+    }
+
     /// A new random secret: 256 bits in base64url (43 characters).
     fn secret(&self) -> String {
         let mut bytes = [0u8; 32];
@@ -165,6 +175,11 @@ impl OAuthProvider {
 /// bits, so a fast hash is enough, and a database dump holds nothing usable.
 pub fn hash_secret(secret: &str) -> Vec<u8> {
     digest(&SHA256, secret.as_bytes()).as_ref().to_vec()
+}
+
+/// Whether `id` has the shape of a client id (a UUID, as Tessera makes them).
+fn is_client_id(id: &str) -> bool {
+    id.len() == 36 && uuid::Uuid::parse_str(id).is_ok()
 }
 
 /// A space-separated scope parameter, split; duplicates dropped, order kept.

@@ -3,7 +3,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ClientInfo, Presented, Sessions, event, hash_refresh_token};
+use super::{ClientInfo, Presented, Sessions, TokenKind, event, hash_refresh_token};
 use crate::domain::errors::AuthError;
 use crate::domain::tokens::Expiry;
 
@@ -29,8 +29,12 @@ impl Sessions {
         // Each credential that names a session: (session, user, live). Liveness is only
         // looked up when `all` needs it.
         let mut named: Vec<(Uuid, Uuid, bool)> = Vec::new();
+        // Only a Tessera session's refresh token: an app's grant token names nothing here
+        // (the app ends its own grant at `/oauth2/revoke`), so an app, or whoever stole its
+        // token, can never sign the user out of Tessera, let alone everywhere.
         if let Some(token) = refresh_token
             && let Some(kind) = self.refresh_tokens.parse(token)
+            && !matches!(kind, Presented::Issued(lineage) if lineage.kind == TokenKind::Grant)
         {
             let hash = hash_refresh_token(token);
             if let Some(session) = self.store.session_by_refresh_token(&hash).await? {

@@ -150,7 +150,7 @@ pub fn form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>,
 }
 
 /// Query or form pairs into a map; a parameter present twice is refused, an empty one is
-/// absent (RFC 6749 section 3.1).
+/// absent (RFC 6749 section 3.1), one with a NUL refused.
 pub fn params<'a>(
     pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
 ) -> Result<HashMap<String, String>, OAuthFailure> {
@@ -158,6 +158,11 @@ pub fn params<'a>(
     for (name, value) in pairs {
         if value.is_empty() {
             continue;
+        }
+        // No parameter holds a NUL (it would not even fit in a database text column);
+        // other characters are each field's business (a password may hold a tab).
+        if value.contains('\0') || name.contains('\0') {
+            return Err(OAuthError::invalid_request("A parameter holds a NUL character.").into());
         }
         if map.insert(name.to_string(), value.into_owned()).is_some() {
             return Err(OAuthError::invalid_request("A parameter is sent more than once.").into());
