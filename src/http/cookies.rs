@@ -46,6 +46,9 @@ pub const UNPREFIXED_REFRESH_COOKIE: &str = "tessera-refresh-token";
 pub const HINT_COOKIE: &str = "tessera-session";
 /// The device cookie's name (docs/security.md, device cookies).
 pub const DEVICE_COOKIE: &str = "tessera-device";
+/// The same device cookie for the OpenID provider's shipped sign-in page (`<base>/oauth2/ui`),
+/// which the sign-in routes' path never reaches.
+pub const PAGES_DEVICE_COOKIE: &str = "tessera-device-pages";
 /// Binds a sign-in at a provider to the browser that began it (see `domain::providers`).
 pub const PROVIDER_FLOW_COOKIE: &str = "tessera-provider-flow";
 /// Binds an OAuth authorization request to the browser that began it (the shipped login
@@ -60,6 +63,7 @@ pub struct CookiePolicy {
     signin_path: String,
     provider_path: String,
     oauth2_path: String,
+    pages_path: String,
     domain: Option<String>,
     secure: bool,
     same_site: CookieSameSite,
@@ -86,6 +90,7 @@ impl CookiePolicy {
             signin_path: format!("{}/signin", config.server.base_path()),
             provider_path: format!("{}/signin/provider", config.server.base_path()),
             oauth2_path: format!("{}/oauth2", config.server.base_path()),
+            pages_path: format!("{}/oauth2/ui", config.server.base_path()),
             domain: cookies.domain.clone(),
             secure: cookies.secure,
             same_site: match cookies.same_site {
@@ -172,6 +177,19 @@ impl CookiePolicy {
         let max_age = Duration::try_from(max_age).unwrap_or(Duration::MAX);
         let cookie = Cookie::build((DEVICE_COOKIE, value))
             .path(self.signin_path.clone())
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(self.same_site)
+            .max_age(max_age);
+        cookies.add(cookie.build());
+    }
+
+    /// Sets the device cookie of the shipped sign-in page: the same value and attributes as
+    /// [`Self::set_device`], sent back to `<base>/oauth2/ui` only.
+    pub fn set_pages_device(&self, cookies: &Cookies, value: String, max_age: std::time::Duration) {
+        let max_age = Duration::try_from(max_age).unwrap_or(Duration::MAX);
+        let cookie = Cookie::build((PAGES_DEVICE_COOKIE, value))
+            .path(self.pages_path.clone())
             .http_only(true)
             .secure(self.secure)
             .same_site(self.same_site)

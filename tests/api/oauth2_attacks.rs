@@ -140,7 +140,7 @@ async fn a_nul_character_is_a_client_error_not_a_server_error(backend: Backend) 
 /// user's known browser is as locked out as an attacker's. The cookie the page sets must
 /// come back to the page.
 async fn the_pages_device_cookie_comes_back_to_the_page(backend: Backend) {
-    let app = provider(backend, &[]).await;
+    let app = provider(backend, &[("TESSERA_RATE_LIMIT_FAILED_SIGNINS", "3/1h")]).await;
     let email = unique_email();
     app.sign_up(&email).await;
     let client = register(
@@ -190,24 +190,87 @@ async fn the_pages_device_cookie_comes_back_to_the_page(backend: Backend) {
         StatusCode::SEE_OTHER,
         "signed in on the page"
     );
-    let device = response
+    let devices: Vec<String> = response
         .headers()
         .get_all(header::SET_COOKIE)
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("tessera-device="))
-        .expect("the page sets a device cookie");
-    let path = device
-        .split(';')
-        .map(str::trim)
-        .find_map(|a| a.strip_prefix("Path="))
-        .unwrap_or("/");
+        .filter(|c| c.starts_with("tessera-device"))
+        .collect();
+    assert!(!devices.is_empty(), "the page sets a device cookie");
     // RFC 6265 5.1.4: sent only where the request path is the cookie path or below it.
-    let sent_back =
-        signin_path == path || signin_path.starts_with(&format!("{}/", path.trim_end_matches('/')));
-    assert!(
-        sent_back,
-        "the page's device cookie ({device}) never reaches {signin_path}"
+    let reaches_page = |cookie: &String| {
+        let path = cookie
+            .split(';')
+            .map(str::trim)
+            .find_map(|a| a.strip_prefix("Path="))
+            .unwrap_or("/");
+        signin_path == path || signin_path.starts_with(&format!("{}/", path.trim_end_matches('/')))
+    };
+    let Some(device) = devices.iter().find(|c| reaches_page(c)) else {
+        panic!("none of the page's device cookies ({devices:?}) reaches {signin_path}");
+    };
+    let device = device.split(';').next().unwrap().to_owned();
+
+    // And it works there: once someone else's wrong passwords have locked the account, this
+    // browser still signs in on the page with it, and another browser does not.
+    for _ in 0..4 {
+        app.post_json(
+            "/signin/email-password",
+            &json!({ "email": email, "password": "not-the-password-1" }),
+        )
+        .await;
+    }
+    let page_sign_in = |cookies: String| {
+        let app = &app;
+        let authorize = authorize.clone();
+        let email = email.clone();
+        async move {
+            let response = app.client.get(app.url(&authorize)).send().await.unwrap();
+            let browser = response
+                .headers()
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+                .find(|c| c.starts_with("tessera-oauth2-browser="))
+                .unwrap();
+            let location =
+                url::Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+            let request_id = location
+                .query_pairs()
+                .find(|(k, _)| k == "request_id")
+                .unwrap()
+                .1
+                .into_owned();
+            let cookie = if cookies.is_empty() {
+                browser
+            } else {
+                format!("{browser}; {cookies}")
+            };
+            app.client
+                .post(app.url("/oauth2/ui/signin"))
+                .header(header::ORIGIN, app.state.config.server.public_origin())
+                .header(header::COOKIE, cookie)
+                .form(&[
+                    ("request_id", request_id.as_str()),
+                    ("email", email.as_str()),
+                    ("password", crate::helpers::PASSWORD),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_ne!(
+        page_sign_in(String::new()).await,
+        StatusCode::SEE_OTHER,
+        "the account is locked for a browser without the device cookie"
+    );
+    assert_eq!(
+        page_sign_in(device).await,
+        StatusCode::SEE_OTHER,
+        "the device cookie lets its browser past the lockout on the page"
     );
     app.stop().await;
 }

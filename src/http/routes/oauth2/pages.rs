@@ -35,7 +35,7 @@ use crate::domain::oauth2::{Approval, OAuthError, PendingRequest};
 use crate::domain::sessions::{ClientInfo, IssuedSession};
 use crate::domain::tokens::AccessClaims;
 use crate::http::AppState;
-use crate::http::cookies::{CookiePolicy, DEVICE_COOKIE, raw_cookie_values};
+use crate::http::cookies::{CookiePolicy, DEVICE_COOKIE, PAGES_DEVICE_COOKIE, raw_cookie_values};
 use crate::http::error::{ApiError, ErrorBody, doc};
 use crate::http::extract::client::Client;
 use crate::http::routes::transport::set_device_cookie;
@@ -198,7 +198,10 @@ async fn first_step(
     password: &str,
 ) -> Step<IssuedSession> {
     let password = SecretString::from(password.to_owned());
-    let device_cookies = raw_cookie_values(headers, DEVICE_COOKIE);
+    // The page's own device cookie (the sign-in routes' one never comes to this path), and
+    // the other if a proxy or an old browser sends it anyway.
+    let mut device_cookies = raw_cookie_values(headers, PAGES_DEVICE_COOKIE);
+    device_cookies.extend(raw_cookie_values(headers, DEVICE_COOKIE));
     let outcome = state
         .email_password
         .sign_in(email, &password, &device_cookies, client)
@@ -214,6 +217,11 @@ async fn first_step(
         SignIn::SecondFactor { user, .. } => user.id,
     };
     set_device_cookie(state, cookies, user_id);
+    CookiePolicy::new(&state.config).set_pages_device(
+        cookies,
+        state.email_password.device_cookie(user_id),
+        state.email_password.device_cookie_ttl(),
+    );
     match outcome {
         SignIn::Session(session) => Ok(session),
         SignIn::SecondFactor { ticket, .. } => Err(page_html::second_factor(
