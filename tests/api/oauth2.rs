@@ -431,6 +431,38 @@ async fn a_reused_code_is_refused_and_revokes_what_it_gave(backend: Backend) {
     );
 }
 
+async fn a_spent_code_from_another_client_revokes_nothing(backend: Backend) {
+    let app = provider(backend, &[]).await;
+    let session = app.sign_up(&unique_email()).await;
+    let (client_a, secret_a) = confidential(&app).await;
+    let (client_b, secret_b) = confidential(&app).await;
+    let (verifier, challenge) = pkce();
+    let code = code_for(
+        &app,
+        &client_a,
+        &challenge,
+        "openid offline_access",
+        session["accessToken"].as_str().unwrap(),
+    )
+    .await;
+    let tokens: Value = exchange(&app, &code, &verifier, (&client_a, &secret_a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // Someone who saw the spent code (a log, a browser's history) presents it as another app.
+    let stranger = exchange(&app, &code, &verifier, (&client_b, &secret_b)).await;
+    oauth_error(stranger, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    // That is no reason to end the grant of the app the code was for.
+    let refreshed = refresh(
+        &app,
+        tokens["refresh_token"].as_str().unwrap(),
+        (&client_a, &secret_a),
+    )
+    .await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+}
+
 async fn a_code_is_bound_to_its_verifier_client_and_redirect_uri(backend: Backend) {
     let app = provider(backend, &[]).await;
     let session = app.sign_up(&unique_email()).await;
@@ -1074,6 +1106,7 @@ both_backends!(
     the_code_flow_gives_an_app_its_own_tokens,
     an_unregistered_redirect_uri_gets_a_page_never_a_redirect,
     a_reused_code_is_refused_and_revokes_what_it_gave,
+    a_spent_code_from_another_client_revokes_nothing,
     a_code_is_bound_to_its_verifier_client_and_redirect_uri,
     an_expired_code_is_refused,
     client_authentication_is_required_and_checked,
