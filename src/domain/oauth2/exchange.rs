@@ -167,6 +167,20 @@ impl OAuthProvider {
             .await?
         {
             CodeTake::Unknown => return Err(refused()),
+            // Another app presenting a spent code proves nothing about the code's own app:
+            // refused, recorded, and the grant it gave left alone.
+            CodeTake::AlreadyRedeemed(request) if request.client_id != client.id => {
+                let event = event(
+                    now,
+                    "oauth2-code-refused",
+                    request.user_id,
+                    None,
+                    client_info,
+                    json!({ "clientId": client.id, "cause": "client" }),
+                );
+                self.store.record_event(&event).await?;
+                return Err(refused());
+            }
             CodeTake::AlreadyRedeemed(request) => {
                 let event = event(
                     now,
