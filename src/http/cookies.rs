@@ -54,6 +54,10 @@ pub const PROVIDER_FLOW_COOKIE: &str = "tessera-provider-flow";
 /// Binds an OAuth authorization request to the browser that began it (the shipped login
 /// and consent pages act only for that browser).
 pub const OAUTH2_BROWSER_COOKIE: &str = "tessera-oauth2-browser";
+/// The same with Secure: `__Host-` (no Domain, `Path=/`), so that no sibling host can plant a
+/// value of its own choosing (cookie tossing) and have a request of theirs pass for this
+/// browser's.
+pub const HOST_OAUTH2_BROWSER_COOKIE: &str = "__Host-tessera-oauth2-browser";
 
 /// Names and attributes of Tessera's cookies, derived from the configuration.
 pub struct CookiePolicy {
@@ -218,8 +222,9 @@ impl CookiePolicy {
 
     /// Sets the cookie that binds OAuth authorization requests to this browser: SameSite=Lax
     /// (it must come with the app's cross-site redirect to `/oauth2/authorize` and the
-    /// login page after it, and never with a cross-site form post), sent only to
-    /// `/oauth2`.
+    /// login page after it, and never with a cross-site form post). With Secure it is a
+    /// `__Host-` cookie (no sibling host can set it); without, it is sent only to
+    /// `<base>/oauth2`.
     pub fn set_oauth2_browser(
         &self,
         cookies: &Cookies,
@@ -227,8 +232,9 @@ impl CookiePolicy {
         max_age: std::time::Duration,
     ) {
         let max_age = Duration::try_from(max_age).unwrap_or(Duration::MAX);
-        let cookie = Cookie::build((OAUTH2_BROWSER_COOKIE, value))
-            .path(self.oauth2_path.clone())
+        let (name, path) = self.oauth2_browser_cookie();
+        let cookie = Cookie::build((name, value))
+            .path(path)
             .http_only(true)
             .secure(self.secure)
             .same_site(CookieSameSite::Lax)
@@ -238,9 +244,19 @@ impl CookiePolicy {
 
     /// The OAuth browser-binding cookie this browser sent, if any.
     pub fn oauth2_browser(&self, headers: &HeaderMap) -> Option<String> {
-        raw_cookie_values(headers, OAUTH2_BROWSER_COOKIE)
+        raw_cookie_values(headers, self.oauth2_browser_cookie().0)
             .into_iter()
             .next()
+    }
+
+    /// The browser-binding cookie's name and path: `__Host-` at `/` when Secure (its prefix
+    /// demands both), else plain and only sent to `<base>/oauth2`.
+    fn oauth2_browser_cookie(&self) -> (&'static str, String) {
+        if self.secure {
+            (HOST_OAUTH2_BROWSER_COOKIE, "/".to_owned())
+        } else {
+            (OAUTH2_BROWSER_COOKIE, self.oauth2_path.clone())
+        }
     }
 
     /// The access token from its cookie.

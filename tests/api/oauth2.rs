@@ -1066,6 +1066,16 @@ async fn deleting_a_client_ends_its_grants(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    // A name that would read as another app's on the consent page is refused.
+    let spoof = app
+        .client
+        .post(app.url("/oauth2/clients"))
+        .header("x-tessera-admin-secret", ADMIN_SECRET)
+        .json(&json!({ "name": "Evil\u{202E}droc", "redirectUris": [REDIRECT] }))
+        .send()
+        .await
+        .unwrap();
+    oauth_error(spoof, StatusCode::BAD_REQUEST, "invalid_request").await;
     // Without the admin secret, nothing.
     let anonymous = app.get("/oauth2/clients").await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);

@@ -162,7 +162,7 @@ async fn the_pages_device_cookie_comes_back_to_the_page(backend: Backend) {
         .get_all(header::SET_COOKIE)
         .iter()
         .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .find(|c| c.starts_with("tessera-oauth2-browser="))
+        .find(|c| c.starts_with("__Host-tessera-oauth2-browser="))
         .expect("the browser cookie");
     let location = url::Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
     let request_id = location
@@ -232,7 +232,7 @@ async fn the_pages_device_cookie_comes_back_to_the_page(backend: Backend) {
                 .get_all(header::SET_COOKIE)
                 .iter()
                 .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-                .find(|c| c.starts_with("tessera-oauth2-browser="))
+                .find(|c| c.starts_with("__Host-tessera-oauth2-browser="))
                 .unwrap();
             let location =
                 url::Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
@@ -279,7 +279,77 @@ fn urlencoding(raw: &str) -> String {
     url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
 }
 
+/// With Secure cookies the browser binding is a `__Host-` cookie, so that a sibling host cannot
+/// plant a value of its choosing; a cookie of the plain name does not bind anything then.
+async fn the_browser_binding_cannot_be_planted_by_a_sibling_host(backend: Backend) {
+    let app = provider(
+        backend,
+        &[("TESSERA_PUBLIC_URL", "https://auth.example.test")],
+    )
+    .await;
+    let client = register(
+        &app,
+        json!({ "name": "App", "redirectUris": [REDIRECT], "firstParty": true }),
+    )
+    .await;
+    let client_id = client["clientId"].as_str().unwrap();
+    let (_, challenge) = pkce();
+    let authorize = format!(
+        "/oauth2/authorize?response_type=code&client_id={client_id}&redirect_uri={}\
+         &scope=openid&code_challenge={challenge}&code_challenge_method=S256",
+        urlencoding(REDIRECT)
+    );
+    let response = app.client.get(app.url(&authorize)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let set = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.contains("tessera-oauth2-browser="))
+        .expect("the browser cookie");
+    assert!(set.starts_with("__Host-tessera-oauth2-browser="), "{set}");
+    assert!(set.contains("Path=/;") || set.ends_with("Path=/"), "{set}");
+    assert!(set.contains("Secure"), "{set}");
+    assert!(!set.contains("Domain"), "{set}");
+    let value = set
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let location = url::Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+    let page = format!("/oauth2/ui?{}", location.query().unwrap());
+    let shown = app
+        .client
+        .get(app.url(&page))
+        .header(
+            header::COOKIE,
+            format!("__Host-tessera-oauth2-browser={value}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), StatusCode::OK, "the real cookie binds");
+    let planted = app
+        .client
+        .get(app.url(&page))
+        .header(header::COOKIE, format!("tessera-oauth2-browser={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        planted.status(),
+        StatusCode::BAD_REQUEST,
+        "a cookie any sibling host could set binds nothing"
+    );
+    app.stop().await;
+}
+
 both_backends!(
+    the_browser_binding_cannot_be_planted_by_a_sibling_host,
     an_apps_refresh_token_cannot_sign_the_user_out_everywhere,
     a_nul_character_is_a_client_error_not_a_server_error,
     the_pages_device_cookie_comes_back_to_the_page,

@@ -25,7 +25,8 @@ use crate::mfa::{code_now, next_code, wrong};
 
 const ADMIN_SECRET: &str = "oauth2-pages-test-admin-secret-0123456789";
 const REDIRECT: &str = "https://app.example.com/callback";
-const BROWSER_COOKIE: &str = "tessera-oauth2-browser";
+/// The browser-binding cookie: Secure in these tests (the default), so `__Host-`.
+const BROWSER_COOKIE: &str = "__Host-tessera-oauth2-browser";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 async fn spawn(backend: Backend) -> TestApp {

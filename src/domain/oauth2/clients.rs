@@ -195,12 +195,18 @@ impl OAuthProvider {
     /// The spec with its defaults, or what is wrong with it.
     fn checked(&self, mut spec: ClientSpec) -> Result<ClientSpec, OAuthError> {
         spec.name = spec.name.trim().to_owned();
+        // The name is what the consent page shows: no control characters, and no
+        // bidirectional overrides that would make it read as another app's.
+        let spoofing = |c: char| {
+            c.is_control()
+                || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        };
         if spec.name.is_empty()
             || spec.name.chars().count() > MAX_NAME_CHARS
-            || spec.name.chars().any(char::is_control)
+            || spec.name.chars().any(spoofing)
         {
             return Err(OAuthError::invalid_request(
-                "name must be 1 to 100 characters, without control characters.",
+                "name must be 1 to 100 characters, without control or bidirectional-override characters.",
             ));
         }
         if spec.redirect_uris.is_empty() {

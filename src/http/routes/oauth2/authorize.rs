@@ -27,7 +27,8 @@ const DESCRIPTION: &str = "The authorization code flow with PKCE (OAuth 2.1): `r
     `error`, `error_description`, `state` and `iss`. A valid request is kept for \
     `TESSERA_OAUTH2_REQUEST_TTL` and the browser goes to `TESSERA_OAUTH2_LOGIN_URL` with \
     `?request_id=` (by default the page Tessera ships), with a browser-binding cookie \
-    (`tessera-oauth2-browser`, HttpOnly, SameSite=Lax, path `/oauth2`). After the user \
+    (`__Host-tessera-oauth2-browser`, HttpOnly, Secure, SameSite=Lax, `Path=/`; without Secure \
+    cookies `tessera-oauth2-browser`, path `/oauth2`). After the user \
     approves, the browser goes back with `code`, `state` and `iss` (RFC 9207).";
 
 #[utoipa::path(

@@ -11,7 +11,7 @@
 //!    limit, lockout and rule of those applies, and sets Tessera's session cookies.
 //! 3. `POST /oauth2/ui/consent` approves or declines the request as the signed-in user.
 //!
-//! Each acts only for the browser that began the request (the `tessera-oauth2-browser`
+//! Each acts only for the browser that began the request (the browser-binding
 //! cookie set by `/oauth2/authorize`), and each post must come from Tessera's own origin:
 //! the CSRF layer leaves `/oauth2/ui` to these checks, since HTML forms cannot send JSON.
 
@@ -69,7 +69,7 @@ type Step<T> = Result<T, Response>;
     tag = "oauth2-pages",
     summary = "The shipped sign-in and consent page",
     description = "Where `/oauth2/authorize` sends the browser by default. Needs the \
-        `tessera-oauth2-browser` cookie of the browser that began the request. Without a \
+        browser-binding cookie of the browser that began the request. Without a \
         Tessera session (access cookie) of a signed-in, non-anonymous user, the sign-in \
         page: email and password, the app's name and what it asks for. With one, the \
         consent page, or, when no consent is asked (a first-party app, or one the user \
@@ -125,7 +125,7 @@ async fn show(
         `POST /signin/email-password` and `POST /signin/mfa/totp` (per-account failure \
         limits and lockout, unverified and disabled accounts, the second factor), and the \
         same answer for a wrong password as for an unknown account. Must come from \
-        Tessera's own origin (`Origin`) with the `tessera-oauth2-browser` cookie. On \
+        Tessera's own origin (`Origin`) with the browser-binding cookie. On \
         success sets Tessera's session cookies (and the device cookie), then shows the \
         consent page or goes back to the app.",
     request_body(content_type = "application/x-www-form-urlencoded",
@@ -273,7 +273,7 @@ async fn second_step(
     tag = "oauth2-pages",
     summary = "Allow or deny an app on the shipped page",
     description = "The consent form: `request_id` and `decision` (`allow` or `deny`). Must \
-        come from Tessera's own origin (`Origin`) with the `tessera-oauth2-browser` cookie. \
+        come from Tessera's own origin (`Origin`) with the browser-binding cookie. \
         `allow` needs the user's Tessera session (access cookie): the request gets its code \
         and the browser goes back to the app with `code`, `state` and `iss`; the consent \
         is remembered. `deny` sends the browser back with `error=access_denied`.",
