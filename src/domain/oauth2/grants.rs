@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::jwt::user_claims;
 use super::{OAuthError, OAuthProvider, is_client_id};
+use crate::domain::errors::AuthError;
 use crate::domain::sessions::{ClientInfo, event};
 
 /// The claims `userinfo` answers: `sub`, then the user's claims by scope.
@@ -45,18 +46,19 @@ impl OAuthProvider {
         let token = self
             .verify_access_token(access_token)
             .ok_or_else(OAuthError::invalid_token)?;
-        if !self.sessions.is_live(token.session_id).await? {
-            return Err(OAuthError::invalid_token());
-        }
+        // The grant's liveness and its user in one lookup, from memory while it can be
+        // trusted (as for Tessera's own `/user`).
         let user = self
-            .store
-            .user_by_id(token.sub)
-            .await?
-            .filter(|u| !u.disabled)
+            .sessions
+            .liveness()
+            .live_user(token.session_id, self.clock.now())
+            .await
+            .map_err(AuthError::from)?
+            .filter(|u| u.id == token.sub && !u.disabled)
             .ok_or_else(OAuthError::invalid_token)?;
         let mut claims = Map::new();
         claims.insert("sub".into(), json!(user.id));
-        claims.extend(user_claims(&user, &token.scopes));
+        claims.extend(user_claims(user.as_ref(), &token.scopes));
         Ok(claims)
     }
 
