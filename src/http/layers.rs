@@ -73,6 +73,8 @@ pub fn guards(routes: Router<AppState>, state: AppState) -> Router {
 /// the envelope).
 pub fn envelope(routes: Router, config: &Config) -> Router {
     let allowed_origins = Arc::new(cors::allowed_origins(config));
+    let public_allowed = allowed_origins.clone();
+    let base = Arc::new(config.server.base_path().to_owned());
     routes.layer(
         ServiceBuilder::new()
             .layer(SetSensitiveRequestHeadersLayer::new([
@@ -87,6 +89,9 @@ pub fn envelope(routes: Router, config: &Config) -> Router {
                     .on_response(DefaultOnResponse::new().level(Level::INFO)),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(middleware::from_fn(move |request, next| {
+                cors::public_cors(base.clone(), public_allowed.clone(), request, next)
+            }))
             .layer(middleware::from_fn(move |request, next| {
                 cors::strip_foreign_cors(allowed_origins.clone(), request, next)
             }))

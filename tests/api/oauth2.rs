@@ -1111,7 +1111,120 @@ async fn the_token_endpoint_is_rate_limited_per_address(backend: Backend) {
     assert_eq!(revoke.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// A browser-only app (a public client on an origin Tessera does not list) can use the
+/// provider from the page: discovery, the keys, the token endpoint and userinfo answer any
+/// origin, without credentials; everything else keeps Tessera's credentialed CORS for the
+/// allowed origins only.
+async fn a_browser_app_on_any_origin_can_use_the_protocol_endpoints(backend: Backend) {
+    let app = provider(backend, &[]).await;
+    let spa = "https://spa.example.net";
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/oauth2/token"))
+        .header(header::ORIGIN, spa)
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let headers = preflight.headers();
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(
+        headers[header::ACCESS_CONTROL_ALLOW_METHODS]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert!(
+        headers
+            .get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+            .is_none()
+    );
+
+    // The whole public-client flow's calls from that origin.
+    let session = app.sign_up(&unique_email()).await;
+    let client = register(
+        &app,
+        json!({ "name": "SPA", "redirectUris": [REDIRECT], "public": true }),
+    )
+    .await;
+    let client_id = client["clientId"].as_str().unwrap();
+    let discovery = app
+        .client
+        .get(app.url("/.well-known/openid-configuration"))
+        .header(header::ORIGIN, spa)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "*"
+    );
+    let (verifier, challenge) = pkce();
+    let code = code_for(
+        &app,
+        client_id,
+        &challenge,
+        "openid",
+        session["accessToken"].as_str().unwrap(),
+    )
+    .await;
+    let tokens = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .header(header::ORIGIN, spa)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tokens.status(), StatusCode::OK);
+    assert_eq!(tokens.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(
+        tokens
+            .headers()
+            .get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+            .is_none()
+    );
+    let tokens: Value = tokens.json().await.unwrap();
+    let info = app
+        .client
+        .get(app.url("/oauth2/userinfo"))
+        .header(header::ORIGIN, spa)
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), StatusCode::OK);
+    assert_eq!(info.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+
+    // Routes that a session's cookies could reach stay closed to that origin.
+    for path in ["/user", "/user/oauth2/apps", "/oauth2/login?request_id=x"] {
+        let response = app
+            .client
+            .get(app.url(path))
+            .header(header::ORIGIN, spa)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response
+                .headers()
+                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .is_none(),
+            "{path}"
+        );
+    }
+}
+
 both_backends!(
+    a_browser_app_on_any_origin_can_use_the_protocol_endpoints,
     the_token_endpoint_is_rate_limited_per_address,
     the_code_flow_gives_an_app_its_own_tokens,
     an_unregistered_redirect_uri_gets_a_page_never_a_redirect,
