@@ -80,16 +80,6 @@ impl From<OAuthError> for OAuthFailure {
     }
 }
 
-impl From<ApiError> for OAuthFailure {
-    fn from(err: ApiError) -> Self {
-        Self(OAuthError::Protocol {
-            code: "invalid_request",
-            description: err.message,
-            status: err.status.as_u16(),
-        })
-    }
-}
-
 impl IntoResponse for OAuthFailure {
     fn into_response(self) -> Response {
         match self.0 {
