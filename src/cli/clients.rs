@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use super::services::{oauth2, operator};
 use crate::config::Config;
-use crate::domain::oauth2::{ClientSpec, NewClient, RegisteredClient};
+use crate::domain::oauth2::{ClientSpec, NewClient, OAuthClientRecord};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ClientsCommand {
@@ -92,8 +92,7 @@ pub(super) struct ClientChanges {
 
 impl ClientChanges {
     /// The client as it will be: `current` with the options given.
-    fn apply(self, current: &RegisteredClient) -> ClientSpec {
-        let record = &current.record;
+    fn apply(self, record: &OAuthClientRecord) -> ClientSpec {
         let or_current = |given: Vec<String>, current: &[String]| {
             if given.is_empty() {
                 current.to_vec()
@@ -109,7 +108,7 @@ impl ClientChanges {
                 &record.post_logout_redirect_uris,
             ),
             scopes: or_current(self.scopes, &record.scopes),
-            public: !current.confidential(),
+            public: !record.confidential(),
             first_party: self.first_party.unwrap_or(record.first_party),
         }
     }
@@ -130,12 +129,11 @@ pub(super) async fn run(config: Config, command: ClientsCommand) -> anyhow::Resu
                 "{:<36}  {:<12}  {:<11}  {:<8}  name",
                 "client id", "type", "consent", "origin"
             );
-            for client in &clients {
-                let record = &client.record;
+            for record in &clients {
                 println!(
                     "{:<36}  {:<12}  {:<11}  {:<8}  {}",
                     record.id,
-                    kind(client),
+                    kind(record),
                     if record.first_party {
                         "first-party"
                     } else {
@@ -203,7 +201,7 @@ pub(super) async fn run(config: Config, command: ClientsCommand) -> anyhow::Resu
 }
 
 /// `public` or `confidential`.
-fn kind(client: &RegisteredClient) -> &'static str {
+fn kind(client: &OAuthClientRecord) -> &'static str {
     if client.confidential() {
         "confidential"
     } else {
@@ -212,8 +210,7 @@ fn kind(client: &RegisteredClient) -> &'static str {
 }
 
 /// A client, one field a line (`client id:`, `name:`, ...).
-fn print_client(client: &RegisteredClient) {
-    let record = &client.record;
+fn print_client(record: &OAuthClientRecord) {
     let list = |items: &[String], separator: &str| {
         if items.is_empty() {
             "-".to_owned()
@@ -225,7 +222,7 @@ fn print_client(client: &RegisteredClient) {
     println!("name:           {}", record.name);
     println!(
         "type:           {}",
-        if client.confidential() {
+        if record.confidential() {
             "confidential (client_secret_basic or client_secret_post)"
         } else {
             "public (no secret; PKCE alone)"

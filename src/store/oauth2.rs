@@ -31,6 +31,13 @@ pub struct OAuthClientRecord {
     pub updated_at: OffsetDateTime,
 }
 
+impl OAuthClientRecord {
+    /// Whether it has a secret (a public client has none and proves itself with PKCE).
+    pub fn confidential(&self) -> bool {
+        self.secret_hash.is_some()
+    }
+}
+
 /// What a user agreed a client may have, as kept in `oauth2_consents`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsentRecord {

@@ -33,24 +33,11 @@ pub struct ClientSpec {
     pub first_party: bool,
 }
 
-/// A client as shown: never its secret.
-#[derive(Debug, Clone)]
-pub struct RegisteredClient {
-    pub record: OAuthClientRecord,
-}
-
-impl RegisteredClient {
-    /// Whether it has a secret.
-    pub fn confidential(&self) -> bool {
-        self.record.secret_hash.is_some()
-    }
-}
-
 /// A client just created (or whose secret was just replaced): the only time its secret is
 /// shown.
 #[derive(Debug, Clone)]
 pub struct NewClient {
-    pub client: RegisteredClient,
+    pub client: OAuthClientRecord,
     pub secret: Option<String>,
 }
 
@@ -79,7 +66,7 @@ impl OAuthProvider {
         self.store.insert_client(&record).await?;
         tracing::info!(client = %record.id, dynamic, "OAuth client registered");
         Ok(NewClient {
-            client: RegisteredClient { record },
+            client: record,
             secret,
         })
     }
@@ -117,22 +104,15 @@ impl OAuthProvider {
     }
 
     /// Every client, oldest first.
-    pub async fn clients(&self) -> Result<Vec<RegisteredClient>, OAuthError> {
-        Ok(self
-            .store
-            .clients()
-            .await?
-            .into_iter()
-            .map(|record| RegisteredClient { record })
-            .collect())
+    pub async fn clients(&self) -> Result<Vec<OAuthClientRecord>, OAuthError> {
+        Ok(self.store.clients().await?.into_iter().collect())
     }
 
     /// One client.
-    pub async fn client(&self, id: &str) -> Result<RegisteredClient, OAuthError> {
+    pub async fn client(&self, id: &str) -> Result<OAuthClientRecord, OAuthError> {
         self.store
             .client(id)
             .await?
-            .map(|record| RegisteredClient { record })
             .ok_or_else(|| OAuthError::not_found("There is no such client."))
     }
 
@@ -145,7 +125,7 @@ impl OAuthProvider {
         spec: ClientSpec,
         new_secret: bool,
     ) -> Result<NewClient, OAuthError> {
-        let current = self.client(id).await?.record;
+        let current = self.client(id).await?;
         if spec.public == current.secret_hash.is_some() {
             return Err(OAuthError::invalid_request(
                 "A client cannot change between public and confidential; register a new one.",
@@ -170,7 +150,7 @@ impl OAuthProvider {
             return Err(OAuthError::not_found("There is no such client."));
         }
         Ok(NewClient {
-            client: RegisteredClient { record },
+            client: record,
             secret,
         })
     }

@@ -29,15 +29,16 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 pub use self::authorize::{Approval, AuthorizeOutcome, AuthorizeParams, PendingRequest};
-pub use self::clients::{ClientSpec, NewClient, RegisteredClient};
+pub use self::clients::{ClientSpec, NewClient};
 pub use self::exchange::{ClientAuth, Introspection, TokenParams, TokenResponse};
 pub use self::grants::{AuthorisedApp, EndSession, UserInfo};
+pub use crate::store::OAuthClientRecord;
 
 use crate::config::{OAuthProviderConfig, TokenConfig};
 use crate::domain::errors::AuthError;
 use crate::domain::sessions::Sessions;
 use crate::domain::tokens::TokenIssuer;
-use crate::store::{OAuthClientRecord, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::support::clock::Clock;
 
 /// What went wrong, as OAuth says it (RFC 6749 section 5.2 and friends), or a failure

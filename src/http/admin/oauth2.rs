@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::user_id;
-use crate::domain::oauth2::{ClientSpec, NewClient, OAuthError, RegisteredClient};
+use crate::domain::oauth2::{ClientSpec, NewClient, OAuthClientRecord, OAuthError};
 use crate::http::AppState;
 use crate::http::error::{ErrorBody, doc};
 use crate::http::extract::client::Client;
@@ -83,13 +83,12 @@ struct ClientBody {
 }
 
 impl ClientBody {
-    fn new(client: RegisteredClient, secret: Option<String>) -> Self {
+    fn new(record: OAuthClientRecord, secret: Option<String>) -> Self {
         let rfc3339 = |t: time::OffsetDateTime| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default()
         };
-        let public = !client.confidential();
-        let record = client.record;
+        let public = !record.confidential();
         Self {
             client_id: record.id,
             client_secret: secret,

@@ -144,7 +144,7 @@ async fn register(
         first_party: false,
     };
     let created = state.oauth2.register_client(token.as_deref(), spec).await?;
-    let record = created.client.record;
+    let record = created.client;
     let body = RegistrationBody {
         client_id: record.id,
         client_secret_expires_at: created.secret.as_ref().map(|_| 0),
