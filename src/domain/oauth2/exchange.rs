@@ -170,16 +170,9 @@ impl OAuthProvider {
             // Another app presenting a spent code proves nothing about the code's own app:
             // refused, recorded, and the grant it gave left alone.
             CodeTake::AlreadyRedeemed(request) if request.client_id != client.id => {
-                let event = event(
-                    now,
-                    "oauth2-code-refused",
-                    request.user_id,
-                    None,
-                    client_info,
-                    json!({ "clientId": client.id, "cause": "client" }),
-                );
-                self.store.record_event(&event).await?;
-                return Err(refused());
+                return Err(self
+                    .refuse_code(request.user_id, &client.id, "client", client_info)
+                    .await);
             }
             CodeTake::AlreadyRedeemed(request) => {
                 let event = event(
@@ -213,26 +206,21 @@ impl OAuthProvider {
             .as_deref()
             .is_some_and(|v| pkce_matches(v, &request.code_challenge));
         let expired = request.code_expires_at.is_none_or(|at| at <= now);
-        if request.client_id != client.id
-            || request.redirect_uri != redirect_uri
-            || !verified
-            || expired
-        {
-            let event = event(
-                now,
-                "oauth2-code-refused",
-                request.user_id,
-                None,
-                client_info,
-                json!({
-                    "clientId": client.id,
-                    "cause": if request.client_id != client.id { "client" }
-                        else if request.redirect_uri != redirect_uri { "redirect-uri" }
-                        else if !verified { "pkce" } else { "expired" },
-                }),
-            );
-            self.store.record_event(&event).await?;
-            return Err(refused());
+        let cause = if request.client_id != client.id {
+            Some("client")
+        } else if request.redirect_uri != redirect_uri {
+            Some("redirect-uri")
+        } else if !verified {
+            Some("pkce")
+        } else if expired {
+            Some("expired")
+        } else {
+            None
+        };
+        if let Some(cause) = cause {
+            return Err(self
+                .refuse_code(request.user_id, &client.id, cause, client_info)
+                .await);
         }
         let (Some(user_id), Some(auth_time)) = (request.user_id, request.auth_time) else {
             return Err(refused());
@@ -457,6 +445,30 @@ impl OAuthProvider {
             exp: access.exp,
             session_id: access.session_id,
         }))
+    }
+
+    /// A code refused for `cause` (`client`, `redirect-uri`, `pkce`, `expired`): recorded as
+    /// `oauth2-code-refused`, answered `invalid_grant` (a failure to record is the answer
+    /// instead).
+    async fn refuse_code(
+        &self,
+        user_id: Option<Uuid>,
+        client_id: &str,
+        cause: &str,
+        client_info: &ClientInfo,
+    ) -> OAuthError {
+        let event = event(
+            self.clock.now(),
+            "oauth2-code-refused",
+            user_id,
+            None,
+            client_info,
+            json!({ "clientId": client_id, "cause": cause }),
+        );
+        match self.store.record_event(&event).await {
+            Ok(()) => OAuthError::invalid_grant("The code is invalid, expired or used."),
+            Err(err) => err.into(),
+        }
     }
 
     /// The user, if still enabled.
