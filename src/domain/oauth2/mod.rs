@@ -3,7 +3,8 @@
 //!
 //! - `clients.rs`: registering apps (administrators, and RFC 7591 registration);
 //! - `authorize.rs`: `/oauth2/authorize` and the login step (who approves, consent);
-//! - `exchange.rs`: `/oauth2/token` (codes and refresh tokens), revocation, introspection;
+//! - `exchange.rs`: `/oauth2/token` (codes and refresh tokens) and client authentication;
+//!   `revocation.rs`: revocation and introspection;
 //! - `jwt.rs`: the tokens an app receives (ID tokens, RFC 9068 access tokens) and their
 //!   checks; `grants.rs`: userinfo, the user's authorised apps, RP-initiated logout.
 //!
@@ -19,6 +20,7 @@ mod clients;
 mod exchange;
 mod grants;
 mod jwt;
+mod revocation;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -30,8 +32,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 pub use self::authorize::{Approval, AuthorizeOutcome, AuthorizeParams, PendingRequest};
 pub use self::clients::{ClientSpec, NewClient};
-pub use self::exchange::{ClientAuth, Introspection, TokenParams, TokenResponse};
+pub use self::exchange::{ClientAuth, TokenParams, TokenResponse};
 pub use self::grants::{AuthorisedApp, EndSession, UserInfo};
+pub use self::revocation::Introspection;
 pub use crate::store::OAuthClientRecord;
 
 use crate::config::{OAuthProviderConfig, TokenConfig};
